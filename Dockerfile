@@ -1,0 +1,48 @@
+# Application image for the BPM server: used by the `migrate`, `web` and
+# `worker` services of docker-compose.yml (each overrides the command).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Unprivileged runtime user with a fixed numeric id (so orchestrators can
+# verify runAsNonRoot).
+RUN groupadd --system --gid 10001 bpm \
+ && useradd --system --uid 10001 --gid bpm --home-dir /app --no-create-home \
+            --shell /usr/sbin/nologin bpm
+
+WORKDIR /app
+
+# Layer 1: third-party dependencies only. The list is read from pyproject.toml,
+# so this layer is rebuilt when the dependencies change, not on every code edit.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
+
+# Layer 2: the application packages (dependencies are already in place).
+COPY bpm_server ./bpm_server
+COPY integrations ./integrations
+RUN pip install --no-deps . \
+ && rm -rf build ./*.egg-info
+
+# Layer 3: process models and forms, read by `bpm-server models sync`; they
+# change most often, so they come last.
+COPY process_models ./process_models
+COPY forms ./forms
+
+# The application code stays root-owned and read-only for the runtime user;
+# only var/ (default SQLite location when BPM_DATABASE_URL is unset) is writable.
+RUN mkdir -p /app/var && chown bpm:bpm /app/var
+
+ENV BPM_MODELS_DIR=/app/process_models \
+    BPM_FORMS_DIR=/app/forms
+
+USER 10001:10001
+
+EXPOSE 8000
+
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", "bpm_server.wsgi:app"]

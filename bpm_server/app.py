@@ -1,0 +1,88 @@
+"""The application factory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask_smorest import Api
+
+from bpm_server import __version__
+from bpm_server.clock import Clock, SettableClock, SystemClock
+from bpm_server.config import Config
+from bpm_server.database import db
+from bpm_server.engine import adapter
+from bpm_server.engine.sandbox import RestrictedEvaluator
+from bpm_server.errors import register_error_handlers
+from bpm_server.extensions import Runtime, migrate
+from bpm_server.jobs.queue import InProcessJobQueue, JobQueue, RqJobQueue
+from bpm_server.notifications.service import InAppNotifier, Notifier
+from bpm_server.sla.calendar import BusinessCalendar
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(config: Config | None = None, *, clock: Clock | None = None,
+               jobs: JobQueue | None = None, notifier: Notifier | None = None) -> Flask:
+    config = config or Config.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        SQLALCHEMY_DATABASE_URI=config.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
+        TESTING=config.testing,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        API_TITLE="BPM server for key-account service processes",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    if config.database_url.startswith("sqlite:///"):
+        Path(config.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    # Batch mode lets later migrations ALTER tables on SQLite too.
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    # One Api per app: flask-smorest keeps the OpenAPI spec on the Api object,
+    # and a module-level one would accumulate blueprints across test apps.
+    api = Api(app)
+    for blueprint in _blueprints():
+        api.register_blueprint(blueprint)
+    if config.test_clock:  # absent otherwise: the route 404s like any unknown path
+        from bpm_server.sla.views import test_clock_blp
+
+        api.register_blueprint(test_clock_blp)
+    register_error_handlers(app)
+
+    if clock is None:
+        clock = SettableClock() if config.test_clock else SystemClock()
+    adapter.use_clock(clock.now)
+    if jobs is None:
+        jobs = RqJobQueue(config.redis_url, config.queue_name) if config.redis_url else InProcessJobQueue(app)
+    calendar = BusinessCalendar.from_file(config.calendar_file) if config.calendar_file else BusinessCalendar.default()
+    app.extensions["bpm"] = Runtime(config=config, clock=clock, jobs=jobs,
+                                    evaluator=RestrictedEvaluator(helpers={"now": clock.now}),
+                                    calendar=calendar, notifier=notifier or InAppNotifier())
+    return app
+
+
+def _blueprints() -> list:
+    from bpm_server.accounts.views import blp as accounts
+    from bpm_server.audit.views import blp as audit
+    from bpm_server.notifications.views import blp as notifications
+    from bpm_server.sla.views import blp as sla
+    from bpm_server.health.views import blp as health
+    from bpm_server.identity.views import blp as identity
+    from bpm_server.instances.views import blp as instances
+    from bpm_server.modeling.views import blp as modeling
+    from bpm_server.tasks.views import blp as tasks
+
+    return [health, identity, accounts, modeling, instances, tasks, sla, notifications, audit]

@@ -1,0 +1,60 @@
+"""Configuration. This is the only module that reads the environment.
+
+Everything the server needs to know about its deployment comes in through
+``Config.from_env()``; tests build a ``Config`` directly (or override fields)
+and hand it to ``create_app``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'bpm.sqlite3'}"
+    redis_url: str | None = None
+    test_clock: bool = False
+    erp_webhook_secret: str | None = None
+    secret_key: str = "dev-only-secret-change-me"
+    models_dir: Path = PROJECT_ROOT / "process_models"
+    forms_dir: Path = PROJECT_ROOT / "forms"
+    calendar_file: Path | None = None
+    # Redis key prefix and rq queue name; tests use their own so they never
+    # touch a real deployment's queue on the same Redis.
+    queue_name: str = "bpm"
+    testing: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> "Config":
+        """Read ``BPM_*`` variables; a ``.env`` file adds values the environment lacks."""
+        values: dict[str, str] = {}
+        if env_file and Path(env_file).is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        defaults = cls()
+        return cls(
+            database_url=values.get("BPM_DATABASE_URL") or defaults.database_url,
+            redis_url=values.get("BPM_REDIS_URL") or None,
+            test_clock=_flag(values.get("BPM_TEST_CLOCK")),
+            erp_webhook_secret=values.get("BPM_ERP_WEBHOOK_SECRET") or None,
+            secret_key=values.get("BPM_SECRET_KEY") or defaults.secret_key,
+            models_dir=Path(values.get("BPM_MODELS_DIR") or defaults.models_dir),
+            forms_dir=Path(values.get("BPM_FORMS_DIR") or defaults.forms_dir),
+            calendar_file=Path(values["BPM_CALENDAR_FILE"]) if values.get("BPM_CALENDAR_FILE") else None,
+            queue_name=values.get("BPM_QUEUE_NAME") or defaults.queue_name,
+        )
+
+    def but(self, **changes: Any) -> "Config":
+        return replace(self, **changes)

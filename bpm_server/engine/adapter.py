@@ -1,0 +1,372 @@
+"""The engine adapter: the only code in the server that imports SpiffWorkflow.
+
+It turns BPMN XML into a ``CompiledModel`` (or a list of problems per BPMN
+element), starts and resumes workflow runs, lists the human tasks that are
+ready, completes them with form data and dumps the state as JSON without the
+spec (the spec is compiled once per model version and injected on load; see
+shared/notes/design-invariants.md).
+
+SpiffWorkflow gotchas handled here (numbers from shared/notes/spiffworkflow-3.2-probe.md):
+G1 deep loops stall silently -> ``_check_depth``; G2/G9 scripts are Python ->
+the RestrictedPython sandbox; G5 parser/serializer families must match ->
+Spiff parser with SPIFF_CONFIG everywhere; G7 timers refresh after the run
+loop -> ``advance`` refreshes first; G8 no clock seam -> ``use_clock``;
+G14 the serializer is not thread-safe -> one per thread.
+"""
+from __future__ import annotations
+
+import re
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from bpm_server.engine.sandbox import RestrictedEvaluator, ScriptError
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+# Above this depth SpiffWorkflow's task iterator stops seeing tasks (G1).
+MAX_TASK_DEPTH = 900
+MAX_BPMN_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a diagram, tied to the BPMN element at fault when known."""
+
+    element_id: str | None
+    message: str
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"element_id": self.element_id, "message": self.message, "line": self.line}
+
+
+class BpmnInvalid(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.element_id or 'diagram'}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+class EngineError(Exception):
+    """The workflow could not move on (a script failed, no gateway condition matched, ...)."""
+
+    def __init__(self, message: str, element_id: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.element_id = element_id
+        self.line = line
+
+
+@dataclass(frozen=True)
+class HumanTaskSpec:
+    name: str  # the BPMN element id
+    title: str
+    lane: str | None
+    properties: Mapping[str, str]
+    instructions: str | None
+
+
+@dataclass
+class CompiledModel:
+    process_id: str
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    human_tasks: dict[str, HumanTaskSpec]
+    scripts: list[tuple[str, str, str]] = field(default_factory=list)  # (element id, source, "exec"/"eval")
+    start_properties: dict[str, str] = field(default_factory=dict)  # of the none start event (its form)
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    engine_task_id: str
+    name: str
+    data: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- clock seam
+
+_engine_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+
+class _ClockedDatetime(datetime):
+    """SpiffWorkflow's timer module calls ``datetime.now`` directly (G8); this
+    subclass, installed in that module only, answers from the deployment clock."""
+
+    @classmethod
+    def now(cls, tz=None):  # type: ignore[override]
+        moment = _engine_clock()
+        return moment.astimezone(tz) if tz else moment.astimezone().replace(tzinfo=None)
+
+
+timer_module.datetime = _ClockedDatetime
+
+
+def use_clock(now: Callable[[], datetime]) -> None:
+    global _engine_clock
+    _engine_clock = now
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+MAX_PROLOG_BYTES = 64 * 1024
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+DOCTYPE_REFUSED = ("the diagram contains a DOCTYPE declaration; DTDs and entity declarations are not allowed "
+                   "in BPMN uploads (they can read server files)")
+
+
+def _safe_xml(xml: bytes) -> etree._Element:
+    # No entity expansion, no DTD, no network: a diagram must not read files (XXE).
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                             remove_comments=True)
+    return etree.fromstring(xml, parser)
+
+
+def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
+    """Parse and check a diagram; raise ``BpmnInvalid`` listing every problem found."""
+    if len(xml) > MAX_BPMN_BYTES:
+        raise BpmnInvalid([Problem(None, f"the diagram is larger than {MAX_BPMN_BYTES // (1024 * 1024)} MB")])
+    try:
+        root = _safe_xml(xml)
+    except etree.XMLSyntaxError as exc:
+        if _DOCTYPE.search(xml[:MAX_PROLOG_BYTES]):
+            raise BpmnInvalid([Problem(None, DOCTYPE_REFUSED)]) from None
+        raise BpmnInvalid([Problem(None, f"malformed XML: {exc.msg}", exc.lineno)]) from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        # Even unexpanded, a stored entity would reach every tool that later
+        # downloads the diagram; BPMN never needs a DTD.
+        raise BpmnInvalid([Problem(None, DOCTYPE_REFUSED)])
+    if root.tag != f"{{{BPMN_NS}}}definitions":
+        raise BpmnInvalid([Problem(None, f"not a BPMN 2.0 document: the root element is {root.tag!r}, "
+                                         f"expected bpmn:definitions in namespace {BPMN_NS}")])
+    executable = [p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
+    if not executable:
+        raise BpmnInvalid([Problem(None, "the diagram has no executable process (isExecutable=\"true\")")])
+    process_id = entry_process or executable[0]
+    if entry_process and entry_process not in executable:
+        raise BpmnInvalid([Problem(entry_process, f"entry process {entry_process!r} is not an executable process "
+                                                  f"in this diagram (found: {', '.join(executable)})")])
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        parser.add_bpmn_xml(etree.ElementTree(root), filename="upload.bpmn")
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        raise BpmnInvalid([Problem(exc.id or None, _first_line(exc), exc.line_number or None)]) from None
+    except (SpiffWorkflowException, KeyError, AttributeError, TypeError, ValueError) as exc:
+        raise BpmnInvalid([Problem(getattr(exc, "id", None), f"cannot build the process: {exc}")]) from None
+
+    model = CompiledModel(process_id, spec, subprocess_specs, {}, [])
+    for task_spec in _all_task_specs(model):
+        if getattr(task_spec, "manual", False):
+            ext = task_spec.extensions or {}
+            model.human_tasks[task_spec.name] = HumanTaskSpec(
+                name=task_spec.name, title=task_spec.bpmn_name or task_spec.name, lane=task_spec.lane,
+                properties=dict(ext.get("properties") or {}), instructions=ext.get("instructionsForEndUser"))
+        model.scripts.extend(_scripts_of(task_spec))
+        if type(task_spec).__name__ == "StartEvent" and task_spec in model.spec.task_specs.values():
+            model.start_properties.update((task_spec.extensions or {}).get("properties") or {})
+    problems = [Problem(element, f"script error: {exc.message}", exc.line)
+                for element, source, mode in model.scripts
+                for exc in _check_script(source, mode)]
+    if problems:
+        raise BpmnInvalid(problems)
+    return model
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+
+
+def _all_task_specs(model: CompiledModel) -> list[Any]:
+    specs = list(model.spec.task_specs.values())
+    for sub in model.subprocess_specs.values():
+        specs.extend(sub.task_specs.values())
+    return specs
+
+
+def _scripts_of(task_spec: Any) -> list[tuple[str, str, str]]:
+    found: list[tuple[str, str, str]] = []
+    element = getattr(task_spec, "bpmn_id", None) or task_spec.name
+    if isinstance(getattr(task_spec, "script", None), str):
+        found.append((element, task_spec.script, "exec"))
+    for attr in ("prescript", "postscript"):
+        if getattr(task_spec, attr, None):
+            found.append((element, getattr(task_spec, attr), "exec"))
+    for condition, _target in getattr(task_spec, "cond_task_specs", []) or []:
+        if isinstance(condition, str):
+            found.append((element, condition, "eval"))
+    event = getattr(task_spec, "event_definition", None)
+    if isinstance(getattr(event, "expression", None), str):
+        found.append((element, event.expression, "eval"))
+    return found
+
+
+def _check_script(source: str, mode: str) -> list[ScriptError]:
+    try:
+        _evaluator_for_checks.check(source, mode)  # type: ignore[arg-type]
+    except ScriptError as exc:
+        return [exc]
+    return []
+
+
+_evaluator_for_checks = RestrictedEvaluator()
+
+
+# --------------------------------------------------------------------------- running
+
+
+class _SandboxEnvironment(BasePythonScriptEngineEnvironment):
+    """Routes every script and expression of a diagram through the sandbox."""
+
+    def __init__(self, evaluator: RestrictedEvaluator) -> None:
+        super().__init__({})
+        self.evaluator = evaluator
+
+    def evaluate(self, expression: str, context: dict, external_context: dict | None = None) -> Any:
+        return self.evaluator.evaluate(expression, {**(external_context or {}), **context})
+
+    def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
+        external = external_context or {}
+        result = self.evaluator.execute(script, {**external, **context})
+        for key in [k for k in context if k not in result]:
+            del context[key]
+        context.update({k: v for k, v in result.items() if k not in external})
+        return True
+
+
+class _Serializers(threading.local):
+    # The serializer registry flips shared state while encoding (G14): one per thread.
+    def __init__(self) -> None:
+        self.serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+
+
+_serializers = _Serializers()
+
+
+class Run:
+    """One workflow instance in memory for the length of a request or job."""
+
+    def __init__(self, model: CompiledModel, workflow: BpmnWorkflow) -> None:
+        self.model = model
+        self.workflow = workflow
+
+    @classmethod
+    def start(cls, model: CompiledModel, evaluator: RestrictedEvaluator, data: Mapping[str, Any]) -> "Run":
+        workflow = BpmnWorkflow(model.spec, model.subprocess_specs,
+                                script_engine=PythonScriptEngine(environment=_SandboxEnvironment(evaluator)))
+        start = workflow.get_next_task(state=TaskState.READY)
+        if start is not None:
+            start.set_data(**json.loads(json.dumps(dict(data))))
+        run = cls(model, workflow)
+        run.advance()
+        return run
+
+    @classmethod
+    def load(cls, model: CompiledModel, state: str, evaluator: RestrictedEvaluator) -> "Run":
+        serializer = _serializers.serializer
+        dct = json.loads(state, cls=serializer.json_decoder_cls)
+        serializer.migrate(dct)
+        dct["spec"] = model.spec
+        dct["subprocess_specs"] = model.subprocess_specs
+        workflow = serializer.from_dict(dct)
+        workflow.script_engine = PythonScriptEngine(environment=_SandboxEnvironment(evaluator))
+        return cls(model, workflow)
+
+    def dump(self) -> str:
+        serializer = _serializers.serializer
+        serializer.registry._encoder_mode = True
+        try:
+            dct = serializer.to_dict(self.workflow)
+        finally:
+            serializer.registry._encoder_mode = False
+        dct.pop("spec", None)
+        dct.pop("subprocess_specs", None)
+        dct[serializer.VERSION_KEY] = serializer.VERSION
+        return json.dumps(dct, cls=serializer._encoder_cls, separators=(",", ":"))
+
+    def advance(self) -> None:
+        """Run everything that needs no human: scripts, gateways, due timers."""
+        try:
+            self.workflow.refresh_timers()  # before the run loop, see G7
+            self.workflow.do_engine_steps()
+        except (WorkflowTaskException, WorkflowException) as exc:
+            raise _engine_error(exc) from None
+        except ScriptError as exc:
+            raise EngineError(f"script error: {exc.message}", None, exc.line) from None
+        self._check_depth()
+
+    def _check_depth(self) -> None:
+        deepest = max((t.depth for t in self.workflow.get_tasks(max_depth=10**6)), default=0)
+        if deepest > MAX_TASK_DEPTH:
+            raise EngineError(f"the process looped too often (task tree depth {deepest}); "
+                              f"use a loop activity or cap the loop")
+
+    def ready_tasks(self) -> list[ReadyTask]:
+        return [ReadyTask(str(t.id), t.task_spec.name, dict(t.data))
+                for t in self.workflow.get_tasks(state=TaskState.READY, manual=True)]
+
+    def complete(self, engine_task_id: str, data: Mapping[str, Any]) -> None:
+        task = self._ready_task(engine_task_id)
+        task.set_data(**json.loads(json.dumps(dict(data))))
+        try:
+            task.run()
+        except (WorkflowTaskException, WorkflowException) as exc:
+            raise _engine_error(exc) from None
+        self.advance()
+
+    def _ready_task(self, engine_task_id: str) -> Any:
+        for task in self.workflow.get_tasks(state=TaskState.READY, manual=True):
+            if str(task.id) == engine_task_id:
+                return task
+        raise EngineError(f"task {engine_task_id} is not ready in the workflow")
+
+    def next_timer_due(self) -> datetime | None:
+        """The earliest moment a waiting BPMN timer of this run becomes due (G11: walk the tasks)."""
+        dues = []
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            event = getattr(task.task_spec, "event_definition", None)
+            value = task.internal_data.get("event_value") if isinstance(event, TimerEventDefinition) else None
+            if isinstance(value, dict):  # cycle timers keep {"next": ISO, ...}
+                value = value.get("next")
+            if isinstance(value, str):
+                dues.append(TimerEventDefinition.get_datetime(value))
+        return min(dues) if dues else None
+
+    @property
+    def is_completed(self) -> bool:
+        return self.workflow.is_completed()
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The process data as the latest finished step left it."""
+        if self.workflow.is_completed():
+            return dict(self.workflow.data)
+        last = self.workflow.last_task
+        return dict(last.data) if last is not None else {}
+
+
+def _engine_error(exc: SpiffWorkflowException) -> EngineError:
+    task = getattr(exc, "task", None)
+    element = task.task_spec.name if task is not None else None
+    line = getattr(exc, "line_number", None) or None
+    inner = getattr(exc, "exception", None)
+    message = inner.message if isinstance(inner, ScriptError) else _first_line(exc)
+    return EngineError(message, element, line)

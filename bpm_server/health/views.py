@@ -1,0 +1,37 @@
+"""Liveness plus the reachability of what the server depends on."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from bpm_server.extensions import db_session, runtime
+
+blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Liveness and dependencies")
+
+
+@blp.route("/health")
+@blp.doc(security=[])
+def health():
+    """Liveness, database and queue reachability (no authentication). 503 when a dependency is down."""
+    checks: dict[str, dict] = {}
+    try:
+        db_session().execute(text("SELECT 1"))
+        checks["database"] = {"ok": True}
+    except Exception as exc:  # report, never raise: this is what monitors poll
+        checks["database"] = {"ok": False, "error": exc.__class__.__name__}
+    rt = runtime()
+    checks["queue"] = {"ok": rt.jobs.ping(), "mode": "rq" if rt.config.redis_url else "embedded"}
+    checks["calendar"] = _calendar_check(rt)
+    ok = all(c.get("ok", True) for c in checks.values())
+    return {"status": "ok" if ok else "degraded", "checks": checks}, (200 if ok else 503)
+
+
+def _calendar_check(rt) -> dict:
+    """Holiday data covers only announced years; say when SLAs fall back to weekends only."""
+    year = rt.clock.now().year
+    uncovered = rt.calendar.uncovered_years([year, year + 1])
+    check = {"ok": True, "time_zone": str(rt.calendar.time_zone), "uncovered_years": uncovered}
+    if uncovered:
+        check["warning"] = (f"no public-holiday data for {', '.join(map(str, uncovered))}: working days there are "
+                            f"weekdays plus the calendar file; add that year's holidays to BPM_CALENDAR_FILE")
+    return check

@@ -1,0 +1,99 @@
+"""Starting and reading process instances."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from bpm_server.api_common import PageArgs, page_of
+from bpm_server.extensions import db_session, runtime
+from bpm_server.identity.auth import READERS, current_user, requires
+from bpm_server.instances import service
+from bpm_server.instances.models import INSTANCE_STATES
+from bpm_server.tasks.schemas import TaskSchema
+
+blp = Blueprint("process_instances", __name__, url_prefix="/api/v1/process-instances",
+                description="Process instances: start one, see where it stands")
+
+
+class StartSchema(Schema):
+    process_model_id = fields.String(required=True, validate=validate.Length(min=1))
+    account_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    data = fields.Dict(load_default=dict)
+
+
+class HistorySchema(Schema):
+    task_id = fields.String(attribute="id")
+    name = fields.String()
+    title = fields.String()
+    department = fields.String(attribute="department_id")
+    completed_by = fields.Function(lambda t: t.completed_by.username if t.completed_by else None)
+    completed_at = fields.DateTime()
+    due_at = fields.DateTime(allow_none=True)
+    data = fields.Dict(attribute="submitted")
+
+
+class InstanceSummarySchema(Schema):
+    id = fields.String()
+    process_model_id = fields.String()
+    version = fields.Function(lambda i: i.version.version)
+    account_id = fields.String()
+    state = fields.String()
+    error = fields.Dict(allow_none=True)
+    started_by = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    completed_at = fields.DateTime(allow_none=True)
+
+
+class InstanceSchema(InstanceSummarySchema):
+    data = fields.Dict()
+    tasks = fields.List(fields.Nested(TaskSchema))
+    history = fields.List(fields.Nested(HistorySchema))
+
+
+class InstancePageSchema(Schema):
+    items = fields.List(fields.Nested(InstanceSummarySchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class InstanceListArgs(PageArgs):
+    account_id = fields.String()
+    process_model_id = fields.String()
+    state = fields.String(validate=validate.OneOf(INSTANCE_STATES))
+
+
+def _full(instance):
+    instance.tasks, instance.history = service.instance_tasks(db_session(), instance.id)
+    return instance
+
+
+@blp.route("", methods=["POST"])
+@requires("staff", "process_owner")
+@blp.arguments(StartSchema)
+@blp.response(201, InstanceSchema)
+def start(body: dict):
+    """Start the current version of a model for an account."""
+    rt = runtime()
+    instance = service.start_instance(db_session(), rt, now=rt.clock.now(),
+                                      started_by=current_user().username, **body)
+    return _full(instance)
+
+
+@blp.route("")
+@requires(*READERS)
+@blp.arguments(InstanceListArgs, location="query")
+@blp.response(200, InstancePageSchema)
+def list_instances(args: dict):
+    """Instances, newest first; filter by account, model or state."""
+    rows, total = service.list_instances(db_session(), **args)
+    return page_of(rows, total, args["page"], args["per_page"])
+
+
+@blp.route("/<instance_id>")
+@requires(*READERS)
+@blp.response(200, InstanceSchema)
+def get_instance(instance_id: str):
+    """State, open tasks with due dates, and the history of completed stages."""
+    return _full(service.get_instance(db_session(), instance_id))

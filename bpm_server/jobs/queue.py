@@ -1,0 +1,105 @@
+"""One interface for background work: rq on Redis in production, a thread in
+the embedded mode. Jobs are named by dotted path and take ids, never objects,
+so the same call works across processes."""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Protocol
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+class JobQueue(Protocol):
+    def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None: ...
+
+    def ping(self) -> bool: ...
+
+
+class InProcessJobQueue:
+    """Runs jobs in a daemon thread inside the web process (embedded mode)."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self._queue: queue.Queue[tuple[str, tuple[Any, ...], str | None] | None] = queue.Queue()
+        self._waiting: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None:
+        # Same contract as rq: while a job with this id waits, enqueueing it again is a no-op.
+        with self._lock:
+            if job_id is not None:
+                if job_id in self._waiting:
+                    return
+                self._waiting.add(job_id)
+        self._queue.put((job, args, job_id))
+        self._ensure_thread()
+
+    def ping(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        """Block until every queued job has run (used by tests and shutdown)."""
+        self._queue.join()
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="bpm-jobs", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        from bpm_server.jobs.runner import perform_in_app
+
+        while True:
+            item = self._queue.get()
+            try:
+                if item is not None:
+                    with self._lock:
+                        self._waiting.discard(item[2])
+                    perform_in_app(self._app, item[0], *item[1])
+            except Exception:  # a failing job must not kill the runner
+                log.exception("job %s failed", item[0] if item else None)
+            finally:
+                self._queue.task_done()
+
+
+class RqJobQueue:
+    """Enqueues onto rq; ``bpm-server worker`` runs them."""
+
+    def __init__(self, redis_url: str, queue_name: str) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.connection = Redis.from_url(redis_url)
+        self.queue = Queue(queue_name, connection=self.connection)
+
+    def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None:
+        from rq.exceptions import DuplicateJobError
+        from rq.job import JobStatus
+
+        options: dict[str, Any] = dict(args=(job, *args), job_id=job_id, result_ttl=3600, failure_ttl=7 * 24 * 3600)
+        if job_id is None:
+            self.queue.enqueue_call("bpm_server.jobs.runner.perform", **options)
+            return
+        # A fixed job id makes a duplicate enqueue of the same work harmless:
+        # while a job with that id still waits, it will do this work too.
+        try:
+            self.queue.enqueue_call("bpm_server.jobs.runner.perform", unique=True, **options)
+        except DuplicateJobError:
+            waiting = self.queue.fetch_job(job_id)
+            if waiting is not None and waiting.get_status() in (JobStatus.QUEUED, JobStatus.DEFERRED,
+                                                                JobStatus.SCHEDULED):
+                return
+            # Only the record of one that already ran (or is running) is left: queue it again.
+            self.queue.enqueue_call("bpm_server.jobs.runner.perform", **options)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.connection.ping())
+        except Exception:
+            return False

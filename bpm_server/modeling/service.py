@@ -1,0 +1,240 @@
+"""The process model repository: syncing process_models/ and forms/ from disk,
+publishing uploaded versions, and the compiled-spec cache.
+
+A version is immutable and identified by a content hash over its BPMN and
+the forms it uses; publishing the same content again returns the existing
+version instead of creating a duplicate.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bpm_server.database import new_id
+from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn
+from bpm_server.errors import Invalid, NotFound
+from bpm_server.modeling.forms import EMPTY_FORM, schema_problem
+from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
+from bpm_server.sla.definitions import problems_for_model
+
+log = logging.getLogger(__name__)
+
+FORM_PROPERTY = "formJsonSchemaFilename"
+DEPARTMENT_PROPERTY = "department"
+START_ELEMENT = "start"  # how problems with the start event's form are labelled
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    forms_changed: list[str]
+    versions_created: list[str]
+    unchanged: list[str]
+
+
+# --------------------------------------------------------------------------- compiled cache
+
+_compiled: dict[str, CompiledModel] = {}
+_compiled_lock = threading.Lock()
+
+
+def compiled(version: ProcessModelVersion) -> CompiledModel:
+    """The parsed spec of a version, built once per process (versions never change)."""
+    with _compiled_lock:
+        model = _compiled.get(version.id)
+    if model is None:
+        model = compile_bpmn(version.bpmn_xml.encode(), version.entry_process)
+        with _compiled_lock:
+            _compiled[version.id] = model
+    return model
+
+
+def department_of(task: Any) -> str | None:
+    """A human task's department: its ``department`` property, else its lane."""
+    return task.properties.get(DEPARTMENT_PROPERTY) or task.lane
+
+
+def form_name_of(task: Any) -> str | None:
+    return task.properties.get(FORM_PROPERTY)
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+def _content_hash(xml: str, forms: dict[str, Any]) -> str:
+    payload = json.dumps({"bpmn": xml, "forms": forms}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def check_version(session: Session, xml: bytes, entry_process: str | None) -> tuple[CompiledModel, dict[str, Any]]:
+    """Compile and check a diagram against our conventions; return it with the forms it uses."""
+    model = compile_bpmn(xml, entry_process)
+    library = {f.name: f.schema for f in session.scalars(select(FormDefinition))}
+    problems: list[Problem] = []
+    forms: dict[str, Any] = {}
+
+    def use_form(element_id: str, form_name: str | None) -> None:
+        if not form_name:
+            return
+        if form_name not in library:
+            problems.append(Problem(element_id, f"form file {form_name!r} does not exist under forms/"))
+        else:
+            forms[form_name] = library[form_name]
+
+    use_form(START_ELEMENT, model.start_properties.get(FORM_PROPERTY))
+    for task in model.human_tasks.values():
+        if not department_of(task):
+            problems.append(Problem(task.name, "user task has no department: set the 'department' property "
+                                               "or place the task in a lane"))
+        use_form(task.name, form_name_of(task))
+    data_fields = {name for schema in forms.values() for name in _form_fields(schema)}
+    problems.extend(Problem(element, message)
+                    for element, message in problems_for_model(model.human_tasks.values(), data_fields))
+    if problems:
+        raise BpmnInvalid(problems)
+    return model, forms
+
+
+def _form_fields(schema: Any) -> set[str]:
+    """Top-level field names a form can put into the process data (if/then branches included)."""
+    fields: set[str] = set()
+    if isinstance(schema, dict):
+        fields.update((schema.get("properties") or {}).keys())
+        for key in ("allOf", "anyOf", "oneOf"):
+            for part in schema.get(key) or []:
+                fields |= _form_fields(part)
+        for key in ("then", "else", "if"):
+            fields |= _form_fields(schema.get(key))
+    return fields
+
+
+def start_form_name(model: CompiledModel) -> str | None:
+    return model.start_properties.get(FORM_PROPERTY)
+
+
+def publish_version(session: Session, model_id: str, xml: bytes, *, source: str, now: datetime,
+                    created_by: str | None = None, entry_process: str | None = None) -> tuple[ProcessModelVersion, bool]:
+    """Store a new version unless one with the same content exists; (version, created)."""
+    process_model = session.get(ProcessModel, model_id)
+    if process_model is None:
+        raise NotFound(f"process model {model_id!r} does not exist", code="unknown_process_model")
+    if entry_process is None and process_model.current_version_id:
+        current = session.get(ProcessModelVersion, process_model.current_version_id)
+        entry_process = current.entry_process if current else None
+    try:
+        compiled_model, forms = check_version(session, xml, entry_process)
+    except BpmnInvalid as exc:
+        raise Invalid(f"the diagram has {len(exc.problems)} problem(s): {exc}", code="invalid_bpmn",
+                      details={"problems": [p.as_dict() for p in exc.problems]}) from None
+    text = xml.decode("utf-8")
+    digest = _content_hash(text, forms)
+    existing = session.scalar(select(ProcessModelVersion).where(
+        ProcessModelVersion.process_model_id == model_id, ProcessModelVersion.content_hash == digest))
+    if existing is not None:
+        return existing, False
+    number = (session.scalar(select(func.max(ProcessModelVersion.version))
+                             .where(ProcessModelVersion.process_model_id == model_id)) or 0) + 1
+    version = ProcessModelVersion(id=new_id(), process_model_id=model_id, version=number, content_hash=digest,
+                                  entry_process=compiled_model.process_id, bpmn_xml=text, forms=forms,
+                                  source=source, created_by=created_by, created_at=now)
+    session.add(version)
+    process_model.current_version_id = version.id
+    session.flush()
+    with _compiled_lock:
+        _compiled[version.id] = compiled_model
+    return version, True
+
+
+def list_models(session: Session) -> list[tuple[ProcessModel, list[ProcessModelVersion]]]:
+    models = session.scalars(select(ProcessModel).order_by(ProcessModel.id)).all()
+    versions = session.scalars(select(ProcessModelVersion).order_by(ProcessModelVersion.process_model_id,
+                                                                    ProcessModelVersion.version.desc())).all()
+    by_model: dict[str, list[ProcessModelVersion]] = {}
+    for version in versions:
+        by_model.setdefault(version.process_model_id, []).append(version)
+    return [(m, by_model.get(m.id, [])) for m in models]
+
+
+def current_version(session: Session, model_id: str) -> ProcessModelVersion:
+    process_model = session.get(ProcessModel, model_id)
+    if process_model is None:
+        raise NotFound(f"process model {model_id!r} does not exist", code="unknown_process_model")
+    if not process_model.current_version_id:
+        raise NotFound(f"process model {model_id!r} has no published version", code="no_version")
+    return session.get(ProcessModelVersion, process_model.current_version_id)
+
+
+def form_of(version: ProcessModelVersion, form_name: str | None) -> dict[str, Any]:
+    return version.forms.get(form_name, EMPTY_FORM) if form_name else EMPTY_FORM
+
+
+# --------------------------------------------------------------------------- sync from disk
+
+
+def sync_from_disk(session: Session, models_dir: Path, forms_dir: Path, *, now: datetime) -> SyncReport:
+    """Load forms/ and process_models/ as new versions where their content changed.
+
+    Raises ``Invalid`` naming the file (and BPMN element) at fault; the caller's
+    transaction is then rolled back, so a bad file changes nothing.
+    """
+    forms_changed = _sync_forms(session, forms_dir, now)
+    created, unchanged = [], []
+    for meta_path in sorted(models_dir.glob("*/model.json")):
+        meta = _read_metadata(meta_path)
+        process_model = session.get(ProcessModel, meta["id"])
+        if process_model is None:
+            process_model = ProcessModel(id=meta["id"], name=meta["name"], description=meta.get("description", ""),
+                                         created_at=now)
+            session.add(process_model)
+            session.flush()
+        process_model.name, process_model.description = meta["name"], meta.get("description", "")
+        bpmn_path = meta_path.parent / meta["bpmn_file"]
+        try:
+            version, was_created = publish_version(session, meta["id"], bpmn_path.read_bytes(), source="sync",
+                                                   now=now, entry_process=meta["entry_process"])
+        except Invalid as exc:
+            raise Invalid(f"{bpmn_path}: {exc.message}", code=exc.code, details=exc.details) from None
+        (created if was_created else unchanged).append(f"{meta['id']} v{version.version}")
+    return SyncReport(forms_changed, created, unchanged)
+
+
+def _sync_forms(session: Session, forms_dir: Path, now: datetime) -> list[str]:
+    changed = []
+    for path in sorted(forms_dir.rglob("*.json")):
+        name = path.relative_to(forms_dir).as_posix()
+        try:
+            schema = json.loads(path.read_text("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise Invalid(f"form {name}: not valid JSON ({exc})", code="invalid_form") from None
+        problem = schema_problem(schema)
+        if problem:
+            raise Invalid(f"form {name}: {problem}", code="invalid_form")
+        digest = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
+        row = session.get(FormDefinition, name)
+        if row is None:
+            session.add(FormDefinition(name=name, content_hash=digest, schema=schema, updated_at=now))
+            changed.append(name)
+        elif row.content_hash != digest:
+            row.content_hash, row.schema, row.updated_at = digest, schema, now
+            changed.append(name)
+    session.flush()
+    return changed
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Invalid(f"{path}: not valid JSON ({exc})", code="invalid_model_metadata") from None
+    missing = [key for key in ("id", "name", "entry_process", "bpmn_file") if not isinstance(meta.get(key), str)]
+    if missing:
+        raise Invalid(f"{path}: missing or non-string key(s): {', '.join(missing)}", code="invalid_model_metadata")
+    return meta

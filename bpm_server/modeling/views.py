@@ -1,0 +1,109 @@
+"""Process models and their versions over HTTP."""
+from __future__ import annotations
+
+from flask import Response, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from bpm_server.errors import Invalid, NotFound
+from bpm_server.extensions import db_session, runtime
+from bpm_server.identity.auth import READERS, current_user, requires
+from bpm_server.modeling import service
+from bpm_server.modeling.models import ProcessModelVersion
+
+blp = Blueprint("process_models", __name__, url_prefix="/api/v1/process-models",
+                description="Process models (BPMN) and their immutable versions")
+
+
+class VersionSchema(Schema):
+    id = fields.String()
+    version = fields.Integer()
+    content_hash = fields.String()
+    entry_process = fields.String()
+    source = fields.String()
+    created_by = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    forms = fields.Method("_form_names")
+
+    def _form_names(self, version: ProcessModelVersion) -> list[str]:
+        return sorted(version.forms)
+
+
+class ModelSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    description = fields.String()
+    current_version = fields.Nested(VersionSchema, allow_none=True)
+    versions = fields.List(fields.Nested(VersionSchema))
+
+
+class UploadResultSchema(Schema):
+    process_model_id = fields.String()
+    created = fields.Boolean(metadata={"description": "false when this exact content was already published"})
+    version = fields.Nested(VersionSchema)
+
+
+def _model_view(process_model, versions):
+    current = next((v for v in versions if v.id == process_model.current_version_id), None)
+    return {"id": process_model.id, "name": process_model.name, "description": process_model.description,
+            "current_version": current, "versions": versions}
+
+
+@blp.route("")
+@requires(*READERS)
+@blp.response(200, ModelSchema(many=True))
+def list_models():
+    """Every model with its current and past versions (newest first)."""
+    return [_model_view(m, vs) for m, vs in service.list_models(db_session())]
+
+
+@blp.route("/<model_id>")
+@requires(*READERS)
+@blp.response(200, ModelSchema)
+def get_model(model_id: str):
+    """One model with its versions."""
+    for process_model, versions in service.list_models(db_session()):
+        if process_model.id == model_id:
+            return _model_view(process_model, versions)
+    raise NotFound(f"process model {model_id!r} does not exist", code="unknown_process_model")
+
+
+@blp.route("/<model_id>/versions/<int:number>/bpmn")
+@requires(*READERS)
+@blp.response(200, content_type="application/xml")
+def get_version_bpmn(model_id: str, number: int):
+    """The BPMN XML of one version (what the modeler opens)."""
+    version = db_session().query(ProcessModelVersion).filter_by(process_model_id=model_id, version=number).first()
+    if version is None:
+        raise NotFound(f"process model {model_id!r} has no version {number}", code="unknown_version")
+    return Response(version.bpmn_xml, mimetype="application/xml")
+
+
+@blp.route("/<model_id>/versions", methods=["POST"])
+@requires("process_owner")
+@blp.doc(requestBody={"content": {"application/xml": {"schema": {"type": "string"}},
+                                  "multipart/form-data": {"schema": {"type": "object", "properties": {
+                                      "file": {"type": "string", "format": "binary"}}}}}})
+@blp.response(201, UploadResultSchema)
+@blp.alt_response(200, schema=UploadResultSchema, description="the same content was already published")
+@blp.alt_response(422, description="the diagram has problems, listed per BPMN element id in details.problems")
+def upload_version(model_id: str):
+    """Validate and publish a new version (XML body or multipart field ``file``)."""
+    xml = _uploaded_xml()
+    version, created = service.publish_version(db_session(), model_id, xml, source="upload",
+                                               now=runtime().clock.now(), created_by=current_user().username)
+    return {"process_model_id": model_id, "created": created, "version": version}, (201 if created else 200)
+
+
+def _uploaded_xml() -> bytes:
+    if request.mimetype == "multipart/form-data":
+        upload = request.files.get("file")
+        if upload is None:
+            raise Invalid("multipart upload needs the BPMN file in the field 'file'", code="missing_file",
+                          details={"file": ["required"]})
+        xml = upload.read()
+    else:
+        xml = request.get_data()
+    if not xml.strip():
+        raise Invalid("the upload is empty; send the BPMN XML", code="empty_upload")
+    return xml

@@ -1,0 +1,47 @@
+"""The notifier: one interface every escalation and reminder goes through.
+
+The in-app channel (a list per user, read through the API) is always on;
+outbound channels (e-mail, group-chat robots) plug in behind the same
+``Notifier`` interface.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bpm_server.database import new_id
+from bpm_server.identity.models import User
+from bpm_server.notifications.models import Notification
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: str  # e.g. "sla_warning", "sla_breach", "escalation"
+    title: str
+    body: str
+    task_id: str | None = None
+
+
+class Notifier(Protocol):
+    def notify(self, session: Session, user: User, message: Message, now: datetime) -> None: ...
+
+
+class InAppNotifier:
+    def notify(self, session: Session, user: User, message: Message, now: datetime) -> None:
+        session.add(Notification(id=new_id(), user_id=user.id, kind=message.kind, title=message.title,
+                                 body=message.body, task_id=message.task_id, created_at=now))
+
+
+def notifications_for(session: Session, user: User, *, unread_only: bool, page: int,
+                      per_page: int) -> tuple[list[Notification], int]:
+    query = select(Notification).where(Notification.user_id == user.id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Notification.created_at.desc(), Notification.id)
+                           .limit(per_page).offset((page - 1) * per_page)).all()
+    return list(rows), total

@@ -1,0 +1,44 @@
+"""The caller's notifications."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from bpm_server.api_common import PageArgs, page_of
+from bpm_server.extensions import db_session
+from bpm_server.identity.auth import READERS, current_user, requires
+from bpm_server.notifications import service
+
+blp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications", description="In-app notifications")
+
+
+class NotificationSchema(Schema):
+    id = fields.String()
+    kind = fields.String()
+    title = fields.String()
+    body = fields.String()
+    task_id = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    read_at = fields.DateTime(allow_none=True)
+
+
+class NotificationPageSchema(Schema):
+    items = fields.List(fields.Nested(NotificationSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class NotificationArgs(PageArgs):
+    unread = fields.Boolean(load_default=False)
+
+
+@blp.route("")
+@requires(*READERS)
+@blp.arguments(NotificationArgs, location="query")
+@blp.response(200, NotificationPageSchema)
+def list_notifications(args: dict):
+    """The caller's notifications, newest first (SLA warnings, breaches, escalations)."""
+    rows, total = service.notifications_for(db_session(), current_user(), unread_only=args["unread"],
+                                            page=args["page"], per_page=args["per_page"])
+    return page_of(rows, total, args["page"], args["per_page"])

@@ -1,0 +1,170 @@
+"""The append-only, hash-chained SLA breach log.
+
+Writers first bump the one-row head (``UPDATE ... SET seq = seq + 1``), which
+takes a row lock on PostgreSQL and the write lock on SQLite before anything
+is read, so two writers cannot both extend the chain from the same entry.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bpm_server.database import new_id
+from bpm_server.sla.models import BreachEntry, BreachLogHead
+
+GENESIS = "0" * 64
+CSV_COLUMNS = ["id", "process_instance_id", "process_model_id", "account_id", "task_name", "department",
+               "assignee", "due_at", "breached_at", "completed_at", "late_working_hours", "escalations"]
+
+
+def _digest(fields: dict[str, Any], prev_hash: str) -> str:
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def _hashed_fields(entry: BreachEntry) -> dict[str, Any]:
+    return {"seq": entry.seq, "id": entry.id, "kind": entry.kind, "breach_id": entry.breach_id,
+            "process_instance_id": entry.process_instance_id, "process_model_id": entry.process_model_id,
+            "account_id": entry.account_id, "task_id": entry.task_id, "task_name": entry.task_name,
+            "department": entry.department, "assignee": entry.assignee, "due_at": entry.due_at.isoformat(),
+            "breached_at": entry.breached_at.isoformat(), "recorded_at": entry.recorded_at.isoformat(),
+            "details": entry.details}
+
+
+def append(session: Session, *, kind: str, breach_id: str | None, task: Any, assignee: str | None,
+           due_at: datetime, breached_at: datetime, now: datetime, details: dict[str, Any]) -> BreachEntry:
+    """Add one entry at the end of the chain (inside the caller's transaction)."""
+    session.execute(update(BreachLogHead).where(BreachLogHead.id == 1).values(seq=BreachLogHead.seq + 1))
+    head = session.execute(select(BreachLogHead).where(BreachLogHead.id == 1)
+                           .execution_options(populate_existing=True)).scalar_one()
+    entry = BreachEntry(seq=head.seq, id=new_id(), kind=kind, breach_id=breach_id,
+                        process_instance_id=task.process_instance_id, process_model_id=task.process_model_id,
+                        account_id=task.account_id, task_id=task.id, task_name=task.name,
+                        department=task.department_id, assignee=assignee, due_at=due_at, breached_at=breached_at,
+                        recorded_at=now, details=details, prev_hash=head.hash, hash="")
+    entry.hash = _digest(_hashed_fields(entry), head.hash)
+    head.hash = entry.hash
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    intact: bool
+    entries: int
+    first_broken_seq: int | None = None
+    first_broken_id: str | None = None
+    reason: str | None = None
+
+
+def verify(session: Session, batch: int = 1000) -> ChainStatus:
+    """Walk the chain from the start; name the first entry that does not fit."""
+    prev_hash, expected_seq, count = GENESIS, 1, 0
+    last_seq = 0
+    while True:
+        rows = session.scalars(select(BreachEntry).where(BreachEntry.seq > last_seq)
+                               .order_by(BreachEntry.seq).limit(batch)).all()
+        if not rows:
+            break
+        for entry in rows:
+            if entry.seq != expected_seq:
+                return ChainStatus(False, count, expected_seq, None, f"entry {expected_seq} is missing")
+            if entry.prev_hash != prev_hash:
+                return ChainStatus(False, count, entry.seq, entry.id, "its prev_hash does not match the entry before")
+            if _digest(_hashed_fields(entry), entry.prev_hash) != entry.hash:
+                return ChainStatus(False, count, entry.seq, entry.id, "its content does not match its hash")
+            prev_hash, expected_seq, count, last_seq = entry.hash, expected_seq + 1, count + 1, entry.seq
+    head = session.get(BreachLogHead, 1)
+    if head is not None and (head.seq != count or head.hash != prev_hash):
+        return ChainStatus(False, count, count + 1, None,
+                           f"the log ends at entry {count} but the head says {head.seq}: entries were removed")
+    return ChainStatus(True, count)
+
+
+@dataclass(frozen=True)
+class BreachFilter:
+    process_model_id: str | None = None
+    task_name: str | None = None
+    department: str | None = None
+    account_id: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    page: int = 1
+    per_page: int = 50
+
+
+def search(session: Session, filters: BreachFilter, *, paged: bool = True) -> tuple[list[dict[str, Any]], int]:
+    """Breaches matching the filters, each with its follow-ups folded in (escalations, completion)."""
+    query = select(BreachEntry).where(BreachEntry.kind == "breach")
+    for column, value in ((BreachEntry.process_model_id, filters.process_model_id),
+                          (BreachEntry.task_name, filters.task_name), (BreachEntry.department, filters.department),
+                          (BreachEntry.account_id, filters.account_id)):
+        if value:
+            query = query.where(column == value)
+    if filters.start:
+        query = query.where(BreachEntry.breached_at >= filters.start)
+    if filters.end:
+        query = query.where(BreachEntry.breached_at < filters.end)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    query = query.order_by(BreachEntry.breached_at.desc(), BreachEntry.seq.desc())
+    if paged:
+        query = query.limit(filters.per_page).offset((filters.page - 1) * filters.per_page)
+    breaches = session.scalars(query).all()
+    follow_ups = _follow_ups(session, [b.id for b in breaches])
+    return [_view(b, follow_ups.get(b.id, [])) for b in breaches], total
+
+
+def _follow_ups(session: Session, breach_ids: list[str]) -> dict[str, list[BreachEntry]]:
+    grouped: dict[str, list[BreachEntry]] = {}
+    for chunk in (breach_ids[i:i + 500] for i in range(0, len(breach_ids), 500)):
+        for entry in session.scalars(select(BreachEntry).where(BreachEntry.breach_id.in_(chunk))
+                                     .order_by(BreachEntry.seq)):
+            grouped.setdefault(entry.breach_id, []).append(entry)
+    return grouped
+
+
+def _view(breach: BreachEntry, follow_ups: Iterable[BreachEntry]) -> dict[str, Any]:
+    escalations, completion = [], None
+    for entry in follow_ups:
+        if entry.kind == "escalation":
+            escalations.append({"at": entry.recorded_at, "level": entry.details.get("level"),
+                                "event": entry.details.get("event"), "actions": entry.details.get("actions", [])})
+        elif entry.kind == "completion":
+            completion = entry
+    return {"id": breach.id, "seq": breach.seq, "process_instance_id": breach.process_instance_id,
+            "process_model_id": breach.process_model_id, "account_id": breach.account_id,
+            "task_id": breach.task_id, "task_name": breach.task_name, "department": breach.department,
+            "assignee": breach.assignee, "due_at": breach.due_at, "breached_at": breach.breached_at,
+            "recorded_at": breach.recorded_at,
+            "completed_at": completion.details.get("completed_at") if completion else None,
+            "completed_by": completion.details.get("completed_by") if completion else None,
+            "late_working_hours": completion.details.get("late_working_hours") if completion else None,
+            "escalations": escalations}
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        escalations = "; ".join(f"L{e['level']} {e['event']}: " + ", ".join(e["actions"]) for e in row["escalations"])
+        values = {**row, "escalations": escalations}
+        writer.writerow([_cell(values.get(c)) for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    # Spreadsheet formula injection: a cell starting with = + - @ would run as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

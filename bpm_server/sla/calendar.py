@@ -1,0 +1,367 @@
+"""Business calendar: working days, working hours and working-time arithmetic.
+
+SLAs are stated in working time ("2 working days"), so due moments are computed
+by walking a calendar of weekends, public holidays and China's make-up working
+days (weekend days turned into working days around a holiday).  Design:
+
+* Holiday data comes from the maintained ``chinese_calendar`` package, which
+  only knows the years the State Council has announced (1.11.0: 2004-2026; a
+  year's schedule is published around November of the year before).  For a
+  year it does not cover we fall back to weekends plus the deployment's
+  calendar file, report such years via ``uncovered_years`` and log a WARNING
+  once per year and calendar, instead of crashing or guessing silently.
+* A deployment may override everything with a JSON calendar file; its
+  ``holidays`` / ``working_days`` entries win over the package.  Bad content is
+  rejected up front with a ``CalendarFileError`` naming the key and value.
+* Arithmetic runs on UTC instants: each working period of a local date becomes
+  a UTC interval, so starts in any zone work and a DST shift in the calendar's
+  zone counts as real elapsed time.  Results are returned in the calendar zone.
+* Working time is exact (``timedelta``, microsecond precision), so
+  ``working_time_between(s, add_working_time(s, d)) == d`` holds exactly;
+  ``working_minutes_between`` truncates toward zero.
+* "N working days" means N x the calendar's working minutes per day (480 by
+  default): Friday 15:00 + 2 working days = Tuesday 15:00.  That is why a
+  ``WorkingDuration`` keeps its unit and needs ``BusinessCalendar.minutes_of``
+  to become minutes.
+* The calendar is immutable; per-date decisions sit in bounded, thread-safe
+  LRU caches; loops go day by day (a decade: ~3,650 cached lookups, a few ms).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+log = logging.getLogger("bpm_server.sla.calendar")
+
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+DEFAULT_WORKING_HOURS: tuple[tuple[str, str], ...] = (("09:00", "12:00"), ("13:00", "18:00"))
+_KNOWN_KEYS = ("time_zone", "working_hours", "holidays", "working_days", "use_chinese_holidays")
+_CACHE_DAYS = 16384  # ~45 years of per-date entries per calendar
+_ONE_DAY = timedelta(days=1)
+_ONE_MINUTE = timedelta(minutes=1)
+
+Period = tuple[datetime, datetime]  # [start, end] of one working period, in UTC
+DurationUnit = Literal["day", "hour", "minute"]
+
+
+class CalendarFileError(ValueError):
+    """Invalid calendar file or mapping; the message names the key and the bad value."""
+
+
+@dataclass(frozen=True)
+class WorkingDuration:
+    """An amount of working time as written, e.g. ``WorkingDuration(2, "day")``.
+
+    Only hours and minutes have a fixed length; a working day lasts the
+    calendar's working minutes per day, so use ``BusinessCalendar.minutes_of``.
+    """
+
+    amount: int
+    unit: DurationUnit
+
+    def __post_init__(self) -> None:
+        if self.unit not in ("day", "hour", "minute"):
+            raise ValueError(f"unit must be 'day', 'hour' or 'minute', got {self.unit!r}")
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int) or self.amount < 0:
+            raise ValueError(f"amount must be a whole number >= 0, got {self.amount!r}")
+
+    def __str__(self) -> str:
+        return f"{self.amount} working {self.unit}{'' if self.amount == 1 else 's'}"
+
+
+# Singular and plural are both accepted whatever the number ("2 working day").
+_DURATION_RE = re.compile(r"\s*([0-9]+)\s+working\s+(day|hour|minute)s?\s*", re.IGNORECASE)
+_ACCEPTED_FORMS = ("'<N> working days', '<N> working hours' or '<N> working minutes' "
+                   "(singular allowed, N a whole number >= 0), e.g. '2 working days'")
+
+
+def parse_working_duration(text: str) -> WorkingDuration:
+    """Parse ``"2 working days"`` / ``"4 working hours"`` / ``"30 working minutes"``."""
+    match = _DURATION_RE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"cannot parse working duration {text!r}; accepted forms: {_ACCEPTED_FORMS}")
+    return WorkingDuration(int(match.group(1)), match.group(2).lower())  # type: ignore[arg-type]
+
+
+_HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])|24:00")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _minute_of_day(value: Any) -> int:
+    match = _HHMM_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise CalendarFileError(f"working_hours: {value!r} is not a HH:MM time")
+    return 24 * 60 if value == "24:00" else int(match.group(1)) * 60 + int(match.group(2))
+
+
+def _parse_working_hours(value: Any) -> tuple[tuple[int, int], ...]:
+    """``[["09:00","12:00"], ...]`` -> sorted ``((540, 720), ...)`` in minutes of the day."""
+    if not isinstance(value, (list, tuple)) or not value:
+        raise CalendarFileError(f"working_hours: expected a non-empty list of [start, end] pairs, got {value!r}")
+    periods = []
+    for pair in value:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise CalendarFileError(f"working_hours: expected a [start, end] pair, got {pair!r}")
+        start, end = _minute_of_day(pair[0]), _minute_of_day(pair[1])
+        if start >= end:  # also rejects "24:00" as a start
+            raise CalendarFileError(f"working_hours: period {list(pair)!r} does not end after it starts")
+        periods.append((start, end))
+    periods.sort()
+    for (s1, e1), (s2, e2) in zip(periods, periods[1:]):
+        if s2 < e1:  # touching periods (12:00-13:00, 13:00-...) are fine
+            raise CalendarFileError(f"working_hours: periods {_hhmm(s1)}-{_hhmm(e1)} and "
+                                    f"{_hhmm(s2)}-{_hhmm(e2)} overlap")
+    return tuple(periods)
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _parse_dates(key: str, value: Any) -> frozenset[date]:
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        raise CalendarFileError(f"{key}: expected a list of 'YYYY-MM-DD' dates, got {value!r}")
+    dates = set()
+    for item in value:
+        if isinstance(item, date) and not isinstance(item, datetime):
+            dates.add(item)
+            continue
+        try:  # the regex keeps out the looser forms fromisoformat accepts ("20270101")
+            dates.add(date.fromisoformat(item if isinstance(item, str) and _DATE_RE.fullmatch(item) else ""))
+        except ValueError:
+            raise CalendarFileError(f"{key}: {item!r} is not a valid YYYY-MM-DD date") from None
+    return frozenset(dates)
+
+
+def _parse_time_zone(value: Any) -> ZoneInfo:
+    try:
+        return ZoneInfo(value if isinstance(value, str) and value else "-")
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise CalendarFileError(f"time_zone: unknown time zone {value!r}") from None
+
+
+@lru_cache(maxsize=None)
+def _package_gap(year: int) -> str | None:
+    """None if chinese_calendar has data for ``year``, else its explanation.
+
+    Probed through the public API, so a newer package release extends coverage
+    without code changes (the package checks coverage per whole year)."""
+    try:
+        chinese_calendar.is_workday(date(year, 1, 1))
+    except NotImplementedError as exc:
+        return str(exc)
+    except (ValueError, OverflowError):
+        return f"year {year} is outside the supported date range"
+    return None
+
+
+@lru_cache(maxsize=1)
+def _default_calendar() -> BusinessCalendar:
+    return BusinessCalendar()
+
+
+class BusinessCalendar:
+    """Working days and hours of one deployment; immutable and thread-safe."""
+
+    __slots__ = ("_zone", "_hours", "_holidays", "_working_days", "_use_chinese",
+                 "_warned", "_lock", "_decide", "_periods")
+
+    def __init__(self, *, time_zone: str = DEFAULT_TIME_ZONE,
+                 working_hours: Iterable[Iterable[str]] = DEFAULT_WORKING_HOURS,
+                 holidays: Iterable[str | date] = (), working_days: Iterable[str | date] = (),
+                 use_chinese_holidays: bool = True) -> None:
+        if not isinstance(use_chinese_holidays, bool):
+            raise CalendarFileError(f"use_chinese_holidays: expected true or false, got {use_chinese_holidays!r}")
+        off, on = _parse_dates("holidays", holidays), _parse_dates("working_days", working_days)
+        if off & on:
+            raise CalendarFileError(f"holidays/working_days: {min(off & on).isoformat()!r} is listed as both "
+                                    "a holiday and a working day")
+        init = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        init("_zone", _parse_time_zone(time_zone))
+        init("_hours", _parse_working_hours(working_hours))
+        init("_holidays", off)
+        init("_working_days", on)
+        init("_use_chinese", use_chinese_holidays)
+        init("_warned", set())
+        init("_lock", threading.Lock())
+        # lru_cache is thread-safe; a race at worst computes the same entry twice.
+        init("_decide", lru_cache(maxsize=_CACHE_DAYS)(self._decide_uncached))
+        init("_periods", lru_cache(maxsize=_CACHE_DAYS)(self._periods_uncached))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("BusinessCalendar is immutable")
+
+    def __repr__(self) -> str:
+        hours = ", ".join(f"{_hhmm(s)}-{_hhmm(e)}" for s, e in self._hours)
+        return (f"BusinessCalendar(time_zone={self._zone.key!r}, working_hours=[{hours}], "
+                f"holidays={len(self._holidays)}, working_days={len(self._working_days)}, "
+                f"use_chinese_holidays={self._use_chinese})")
+
+    @classmethod
+    def default(cls) -> BusinessCalendar:
+        """Asia/Shanghai, 09:00-12:00 + 13:00-18:00, Chinese holidays (a shared instance)."""
+        return _default_calendar()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> BusinessCalendar:
+        if not isinstance(data, Mapping):
+            raise CalendarFileError(f"calendar: expected a JSON object, got {type(data).__name__}")
+        for key in data:
+            if key not in _KNOWN_KEYS:
+                raise CalendarFileError(f"unknown key {key!r}; known keys: {', '.join(_KNOWN_KEYS)}")
+        return cls(**data)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> BusinessCalendar:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # ValueError covers JSON and UTF-8 decoding errors
+            raise CalendarFileError(f"calendar file {os.fspath(path)!r}: cannot read JSON: {exc}") from exc
+        try:
+            return cls.from_mapping(data)
+        except CalendarFileError as exc:
+            raise CalendarFileError(f"calendar file {os.fspath(path)!r}: {exc}") from None
+
+    @property
+    def time_zone(self) -> ZoneInfo:
+        return self._zone
+
+    @property
+    def working_hours(self) -> tuple[tuple[str, str], ...]:
+        return tuple((_hhmm(s), _hhmm(e)) for s, e in self._hours)
+
+    @property
+    def minutes_per_day(self) -> int:
+        """Working minutes of a working day (wall clock), i.e. the length of "1 working day"."""
+        return sum(e - s for s, e in self._hours)
+
+    def is_working_day(self, d: date) -> bool:
+        if isinstance(d, datetime) or not isinstance(d, date):
+            raise TypeError(f"is_working_day needs a date, got {d!r}")
+        return self._decide(d)
+
+    def uncovered_years(self, years: Iterable[int]) -> list[int]:
+        """Sorted years for which this calendar lacks Chinese holiday data and falls back to weekends.
+
+        Empty when ``use_chinese_holidays`` is off: the deployment then owns its holiday list."""
+        if not self._use_chinese:
+            return []
+        return sorted({y for y in years if _package_gap(y) is not None})
+
+    def _decide_uncached(self, d: date) -> bool:
+        if d in self._holidays:
+            return False
+        if d in self._working_days:
+            return True
+        if self._use_chinese:
+            gap = _package_gap(d.year)
+            if gap is None:
+                return chinese_calendar.is_workday(d)
+            self._warn_uncovered(d.year, gap)
+        return d.weekday() < 5
+
+    def _warn_uncovered(self, year: int, gap: str) -> None:
+        with self._lock:
+            if year in self._warned:
+                return
+            self._warned.add(year)
+        log.warning("no Chinese holiday data for %d (%s); falling back to weekends plus the calendar "
+                    "file's holidays/working_days - add that year's holidays to the calendar file "
+                    "or upgrade chinesecalendar", year, gap)
+
+    def _periods_uncached(self, d: date) -> tuple[Period, ...]:
+        if not self._decide(d):
+            return ()
+        midnight = datetime.combine(d, time(0), tzinfo=self._zone)
+        periods: list[Period] = []
+        for s, e in self._hours:
+            # Aware + timedelta is wall-clock arithmetic in Python, i.e. local HH:MM.
+            start = (midnight + timedelta(minutes=s)).astimezone(timezone.utc)
+            end = (midnight + timedelta(minutes=e)).astimezone(timezone.utc)
+            if periods:  # a DST jump can make local periods overlap in real time
+                start = max(start, periods[-1][1])
+            if end > start:  # ...or swallow one entirely
+                periods.append((start, end))
+        return tuple(periods)
+
+    def _periods_from(self, d: date) -> Iterator[Period]:
+        # Endless, but working days always come: only finitely many dates are
+        # listed as holidays and the package/weekend rule has working weekdays.
+        while True:
+            yield from self._periods(d)
+            d += _ONE_DAY
+
+    def minutes_of(self, duration: WorkingDuration) -> int:
+        """Working minutes of ``duration`` on this calendar (a day = ``minutes_per_day``)."""
+        per_unit = {"day": self.minutes_per_day, "hour": 60, "minute": 1}
+        return duration.amount * per_unit[duration.unit]
+
+    def add_working_time(self, start: datetime, duration: WorkingDuration | int | timedelta) -> datetime:
+        """The moment ``duration`` (a WorkingDuration, whole minutes or a timedelta) of working time after ``start``.
+
+        The clock starts at the next working moment if ``start`` is outside working
+        time; a duration that ends exactly at a period's end returns that end
+        (18:00, not next morning).  Zero returns ``start`` unchanged (in the
+        calendar zone), even outside working time."""
+        local = self._localize(start, "start")
+        if isinstance(duration, WorkingDuration):
+            remaining = timedelta(minutes=self.minutes_of(duration))
+        elif isinstance(duration, timedelta):
+            remaining = duration  # a paused SLA resumes with second precision
+        elif isinstance(duration, int) and not isinstance(duration, bool):
+            remaining = timedelta(minutes=duration)
+        else:
+            raise TypeError(f"duration must be a WorkingDuration, whole minutes or a timedelta, got {duration!r}")
+        if remaining < timedelta(0):
+            raise ValueError(f"duration must not be negative, got {remaining}")
+        if not remaining:
+            return local
+        now = local.astimezone(timezone.utc)
+        for period_start, period_end in self._periods_from(local.date()):
+            if period_end <= now:
+                continue
+            begin = max(period_start, now)
+            if remaining <= period_end - begin:
+                return (begin + remaining).astimezone(self._zone)
+            remaining -= period_end - begin
+        raise AssertionError("unreachable: _periods_from never ends")
+
+    def working_time_between(self, a: datetime, b: datetime) -> timedelta:
+        """Exact working time from ``a`` to ``b``; negative if ``b`` is before ``a``."""
+        a_utc = self._localize(a, "a").astimezone(timezone.utc)
+        b_utc = self._localize(b, "b").astimezone(timezone.utc)
+        if b_utc < a_utc:
+            return -self.working_time_between(b, a)
+        day, last = a_utc.astimezone(self._zone).date(), b_utc.astimezone(self._zone).date()
+        total = timedelta(0)
+        while day <= last:
+            for start, end in self._periods(day):
+                if end > a_utc and start < b_utc:
+                    total += min(end, b_utc) - max(start, a_utc)
+            day += _ONE_DAY
+        return total
+
+    def working_minutes_between(self, a: datetime, b: datetime) -> int:
+        """``working_time_between`` in whole minutes, truncated toward zero."""
+        delta = self.working_time_between(a, b)
+        minutes = abs(delta) // _ONE_MINUTE
+        return minutes if delta >= timedelta(0) else -minutes
+
+    def _localize(self, moment: datetime, name: str) -> datetime:
+        if not isinstance(moment, datetime):
+            raise TypeError(f"{name} must be a datetime, got {moment!r}")
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError(f"{name} must be timezone-aware, got naive {moment.isoformat()}")
+        return moment.astimezone(self._zone)

@@ -1,0 +1,214 @@
+"""Escalation policies in the database: loading, choosing one for a task, and acting on it."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bpm_server.accounts.models import Account
+from bpm_server.audit.service import record as audit
+from bpm_server.errors import AppError, Invalid, NotFound
+from bpm_server.extensions import Runtime
+from bpm_server.identity.models import Department, User
+from bpm_server.modeling.models import ProcessModel, ProcessModelVersion
+from bpm_server.notifications.service import Message
+from bpm_server.sla import breaches
+from bpm_server.sla.escalation import PolicyError, Rule, parse_rules, parse_settings
+from bpm_server.sla.models import EscalationPolicy, EscalationSetting, SlaClock, Timer
+from bpm_server.tasks.models import HumanTask
+
+log = logging.getLogger(__name__)
+
+
+def _known(session: Session) -> dict[str, set[str]]:
+    departments = set(session.scalars(select(Department.id)))
+    # Departments named by published models count as known even before anyone joins them.
+    from bpm_server.modeling.service import compiled, department_of
+
+    for version in session.scalars(select(ProcessModelVersion)):
+        departments.update(filter(None, (department_of(t) for t in compiled(version).human_tasks.values())))
+    return {"departments": departments, "usernames": set(session.scalars(select(User.username))),
+            "process_models": set(session.scalars(select(ProcessModel.id)))}
+
+
+def validate(session: Session, name: str, rules: Any) -> list[Rule]:
+    try:
+        return parse_rules(name, rules, **_known(session))
+    except PolicyError as exc:
+        raise Invalid(str(exc), code="invalid_policy", details={"policy": name, "problem": str(exc)}) from None
+
+
+def put_policy(session: Session, name: str, rules: Any, *, actor: str, now: datetime) -> EscalationPolicy:
+    validate(session, name, rules)
+    policy = session.get(EscalationPolicy, name)
+    before = policy.rules if policy else None
+    if policy is None:
+        policy = EscalationPolicy(name=name, rules=rules, updated_at=now, updated_by=actor)
+        session.add(policy)
+    policy.rules, policy.updated_at, policy.updated_by = rules, now, actor
+    audit(session, actor=actor, action="policy.update", object_type="escalation_policy", object_id=name, now=now,
+          before=before, after=rules)
+    session.flush()
+    return policy
+
+
+def sync_file(session: Session, path: Path, *, now: datetime) -> list[str]:
+    """Load the policies file (if present); returns the names of policies that changed."""
+    if not path.is_file():
+        return []
+    try:
+        document = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Invalid(f"{path}: not valid JSON ({exc})", code="invalid_policy") from None
+    if not isinstance(document, dict) or not isinstance(document.get("policies"), dict):
+        raise Invalid(f"{path}: expected an object with a 'policies' object", code="invalid_policy")
+    changed = []
+    try:
+        for name, rules in document["policies"].items():
+            current = session.get(EscalationPolicy, name)
+            if current is None or current.rules != rules:
+                put_policy(session, name, rules, actor="models sync", now=now)
+                changed.append(name)
+        settings = parse_settings(document, set(document["policies"]))
+    except (PolicyError, AppError) as exc:
+        message = exc.message if isinstance(exc, AppError) else str(exc)
+        raise Invalid(f"{path}: {message}", code="invalid_policy") from None
+    for key, policy in settings.items():
+        row = session.get(EscalationSetting, key)
+        if row is None:
+            session.add(EscalationSetting(key=key, policy=policy))
+        else:
+            row.policy = policy
+    session.flush()
+    return changed
+
+
+def resolve(session: Session, tier: str | None, stage_policy: str | None) -> str | None:
+    """Which ladder a task follows: its tier's, else the stage's own, else the default."""
+    for key in (f"tier:{tier}" if tier else None,):
+        setting = session.get(EscalationSetting, key) if key else None
+        if setting is not None:
+            return setting.policy
+    if stage_policy:
+        return stage_policy
+    setting = session.get(EscalationSetting, "default")
+    return setting.policy if setting else None
+
+
+def _rules(session: Session, clock: SlaClock) -> list[Rule]:
+    policy = session.get(EscalationPolicy, clock.policy) if clock.policy else None
+    if policy is None:
+        return []
+    # Rules were validated when saved; people may since have left, so act on what still resolves.
+    return parse_rules(policy.name, policy.rules, departments=_AnySet(), usernames=_AnySet(),
+                       process_models=_AnySet())
+
+
+class _AnySet(set):
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+def later_rungs(session: Session, clock: SlaClock) -> list[Rule]:
+    return [r for r in _rules(session, clock) if r.on == "breach" and r.after is not None]
+
+
+def apply(session: Session, rt: Runtime, task: HumanTask, clock: SlaClock, event: str, timer: Timer,
+          now: datetime, *, level: int | None = None, breach_id: str | None = None) -> list[str]:
+    """Run the rules for ``event`` (or the one rung ``level``); log breach escalations. Returns what was done."""
+    rules = [r for r in _rules(session, clock) if r.on == event and
+             (r.level == level if level is not None else r.after is None)]
+    done: list[str] = []
+    for rule in rules:
+        actions = [_act(session, rt, task, event, action, now) for action in rule.actions]
+        done.extend(actions)
+        if event == "breach":
+            breach = breach_id or timer.payload.get("breach_id")
+            breaches.append(session, kind="escalation", breach_id=breach, task=task,
+                            assignee=task.assignee.username if task.assignee else None,
+                            due_at=task.due_at or clock.breached_at, breached_at=clock.breached_at, now=now,
+                            details={"level": rule.level, "event": "breach" if rule.after is None
+                                     else f"breach + {rule.after}", "policy": clock.policy, "actions": actions})
+        audit(session, actor="system", action=f"sla.{event}", object_type="task", object_id=task.id, now=now,
+              level=rule.level, actions=actions)
+    return done
+
+
+def _act(session: Session, rt: Runtime, task: HumanTask, event: str, action: dict[str, Any], now: datetime) -> str:
+    verb, target = next(iter(action.items()))
+    if verb == "notify":
+        people = _people(session, task, target)
+        title = f"SLA {event}: {task.title} ({task.account_id})"
+        body = (f"Stage '{task.title}' of account {task.account_id} " +
+                ("is close to its due time" if event == "warning" else "is past its due time") +
+                f" ({task.due_at.isoformat() if task.due_at else 'no due time'}).")
+        for person in people:
+            rt.notifier.notify(session, person, Message(f"sla_{event}", title, body, task.id), now)
+        return f"notify {target}: " + (", ".join(p.username for p in people) or "nobody (not set)")
+    if verb == "reassign":
+        return _reassign(session, task, target, now)
+    if verb == "raise_priority":
+        task.priority = (task.priority or 0) + int(target)
+        return f"priority raised to {task.priority}"
+    if verb == "start_process":
+        return _start_process(session, rt, task, target, now)
+    return f"unknown action {verb}"
+
+
+def _people(session: Session, task: HumanTask, target: str) -> list[User]:
+    account = session.get(Account, task.account_id)
+    if target == "assignee":
+        if task.assignee is not None:
+            return [task.assignee]
+        return list(session.scalars(select(User).where(User.department_id == task.department_id, User.active)))
+    if target == "department_lead":
+        department = session.get(Department, task.department_id)
+        lead = session.get(User, department.lead_user_id) if department and department.lead_user_id else None
+        return [lead] if lead else []
+    if target in ("account_owner", "executive_sponsor"):
+        username = account and (account.owner if target == "account_owner" else account.executive_sponsor)
+        user = session.scalar(select(User).where(User.username == username)) if username else None
+        return [user] if user else []
+    kind, _, ref = target.partition(":")
+    if kind == "user":
+        user = session.scalar(select(User).where(User.username == ref))
+        return [user] if user else []
+    if kind == "department":
+        return list(session.scalars(select(User).where(User.department_id == ref, User.active)))
+    return []
+
+
+def _reassign(session: Session, task: HumanTask, target: str, now: datetime) -> str:
+    before = task.assignee.username if task.assignee else None
+    if target.startswith("department:"):
+        task.department_id, task.assignee, task.state = target.split(":", 1)[1], None, "ready"
+        result = f"reassigned to department {task.department_id}"
+    else:
+        people = _people(session, task, target)
+        if not people:
+            return f"reassign to {target}: nobody (not set)"
+        task.assignee, task.state, task.claimed_at = people[0], "claimed", now
+        result = f"reassigned to {people[0].username}"
+    audit(session, actor="system", action="task.reassign", object_type="task", object_id=task.id, now=now,
+          before=before, after=result, reason="escalation")
+    return result
+
+
+def _start_process(session: Session, rt: Runtime, task: HumanTask, model_id: str, now: datetime) -> str:
+    from bpm_server.instances import service as instances
+
+    try:
+        with session.begin_nested():
+            started = instances.start_instance(session, rt, process_model_id=model_id, account_id=task.account_id,
+                                               data={"escalated_from_task": task.id,
+                                                     "escalated_from_instance": task.process_instance_id},
+                                               now=now, started_by="escalation")
+    except (AppError, NotFound) as exc:
+        log.warning("escalation could not start %s: %s", model_id, exc)
+        return f"start_process {model_id} failed: {exc}"
+    return f"started {model_id} instance {started.id}"

@@ -1,0 +1,146 @@
+"""The timer pump: hands due timers to the job queue at their moment.
+
+The database is the truth (``timer`` rows); the queue only carries wake-ups.
+One pump runs at a time: on PostgreSQL it holds an advisory lock on its own
+connection, so any number of ``bpm-server worker`` processes may run one and
+only the lock holder pumps. It sleeps until the earliest pending timer (at
+most ``max_sleep`` seconds, so timers inserted by other processes are seen
+within that bound) and re-hands timers that were handed out but not fired
+within ``retry_after`` (a flushed Redis or a killed worker). Its first pass
+after start-up re-arms everything already due: that is the reconciler.
+
+With the test clock the pump does not run: time moves only through
+``POST /api/v1/test/clock``, which fires what became due, in order.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import text
+
+from bpm_server.database import db
+from bpm_server.sla import service
+
+log = logging.getLogger(__name__)
+ADVISORY_LOCK_KEY = 0x42504D54  # "BPMT"
+_ENGINE_TICK = timedelta(microseconds=1)
+
+
+class TimerPump:
+    def __init__(self, app: Flask, *, max_sleep: float = 1.0, retry_after: timedelta = timedelta(seconds=30),
+                 batch: int = 500) -> None:
+        self.app = app
+        self.max_sleep = max_sleep
+        self.retry_after = retry_after
+        self.batch = batch
+        self.stopping = threading.Event()
+        self.wake = threading.Event()  # set to look again at once (embedded inserts, shutdown)
+        self._leader_connection = None
+        self._first_pass = True
+
+    def run_forever(self) -> None:
+        log.info("timer pump started")
+        while not self.stopping.is_set():
+            delay = self.max_sleep
+            try:
+                with self.app.app_context():
+                    if self._lead():
+                        delay = self.pump_once()
+            except Exception:  # keep pumping: a database hiccup must not stop timers for good
+                log.exception("timer pump pass failed")
+                with self.app.app_context():
+                    db.session.rollback()
+                    db.session.remove()
+            self.wake.wait(delay)
+            self.wake.clear()
+        self._release()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def pump_once(self) -> float:
+        """Hand every due timer to the queue; return how long to sleep before the next."""
+        rt = self.app.extensions["bpm"]
+        now = rt.clock.now()
+        session = db.session
+        try:
+            retry_before = None if self._first_pass else now - self.retry_after
+            due = service.due_timers(session, now, self.batch, enqueued_before=retry_before or now)
+            for timer in due:
+                timer.enqueued_at = now
+            session.commit()
+            for timer in due:
+                rt.jobs.enqueue("bpm_server.sla.jobs.fire_timer", timer.id, job_id=f"timer-{timer.id}")
+            self._first_pass = False
+            if len(due) == self.batch:
+                return 0.0
+            # Timers already handed out do not count, or a backlog would make the pump spin.
+            upcoming = service.next_due(session, self.retry_after)
+        finally:
+            session.remove()
+        if upcoming is None:
+            return self.max_sleep
+        return max(0.0, min(self.max_sleep, (upcoming - rt.clock.now()).total_seconds()))
+
+    def _lead(self) -> bool:
+        if db.engine.dialect.name != "postgresql":
+            return True  # SQLite: one process (the embedded server) owns the database
+        if self._leader_connection is None:
+            connection = db.engine.connect()
+            if connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY}):
+                connection.commit()
+                self._leader_connection = connection
+                log.info("this process now pumps timers")
+                self._first_pass = True
+            else:
+                connection.rollback()
+                connection.close()
+                return False
+        return True
+
+    def _release(self) -> None:
+        if self._leader_connection is not None:
+            # close() alone would return the connection to the pool with the
+            # session-level advisory lock still held; dropping the database
+            # session is what releases it.
+            self._leader_connection.invalidate()
+            self._leader_connection.close()
+            self._leader_connection = None
+
+
+def start_in_thread(app: Flask) -> TimerPump | None:
+    """Start the pump beside the web server or worker (not with the test clock)."""
+    if app.extensions["bpm"].config.test_clock:
+        log.info("test clock on: timers fire only through POST /api/v1/test/clock")
+        return None
+    pump = TimerPump(app)
+    threading.Thread(target=pump.run_forever, name="bpm-timer-pump", daemon=True).start()
+    return pump
+
+
+def advance_test_clock(app: Flask, target: datetime) -> int:
+    """Move the test clock to ``target``, firing every timer that falls due on the way,
+    each at its own moment and in order, as real time would. Returns how many fired."""
+    rt = app.extensions["bpm"]
+    session = db.session
+    fired = 0
+    while True:
+        due = service.due_timers(session, target, limit=1)
+        if not due:
+            break
+        timer = due[0]
+        # The BPMN engine counts its timer as due only once the moment has passed
+        # (due < now); fired at exactly ``due`` it would re-arm the same timer and
+        # this loop would never end. So BPMN timers fire a microsecond later.
+        moment = timer.due_at + (_ENGINE_TICK if timer.kind == "bpmn" else timedelta(0))
+        if moment > rt.clock.now():
+            rt.clock.set(moment)
+        service.fire(session, rt, timer.id, rt.clock.now())
+        session.flush()
+        fired += 1
+    rt.clock.set(target)
+    return fired

@@ -1,0 +1,282 @@
+"""SLA clocks, timers and what happens when they fire.
+
+A task with an SLA gets an ``SlaClock`` when it becomes ready and two timer
+rows (warning, breach). Firing claims the timer row atomically, so a timer
+fired twice acts once. A breach is logged once; escalation rules then act,
+and later rungs are new timers that do nothing if the task closed meanwhile.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bpm_server.accounts.models import Account
+from bpm_server.audit.service import record as audit
+from bpm_server.database import new_id
+from bpm_server.errors import Conflict, Forbidden, Invalid
+from bpm_server.extensions import Runtime
+from bpm_server.identity.models import Department, User
+from bpm_server.instances.models import ProcessInstance
+from bpm_server.modeling.service import compiled
+from bpm_server.notifications.service import Message
+from bpm_server.sla import breaches, definitions, policies
+from bpm_server.sla.calendar import BusinessCalendar
+from bpm_server.sla.models import SlaClock, SlaClockEvent, Timer
+from bpm_server.tasks.models import OPEN_STATES, HumanTask
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- clocks
+
+
+def start_clock(session: Session, rt: Runtime, task: HumanTask, instance: ProcessInstance, now: datetime) -> None:
+    """Give a newly ready task its due moments and timers (no-op without an SLA)."""
+    spec = compiled(instance.version).human_tasks[task.name]
+    definition = definitions.parse(spec.properties)
+    if definition is None:
+        return
+    account = session.get(Account, instance.account_id)
+    tier = account.tier if account else None
+    length = definition.length_for(tier)
+    calendar = rt.calendar
+    total = calendar.minutes_of(length) * 60
+    anchor_at, note = _anchor(session, calendar, definition, task, instance, now)
+    clock = SlaClock(task_id=task.id, length=str(length), total_seconds=total,
+                     warn_seconds=int(total * definition.warn_fraction) if definition.warn_fraction < 1 else None,
+                     anchor=definition.anchor, anchor_at=anchor_at, note=note,
+                     policy=policies.resolve(session, tier, definition.policy), consumed_seconds=0,
+                     running_since=anchor_at, state="running", pausable=definition.pausable)
+    session.add(clock)
+    _schedule(session, calendar, task, clock, now)
+
+
+def _anchor(session: Session, calendar: BusinessCalendar, definition: definitions.SlaDefinition, task: HumanTask,
+            instance: ProcessInstance, now: datetime) -> tuple[datetime, str | None]:
+    kind, ref = definition.anchor_kind, definition.anchor_ref
+    if kind == "stage":
+        done = session.scalars(select(HumanTask.name).where(
+            HumanTask.process_instance_id == instance.id, HumanTask.state == "completed")
+            .order_by(HumanTask.history_seq.desc())).all()
+        if ref not in done:
+            return now, f"stage {ref!r} has not completed; counted from task creation"
+        # Back in a loop (this stage already ran since the anchor stage): count from the reopening.
+        if task.name in done[:done.index(ref)]:
+            return now, "stage reopened by a loop; counted from the reopening"
+        completed_at = session.scalar(select(HumanTask.completed_at).where(
+            HumanTask.process_instance_id == instance.id, HumanTask.name == ref, HumanTask.state == "completed")
+            .order_by(HumanTask.history_seq.desc()).limit(1))
+        return completed_at, None
+    if kind == "data":
+        moment = _moment(calendar, task.data.get(ref))
+        if moment is None:
+            log.warning("task %s: SLA anchor field %r missing or not a date; counting from creation", task.id, ref)
+            return now, f"data field {ref!r} is missing or not a date; counted from task creation"
+        return moment, None
+    return now, None
+
+
+def _moment(calendar: BusinessCalendar, value: Any) -> datetime | None:
+    """A date-time from process data; a bare date means the end of that working day."""
+    if not isinstance(value, str):
+        return None
+    try:
+        if len(value) == 10:
+            end = calendar.working_hours[-1][1]
+            hour, minute = (int(p) for p in end.split(":"))
+            day_end = time(23, 59, 59) if (hour, minute) == (24, 0) else time(hour, minute)
+            return datetime.combine(date.fromisoformat(value), day_end, calendar.time_zone)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=calendar.time_zone)
+
+
+def _schedule(session: Session, calendar: BusinessCalendar, task: HumanTask, clock: SlaClock, now: datetime) -> None:
+    """Set due/warn from the clock's remaining time and create their timers."""
+    start = clock.running_since
+    remaining = timedelta(seconds=max(clock.total_seconds - clock.consumed_seconds, 0))
+    task.due_at = calendar.add_working_time(start, remaining)
+    task.warn_at = None
+    if clock.warn_seconds is not None and clock.warn_seconds > clock.consumed_seconds:
+        task.warn_at = calendar.add_working_time(start, timedelta(seconds=clock.warn_seconds - clock.consumed_seconds))
+        add_timer(session, "sla_warning", task.process_instance_id, task.id, task.warn_at, {}, now)
+    add_timer(session, "sla_breach", task.process_instance_id, task.id, task.due_at, {}, now)
+
+
+def stop_clock(session: Session, rt: Runtime, task: HumanTask, now: datetime) -> None:
+    """The task closed: no more timers; a late completion is logged as a follow-up to its breach."""
+    clock = session.get(SlaClock, task.id)
+    cancel_timers(session, task_id=task.id, now=now)
+    if clock is None or clock.state == "stopped":
+        return
+    clock.state, clock.running_since = "stopped", None
+    if clock.breached_at is not None and task.state == "completed":
+        breach_id = session.scalar(select(breaches.BreachEntry.id).where(
+            breaches.BreachEntry.task_id == task.id, breaches.BreachEntry.kind == "breach"))
+        late = rt.calendar.working_time_between(task.due_at or clock.breached_at, now)
+        breaches.append(session, kind="completion", breach_id=breach_id, task=task,
+                        assignee=_username(session, task.completed_by_id), due_at=task.due_at or clock.breached_at,
+                        breached_at=clock.breached_at, now=now,
+                        details={"completed_at": now.isoformat(), "completed_by": _username(session, task.completed_by_id),
+                                 "late_working_hours": round(late.total_seconds() / 3600, 2)})
+
+
+def pause(session: Session, rt: Runtime, user: User, task: HumanTask, reason: str, now: datetime) -> SlaClock:
+    clock = _clock_for_change(session, user, task)
+    if not clock.pausable:
+        raise Conflict(f"stage {task.name!r} does not allow pausing its SLA (slaPausable is not set)",
+                       code="not_pausable")
+    if clock.state == "paused":
+        raise Conflict("the SLA clock is already paused", code="already_paused")
+    if clock.breached_at is not None:
+        raise Conflict("the SLA is already breached; pausing cannot undo a breach", code="already_breached")
+    used = rt.calendar.working_time_between(clock.running_since, now) if now > clock.running_since else timedelta(0)
+    clock.consumed_seconds += int(used.total_seconds())
+    clock.state, clock.running_since, clock.pause_reason = "paused", None, reason
+    task.due_at = task.warn_at = None
+    cancel_timers(session, task_id=task.id, now=now)
+    session.add(SlaClockEvent(task_id=task.id, kind="pause", at=now, actor=user.username, reason=reason))
+    audit(session, actor=user.username, action="sla.pause", object_type="task", object_id=task.id, now=now,
+          reason=reason)
+    return clock
+
+
+def resume(session: Session, rt: Runtime, user: User, task: HumanTask, reason: str | None, now: datetime) -> SlaClock:
+    clock = _clock_for_change(session, user, task)
+    if clock.state != "paused":
+        raise Conflict("the SLA clock is not paused", code="not_paused")
+    clock.state, clock.running_since, clock.pause_reason = "running", now, None
+    _schedule(session, rt.calendar, task, clock, now)
+    session.add(SlaClockEvent(task_id=task.id, kind="resume", at=now, actor=user.username, reason=reason,
+                              due_at_after=task.due_at))
+    audit(session, actor=user.username, action="sla.resume", object_type="task", object_id=task.id, now=now,
+          reason=reason, due_at=task.due_at.isoformat())
+    return clock
+
+
+def _clock_for_change(session: Session, user: User, task: HumanTask) -> SlaClock:
+    if task.state not in OPEN_STATES:
+        raise Conflict(f"task {task.id} is {task.state}", code="task_closed")
+    lead = session.get(Department, task.department_id)
+    if not (user.has_role("admin") or task.assignee_id == user.id or (lead and lead.lead_user_id == user.id)):
+        raise Forbidden("only the assignee, the department lead or an admin can pause or resume the SLA",
+                        code="not_assignee")
+    clock = session.get(SlaClock, task.id)
+    if clock is None:
+        raise Conflict(f"stage {task.name!r} has no SLA", code="no_sla")
+    return clock
+
+
+def clock_events(session: Session, task_id: str) -> list[SlaClockEvent]:
+    return list(session.scalars(select(SlaClockEvent).where(SlaClockEvent.task_id == task_id)
+                                .order_by(SlaClockEvent.id)))
+
+
+# --------------------------------------------------------------------------- timers
+
+
+def add_timer(session: Session, kind: str, instance_id: str, task_id: str | None, due_at: datetime,
+              payload: dict[str, Any], now: datetime) -> Timer:
+    timer = Timer(id=new_id(), kind=kind, process_instance_id=instance_id, task_id=task_id, due_at=due_at,
+                  payload=payload, created_at=now)
+    session.add(timer)
+    return timer
+
+
+def cancel_timers(session: Session, *, now: datetime, task_id: str | None = None, instance_id: str | None = None,
+                  kind: str | None = None) -> None:
+    query = update(Timer).where(Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
+    if task_id:
+        query = query.where(Timer.task_id == task_id)
+    if instance_id:
+        query = query.where(Timer.process_instance_id == instance_id)
+    if kind:
+        query = query.where(Timer.kind == kind)
+    session.execute(query.values(cancelled_at=now))
+
+
+def arm_engine_timer(session: Session, instance: ProcessInstance, due: datetime | None, now: datetime) -> None:
+    """Keep one pending row for the instance's earliest BPMN timer (boundary, catch, cycle)."""
+    pending = session.scalar(select(Timer).where(Timer.process_instance_id == instance.id, Timer.kind == "bpmn",
+                                                 Timer.fired_at.is_(None), Timer.cancelled_at.is_(None)))
+    if pending is not None and due is not None and pending.due_at == due:
+        return
+    if pending is not None:
+        pending.cancelled_at = now
+    if due is not None and instance.state == "running":
+        add_timer(session, "bpmn", instance.id, None, due, {}, now)
+
+
+def due_timers(session: Session, now: datetime, limit: int = 500, enqueued_before: datetime | None = None) -> list[Timer]:
+    query = select(Timer).where(Timer.fired_at.is_(None), Timer.cancelled_at.is_(None), Timer.due_at <= now)
+    if enqueued_before is not None:
+        query = query.where((Timer.enqueued_at.is_(None)) | (Timer.enqueued_at < enqueued_before))
+    return list(session.scalars(query.order_by(Timer.due_at, Timer.created_at).limit(limit)))
+
+
+def next_due(session: Session, retry_after: timedelta | None = None) -> datetime | None:
+    """When the pump has something to do next: the earliest timer not yet handed
+    to the queue, or (with ``retry_after``) the moment a handed-out one that
+    has still not fired is to be handed out again."""
+    pending = (Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
+    if retry_after is None:
+        return session.scalar(select(Timer.due_at).where(*pending).order_by(Timer.due_at).limit(1))
+    fresh = session.scalar(select(Timer.due_at).where(*pending, Timer.enqueued_at.is_(None))
+                           .order_by(Timer.due_at).limit(1))
+    handed = session.scalar(select(func.min(Timer.enqueued_at)).where(*pending, Timer.enqueued_at.is_not(None)))
+    moments = [m for m in (fresh, handed + retry_after if handed else None) if m is not None]
+    return min(moments) if moments else None
+
+
+def fire(session: Session, rt: Runtime, timer_id: str, now: datetime) -> str:
+    """Act on one timer, once. Returns what happened (for logs and job results)."""
+    claimed = session.execute(update(Timer).where(Timer.id == timer_id, Timer.fired_at.is_(None),
+                                                  Timer.cancelled_at.is_(None)).values(fired_at=now)).rowcount
+    if not claimed:
+        return "already fired or cancelled"
+    timer = session.get(Timer, timer_id)
+    if timer.kind == "bpmn":
+        from bpm_server.instances import service as instances
+
+        instance = instances.lock_instance(session, timer.process_instance_id)
+        instances.advance_instance(session, rt, instance, now)
+        return f"instance {instance.state}"
+    task = session.get(HumanTask, timer.task_id)
+    clock = session.get(SlaClock, timer.task_id)
+    if task is None or clock is None or task.state not in OPEN_STATES or clock.state != "running":
+        return "task no longer open"
+    if timer.kind == "sla_warning":
+        actions = policies.apply(session, rt, task, clock, "warning", timer, now)
+        return "warning: " + "; ".join(actions)
+    if timer.kind == "sla_breach":
+        return _breach(session, rt, task, clock, timer, now)
+    if timer.kind == "escalation":
+        actions = policies.apply(session, rt, task, clock, "breach", timer, now, level=timer.payload["level"])
+        return "escalation: " + "; ".join(actions)
+    raise ValueError(f"unknown timer kind {timer.kind!r}")
+
+
+def _breach(session: Session, rt: Runtime, task: HumanTask, clock: SlaClock, timer: Timer, now: datetime) -> str:
+    if clock.breached_at is not None:  # one breach per task, ever
+        return "already breached"
+    clock.breached_at = timer.due_at
+    entry = breaches.append(session, kind="breach", breach_id=None, task=task,
+                            assignee=_username(session, task.assignee_id), due_at=task.due_at or timer.due_at,
+                            breached_at=timer.due_at, now=now,
+                            details={"sla": clock.length, "anchor": clock.anchor, "policy": clock.policy})
+    actions = policies.apply(session, rt, task, clock, "breach", timer, now, breach_id=entry.id)
+    for rule in policies.later_rungs(session, clock):
+        due = rt.calendar.add_working_time(timer.due_at, rule.after)
+        add_timer(session, "escalation", task.process_instance_id, task.id, due,
+                  {"level": rule.level, "breach_id": entry.id}, now)
+    return "breach logged: " + "; ".join(actions)
+
+
+def _username(session: Session, user_id: str | None) -> str | None:
+    user = session.get(User, user_id) if user_id else None
+    return user.username if user else None

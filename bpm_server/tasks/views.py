@@ -1,0 +1,62 @@
+"""The inbox API."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from bpm_server.api_common import page_of
+from bpm_server.extensions import db_session, runtime
+from bpm_server.identity.auth import READERS, WORKERS, current_user, requires
+from bpm_server.tasks import service
+from bpm_server.tasks.schemas import CompleteSchema, InboxArgs, TaskDetailSchema, TaskPageSchema
+
+blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Task inbox: claim and complete stages")
+
+
+@blp.route("")
+@requires(*WORKERS)
+@blp.arguments(InboxArgs, location="query")
+@blp.response(200, TaskPageSchema)
+def inbox(args: dict):
+    """The caller's inbox: own tasks and the department's unclaimed ones, soonest due first."""
+    filters = service.InboxFilter(**args)
+    rows, total = service.inbox(db_session(), current_user(), filters, runtime().clock.now())
+    return page_of(rows, total, filters.page, filters.per_page)
+
+
+@blp.route("/<task_id>")
+@requires(*WORKERS, *READERS)
+@blp.response(200, TaskDetailSchema)
+def get_task(task_id: str):
+    """One task with its form (JSON Schema), the process data it starts from, and due dates."""
+    session = db_session()
+    task = service.get_task(session, task_id)
+    service.authorize_view(current_user(), task)
+    task.form = service.form_for(session, task)
+    return task
+
+
+@blp.route("/<task_id>/claim", methods=["POST"])
+@requires(*WORKERS)
+@blp.response(200, TaskDetailSchema)
+@blp.alt_response(409, description="already claimed, completed or cancelled")
+def claim(task_id: str):
+    """Take a department task; it leaves colleagues' inboxes."""
+    session = db_session()
+    task = service.claim(session, current_user(), task_id, runtime().clock.now())
+    task.form = service.form_for(session, task)
+    return task
+
+
+@blp.route("/<task_id>/complete", methods=["POST"])
+@requires(*WORKERS)
+@blp.arguments(CompleteSchema)
+@blp.response(200, TaskDetailSchema)
+@blp.alt_response(409, description="already completed, claimed by someone else, or changed concurrently")
+@blp.alt_response(422, description="the data fails the form; details lists messages per field")
+def complete(body: dict, task_id: str):
+    """Complete a stage with its form data; the next stage lands in its department's inbox."""
+    session = db_session()
+    rt = runtime()
+    task = service.complete(session, rt, current_user(), task_id, body["data"], rt.clock.now())
+    task.form = service.form_for(session, task)
+    return task

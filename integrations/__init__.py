@@ -1,0 +1,1 @@
+"""Adapters to external systems (ERP, notification channels), one module per system."""
