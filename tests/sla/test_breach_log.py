@@ -1,0 +1,352 @@
+"""The SLA breach log as auditors use it: filters, CSV export, who may read it,
+and that nobody can change it, neither through the API nor in the database,
+and that tampering behind the database's back is detected.
+
+Three breaches are produced by moving the test clock (tests.conftest.START is
+Monday 2026-03-02 09:00 in Shanghai; working hours 09:00-12:00, 13:00-18:00):
+
+* BETA, model ``quick-check``, stage ``quick_check`` (sales, 1 working hour): breached Mon 10:00
+* ACME (strategic), ``account-project`` ``kickoff`` (sales, 1 working day): breached Mon 18:00
+* GAMMA, ``account-project`` ``needs_research`` (consulting, 5 working days from
+  kickoff, done at once on Monday 09:00): breached Fri 2026-03-06 18:00
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from bpm_server.config import PROJECT_ROOT
+from bpm_server.database import db
+from bpm_server.modeling.models import ProcessModel
+from bpm_server.sla.models import BreachEntry
+from tests.api.flows import do_stage, start_project
+from tests.conftest import START
+from tests.fixtures.diagrams import sequence, user_task
+
+SIGNED = "2026-03-02T09:00:00+08:00"
+QUICK = "quick-check"
+API_COLUMNS = ["id", "process_instance_id", "process_model_id", "account_id", "task_name", "department",
+               "assignee", "due_at", "breached_at"]
+ACME_KICKOFF = ("ACME", "kickoff")
+GAMMA_RESEARCH = ("GAMMA", "needs_research")
+BETA_QUICK = ("BETA", "quick_check")
+
+
+def at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def move_clock(caller, iso: str) -> None:
+    response = caller.post("/api/v1/test/clock", json={"now": iso})
+    assert response.status_code == 200, response.get_json()
+
+
+def breach_items(caller, **filters) -> list[dict]:
+    response = caller.get("/api/v1/sla/breaches", query_string={"per_page": 200, **filters})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["total"] == len(body["items"])
+    return body["items"]
+
+
+def keys(items: list[dict]) -> set[tuple[str, str]]:
+    return {(b["account_id"], b["task_name"]) for b in items}
+
+
+def csv_rows(caller, **filters) -> tuple[list[str], list[dict[str, str]]]:
+    response = caller.get("/api/v1/sla/breaches", query_string={"format": "csv", **filters})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "text/csv"
+    reader = csv.reader(io.StringIO(response.get_data(as_text=True)))
+    header, *rows = list(reader)
+    return header, [dict(zip(header, row)) for row in rows]
+
+
+@pytest.fixture
+def logged(leads, synced_app: Flask) -> dict:
+    """Three breaches on three accounts, two models, three stages (see the module docstring)."""
+    people = leads
+    with synced_app.app_context():
+        db.session.add(ProcessModel(id=QUICK, name="Quick check", description="", created_at=START))
+        db.session.commit()
+    sla = '<spiffworkflow:property name="sla" value="1 working hour"/>'
+    response = people["owner"].post(f"/api/v1/process-models/{QUICK}/versions",
+                                    data=sequence("quick_check_process", user_task("quick_check", "sales", extra=sla)),
+                                    content_type="application/xml")
+    assert response.status_code == 201, response.get_json()
+
+    start_project(people["sales"], account_id="ACME", signed_at=SIGNED)
+    gamma = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
+    quick = people["sales"].post("/api/v1/process-instances",
+                                 json={"process_model_id": QUICK, "account_id": "BETA", "data": {}})
+    assert quick.status_code == 201, quick.get_json()
+    do_stage(people, gamma, "kickoff")  # on time; needs research counts from here
+    assert breach_items(people["auditor"]) == []
+    move_clock(people["admin"], "2026-03-09T10:00:00+08:00")
+    return people
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def test_json_list_has_the_api_fields_for_each_breach(logged) -> None:
+    items = breach_items(logged["auditor"])
+    assert [(b["account_id"], b["task_name"]) for b in items] == [GAMMA_RESEARCH, ACME_KICKOFF, BETA_QUICK], \
+        "newest breach first"
+    by_key = {(b["account_id"], b["task_name"]): b for b in items}
+    for item in items:
+        assert set(API_COLUMNS) <= set(item), item
+    assert by_key[BETA_QUICK]["process_model_id"] == QUICK
+    assert by_key[ACME_KICKOFF]["process_model_id"] == by_key[GAMMA_RESEARCH]["process_model_id"] == "account-project"
+    assert by_key[GAMMA_RESEARCH]["department"] == "consulting" and by_key[ACME_KICKOFF]["department"] == "sales"
+    assert at(by_key[BETA_QUICK]["breached_at"]) == at("2026-03-02T10:00:00+08:00")
+    assert at(by_key[ACME_KICKOFF]["breached_at"]) == at("2026-03-02T18:00:00+08:00")
+    assert at(by_key[GAMMA_RESEARCH]["due_at"]) == at(by_key[GAMMA_RESEARCH]["breached_at"]) \
+        == at("2026-03-06T18:00:00+08:00")
+
+
+def test_csv_export_has_the_api_columns_and_one_row_per_breach(logged) -> None:
+    items = breach_items(logged["auditor"])
+    header, rows = csv_rows(logged["auditor"])
+    assert header[:len(API_COLUMNS)] == API_COLUMNS
+    # Escalations are follow-up entries of a breach, not rows of their own.
+    assert any(item["escalations"] for item in items)
+    assert len(rows) == len(items) == 3
+    by_id = {item["id"]: item for item in items}
+    assert set(by_id) == {row["id"] for row in rows}
+    for row in rows:
+        item = by_id[row["id"]]
+        for column in ("process_instance_id", "process_model_id", "account_id", "task_name", "department"):
+            assert row[column] == item[column], column
+        assert row["assignee"] == (item["assignee"] or "")
+        assert at(row["due_at"]) == at(item["due_at"]) and at(row["breached_at"]) == at(item["breached_at"])
+
+
+def test_csv_export_is_not_paged(logged) -> None:
+    page = logged["auditor"].get("/api/v1/sla/breaches", query_string={"per_page": 1}).get_json()
+    assert len(page["items"]) == 1 and page["total"] == 3
+    _, rows = csv_rows(logged["auditor"], per_page=1)
+    assert len(rows) == 3
+
+
+FILTER_CASES = [
+    ({}, {ACME_KICKOFF, GAMMA_RESEARCH, BETA_QUICK}),
+    ({"process_model_id": "account-project"}, {ACME_KICKOFF, GAMMA_RESEARCH}),
+    ({"process_model_id": QUICK}, {BETA_QUICK}),
+    ({"task_name": "kickoff"}, {ACME_KICKOFF}),
+    ({"task_name": "needs_research"}, {GAMMA_RESEARCH}),
+    ({"department": "sales"}, {ACME_KICKOFF, BETA_QUICK}),
+    ({"department": "consulting"}, {GAMMA_RESEARCH}),
+    ({"account_id": "GAMMA"}, {GAMMA_RESEARCH}),
+    ({"account_id": "ACME"}, {ACME_KICKOFF}),
+    ({"account_id": "NOBODY"}, set()),
+    ({"from": "2026-03-02T12:00:00+08:00"}, {ACME_KICKOFF, GAMMA_RESEARCH}),
+    ({"to": "2026-03-02T12:00:00+08:00"}, {BETA_QUICK}),
+    ({"from": "2026-03-02T12:00:00+08:00", "to": "2026-03-03T00:00:00+08:00"}, {ACME_KICKOFF}),
+    ({"from": "2026-03-05T00:00:00Z"}, {GAMMA_RESEARCH}),
+    ({"department": "sales", "process_model_id": "account-project"}, {ACME_KICKOFF}),
+]
+
+
+def test_each_filter_narrows_json_and_csv(logged) -> None:
+    for filters, expected in FILTER_CASES:
+        assert keys(breach_items(logged["auditor"], **filters)) == expected, filters
+        _, rows = csv_rows(logged["owner"], **filters)
+        assert {(r["account_id"], r["task_name"]) for r in rows} == expected, ("csv", filters)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_to_before_from_is_rejected(logged, fmt: str) -> None:
+    response = logged["auditor"].get("/api/v1/sla/breaches", query_string={
+        "from": "2026-03-05T00:00:00+08:00", "to": "2026-03-04T00:00:00+08:00", "format": fmt})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] and "to" in (error.get("details") or {}), error
+
+
+@pytest.mark.parametrize("filters", [{"from": "last tuesday"}, {"to": "2026-03-04"}, {"format": "xlsx"}])
+def test_unreadable_filters_are_invalid_input(logged, filters: dict) -> None:
+    response = logged["auditor"].get("/api/v1/sla/breaches", query_string=filters)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.get_json()["error"]["code"]
+
+
+# --------------------------------------------------------------------------- who may read
+
+
+@pytest.mark.parametrize("who", ["auditor", "owner", "admin"])
+def test_auditors_owners_and_admins_read_the_log(logged, who: str) -> None:
+    assert len(breach_items(logged[who])) == 3
+    assert len(csv_rows(logged[who])[1]) == 3
+    assert logged[who].get("/api/v1/sla/breaches/verify").status_code == 200
+
+
+def test_staff_and_integrations_may_not_read_the_log(logged) -> None:
+    for who in ("sales", "consulting", "finance", "erp"):
+        for query in ({}, {"format": "csv"}, {"account_id": "ACME"}):
+            response = logged[who].get("/api/v1/sla/breaches", query_string=query)
+            assert response.status_code == 403, (who, query, response.status_code)
+            assert response.get_json()["error"]["code"]
+            assert "ACME" not in response.get_data(as_text=True)
+        assert logged[who].get("/api/v1/sla/breaches/verify").status_code == 403, who
+
+
+def test_anonymous_callers_get_401(logged) -> None:
+    client = logged["auditor"].client
+    assert client.get("/api/v1/sla/breaches").status_code == 401
+    assert client.get("/api/v1/sla/breaches?format=csv").status_code == 401
+
+
+# --------------------------------------------------------------------------- no changes, ever
+
+
+@pytest.mark.parametrize("who", ["admin", "auditor", "owner"])
+def test_no_endpoint_changes_or_removes_entries(logged, who: str) -> None:
+    caller = logged[who]
+    before = breach_items(logged["auditor"])
+    target = before[0]["id"]
+    attempts = []
+    for path in ("/api/v1/sla/breaches", f"/api/v1/sla/breaches/{target}", "/api/v1/sla/breaches/verify"):
+        for method in ("PUT", "PATCH", "DELETE", "POST"):
+            response = caller.client.open(path, method=method, json={"assignee": "mallory", "id": target},
+                                          headers={"Authorization": f"Bearer {caller.token}"})
+            attempts.append((method, path, response.status_code))
+            assert response.status_code in (404, 405), (method, path, response.status_code, response.get_json())
+            assert response.get_json()["error"]["code"], (method, path)
+    assert not [a for a in attempts if 200 <= a[2] < 300]
+    assert breach_items(logged["auditor"]) == before
+    assert logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()["intact"] is True
+
+
+def _snapshot(app: Flask) -> list[tuple]:
+    with app.app_context():
+        try:
+            rows = db.session.execute(text(
+                "SELECT seq, id, kind, assignee, breached_at, hash FROM sla_breach_log ORDER BY seq")).all()
+            return [tuple(r) for r in rows]
+        finally:
+            db.session.remove()
+
+
+REFUSED_SQL = [
+    "UPDATE sla_breach_log SET assignee = 'mallory' WHERE seq = 1",
+    "UPDATE sla_breach_log SET breached_at = due_at",
+    "UPDATE sla_breach_log SET hash = prev_hash WHERE kind = 'breach'",
+    "DELETE FROM sla_breach_log WHERE seq = 1",
+    "DELETE FROM sla_breach_log",
+]
+
+
+def _assert_refused(app: Flask, sql: str) -> None:
+    with app.app_context():
+        try:
+            with pytest.raises(DBAPIError, match="append-only"):
+                db.session.execute(text(sql))
+                db.session.commit()
+            db.session.rollback()
+        finally:
+            db.session.remove()
+
+
+def test_database_refuses_update_and_delete(logged, synced_app: Flask) -> None:
+    before = _snapshot(synced_app)
+    assert len(before) >= 3
+    for sql in REFUSED_SQL:
+        _assert_refused(synced_app, sql)
+        assert _snapshot(synced_app) == before, sql
+    assert logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()["intact"] is True
+
+
+# --------------------------------------------------------------------------- tamper detection
+
+
+def audit_verify(database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The real ``bpm-server audit verify``, configured by environment only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BPM_")}
+    env.update(BPM_DATABASE_URL=database_url,
+               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])))
+    return subprocess.run([sys.executable, "-m", "bpm_server.cli", "audit", "verify"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _bypass_trigger_and_run(app: Flask, sql: str, params: dict) -> None:
+    """What an attacker with database access could do: get past the append-only trigger."""
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("ALTER TABLE sla_breach_log DISABLE TRIGGER sla_breach_log_append_only"))
+                conn.execute(text(sql), params)
+                conn.execute(text("ALTER TABLE sla_breach_log ENABLE TRIGGER sla_breach_log_append_only"))
+            else:
+                conn.execute(text("DROP TRIGGER sla_breach_log_no_update"))
+                conn.execute(text("DROP TRIGGER sla_breach_log_no_delete"))
+                conn.execute(text(sql), params)
+
+
+def _names_entry(output: str, seq: int) -> bool:
+    return re.search(rf"\bentry {seq}\b", output) is not None
+
+
+def test_audit_verify_detects_an_edited_entry(logged, synced_app: Flask, database_url: str,
+                                              tmp_path: Path) -> None:
+    result = audit_verify(database_url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "intact" in result.stdout
+
+    # Rewrite who was responsible for GAMMA's breach (not the first entry of the chain).
+    [gamma] = breach_items(logged["auditor"], account_id="GAMMA")
+    assert gamma["seq"] > 1
+    _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET assignee = :who WHERE seq = :seq",
+                            {"who": "mallory", "seq": gamma["seq"]})
+    assert breach_items(logged["auditor"], account_id="GAMMA")[0]["assignee"] == "mallory"
+
+    result = audit_verify(database_url, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert _names_entry(output, gamma["seq"]), output
+    assert "intact" not in result.stdout
+    status = logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()
+    assert status["intact"] is False and status["first_broken_seq"] == gamma["seq"]
+    assert status["first_broken_id"] == gamma["id"]
+    if synced_app.extensions["bpm"].config.database_url.startswith("postgresql"):
+        _assert_refused(synced_app, REFUSED_SQL[0])  # the trigger is back on for everyone else
+
+
+def test_audit_verify_detects_a_removed_last_entry(logged, synced_app: Flask, database_url: str,
+                                                   tmp_path: Path) -> None:
+    with synced_app.app_context():
+        last = db.session.scalar(select(BreachEntry.seq).order_by(BreachEntry.seq.desc()).limit(1))
+        db.session.remove()
+    assert audit_verify(database_url, tmp_path).returncode == 0
+
+    _bypass_trigger_and_run(synced_app, "DELETE FROM sla_breach_log WHERE seq = :seq", {"seq": last})
+
+    result = audit_verify(database_url, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert _names_entry(output, last), output
+    status = logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()
+    assert status["intact"] is False and status["first_broken_seq"] == last
+
+
+def test_audit_verify_detects_a_removed_middle_entry(logged, synced_app: Flask, database_url: str,
+                                                     tmp_path: Path) -> None:
+    [acme] = breach_items(logged["auditor"], account_id="ACME")
+    _bypass_trigger_and_run(synced_app, "DELETE FROM sla_breach_log WHERE seq = :seq", {"seq": acme["seq"]})
+    result = audit_verify(database_url, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and _names_entry(output, acme["seq"]), output
+    status = logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()
+    assert status["intact"] is False and status["first_broken_seq"] == acme["seq"]

@@ -1,0 +1,179 @@
+"""A deployment's calendar file (``Config.calendar_file`` / ``BPM_CALENDAR_FILE``)
+drives every SLA; a bad file stops the server at start, loudly; the health
+endpoint says when holiday data runs out.
+
+The calendar file used here declares Tuesday 2026-03-03 a holiday, Saturday
+2026-03-07 a working day and 2027-01-01 a holiday (a year the holiday package
+does not cover yet). The test clock starts Monday 2026-03-02 09:00 Shanghai.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from bpm_server.app import create_app
+from bpm_server.config import PROJECT_ROOT, Config
+from bpm_server.sla.calendar import BusinessCalendar, CalendarFileError, WorkingDuration
+from tests.api.flows import do_stage, open_task, start_project
+
+SIGNED = "2026-03-02T09:00:00+08:00"
+CALENDAR = {"holidays": ["2026-03-03", "2027-01-01"], "working_days": ["2026-03-07"]}
+
+
+def at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def move_clock(caller, iso: str) -> None:
+    response = caller.post("/api/v1/test/clock", json={"now": iso})
+    assert response.status_code == 200, response.get_json()
+
+
+def breaches(caller) -> list[dict]:
+    return caller.get("/api/v1/sla/breaches").get_json()["items"]
+
+
+@pytest.fixture
+def calendar_file(tmp_path: Path) -> Path:
+    path = tmp_path / "calendar.json"
+    path.write_text(json.dumps(CALENDAR), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def config(database_url: str, calendar_file: Path) -> Config:  # the SLA test config, plus the calendar file
+    return Config(database_url=database_url, testing=True, secret_key="test-secret", test_clock=True,
+                  models_dir=PROJECT_ROOT / "process_models", forms_dir=PROJECT_ROOT / "forms",
+                  queue_name="bpm-test", calendar_file=calendar_file)
+
+
+# --------------------------------------------------------------------------- the file is used
+
+
+def test_a_holiday_in_the_calendar_file_moves_the_due_date(leads) -> None:
+    people = leads
+    # Without the file, kickoff (2 working days from Monday 09:00) would be due Tuesday 18:00.
+    default_due = BusinessCalendar.default().add_working_time(at(SIGNED), WorkingDuration(2, "day"))
+    assert default_due == at("2026-03-03T18:00:00+08:00")
+
+    project = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)
+    [kickoff] = project["tasks"]
+    assert at(kickoff["due_at"]) == at("2026-03-04T18:00:00+08:00")  # Tuesday is a holiday here
+    assert at(kickoff["warn_at"]) == at("2026-03-04T14:48:00+08:00")
+    assert at(open_task(people["sales"], project["id"], "kickoff")["due_at"]) == at(kickoff["due_at"])
+
+    # Tuesday evening passes without a breach; Wednesday evening does not.
+    move_clock(people["admin"], "2026-03-04T10:00:00+08:00")
+    assert breaches(people["auditor"]) == []
+    move_clock(people["admin"], "2026-03-04T18:30:00+08:00")
+    [breach] = breaches(people["auditor"])
+    assert breach["task_name"] == "kickoff" and at(breach["due_at"]) == at("2026-03-04T18:00:00+08:00")
+
+
+def test_an_extra_working_day_in_the_calendar_file_counts(leads) -> None:
+    people = leads
+    iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
+    do_stage(people, iid, "kickoff")  # Monday 09:00
+    research = open_task(people["consulting"], iid, "needs_research")
+    # 5 working days from Monday 09:00: Mon, Wed, Thu, Fri and the working Saturday (Tuesday is off).
+    assert at(research["due_at"]) == at("2026-03-07T18:00:00+08:00")
+
+
+def test_calendar_file_fills_a_year_the_holiday_package_does_not_cover(leads, caplog) -> None:
+    people = leads
+    move_clock(people["admin"], "2026-12-31T17:00:00+08:00")
+    with caplog.at_level(logging.WARNING, logger="bpm_server.sla.calendar"):
+        [kickoff] = start_project(people["sales"], account_id="GAMMA",
+                                  signed_at="2026-12-31T17:00:00+08:00")["tasks"]
+    # 1 h on Thursday, Friday 2027-01-01 off (calendar file), Monday 8 h, Tuesday 7 h.
+    assert at(kickoff["due_at"]) == at("2027-01-05T17:00:00+08:00")
+    warnings = [r.getMessage() for r in caplog.records
+                if r.name == "bpm_server.sla.calendar" and r.levelno == logging.WARNING]
+    assert any("2027" in message for message in warnings), warnings
+
+
+# --------------------------------------------------------------------------- a bad file fails at start
+
+
+BAD_FILES = [
+    ({"holidays": ["2026-02-30"]}, ["holidays", "2026-02-30"]),
+    ({"holidays": "2026-03-03"}, ["holidays"]),
+    ({"working_days": ["next monday"]}, ["working_days", "next monday"]),
+    ({"working_hours": [["18:00", "09:00"]]}, ["working_hours"]),
+    ({"working_hours": [["09:00", "25:00"]]}, ["working_hours", "25:00"]),
+    ({"time_zone": "Mars/Olympus"}, ["time_zone", "Mars/Olympus"]),
+    ({"holiday": ["2026-03-03"]}, ["holiday"]),
+    ({"use_chinese_holidays": "yes"}, ["use_chinese_holidays"]),
+    ({"holidays": ["2026-03-03"], "working_days": ["2026-03-03"]}, ["2026-03-03"]),
+]
+
+
+@pytest.mark.parametrize("content, words", BAD_FILES, ids=[json.dumps(c) for c, _ in BAD_FILES])
+def test_an_invalid_calendar_file_stops_create_app_naming_the_key(tmp_path: Path, content: dict,
+                                                                  words: list[str]) -> None:
+    path = tmp_path / "calendar.json"
+    path.write_text(json.dumps(content), encoding="utf-8")
+    with pytest.raises(CalendarFileError) as raised:
+        create_app(Config(database_url=f"sqlite:///{tmp_path / 'bpm.sqlite3'}", calendar_file=path))
+    message = str(raised.value)
+    for word in words:
+        assert word in message, (word, message)
+    assert str(path) in message
+
+
+@pytest.mark.parametrize("text", ["{not json", "", "[\"2026-03-03\"]"])
+def test_an_unreadable_calendar_file_stops_create_app(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "calendar.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CalendarFileError, match="calendar"):
+        create_app(Config(database_url=f"sqlite:///{tmp_path / 'bpm.sqlite3'}", calendar_file=path))
+
+
+def test_a_missing_calendar_file_stops_create_app(tmp_path: Path) -> None:
+    with pytest.raises(CalendarFileError, match="nowhere.json"):
+        create_app(Config(database_url=f"sqlite:///{tmp_path / 'bpm.sqlite3'}",
+                          calendar_file=tmp_path / "nowhere.json"))
+
+
+def test_the_cli_refuses_to_start_with_a_bad_calendar_file(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.json"
+    path.write_text(json.dumps({"holidays": ["2026-13-01"]}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BPM_")}
+    env.update(BPM_DATABASE_URL=f"sqlite:///{tmp_path / 'bpm.sqlite3'}", BPM_CALENDAR_FILE=str(path),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, "-m", "bpm_server.cli", "db", "upgrade"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0, result.stdout
+    assert "holidays" in result.stderr and "2026-13-01" in result.stderr, result.stderr
+    assert "up to date" not in result.stdout
+
+
+# --------------------------------------------------------------------------- health
+
+
+def test_health_names_the_years_without_holiday_data(app) -> None:
+    client = app.test_client()
+    response = client.get("/api/v1/health")  # no authentication: monitors poll it
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["status"] == "ok"
+    calendar = body["checks"]["calendar"]
+    # The clock is in 2026, which the package covers; the next year is not announced yet.
+    assert 2027 in calendar["uncovered_years"] and 2026 not in calendar["uncovered_years"]
+    assert "2027" in calendar["warning"]
+    assert calendar["time_zone"] == "Asia/Shanghai"
+
+
+def test_health_follows_the_clock_into_uncovered_years(leads, app) -> None:
+    move_clock(leads["admin"], "2027-02-01T09:00:00+08:00")
+    body = app.test_client().get("/api/v1/health").get_json()
+    assert body["status"] == "ok"
+    assert {2027, 2028} <= set(body["checks"]["calendar"]["uncovered_years"])
+    assert "2027" in body["checks"]["calendar"]["warning"] and "2028" in body["checks"]["calendar"]["warning"]

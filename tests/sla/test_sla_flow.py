@@ -1,0 +1,171 @@
+"""SLAs end to end through the API, with the test clock standing in for time.
+
+The clock starts on Monday 2026-03-02 09:00 in Shanghai (tests.conftest.START);
+working hours are 09:00-12:00 and 13:00-18:00, so one working day is 8 hours.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from tests.api.flows import STAGE_DATA, do_stage, open_task, start_project
+
+SIGNED = "2026-03-02T09:00:00+08:00"
+
+
+def move_clock(caller, iso: str) -> dict:
+    response = caller.post("/api/v1/test/clock", json={"now": iso})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def breaches(caller, **filters) -> list[dict]:
+    response = caller.get("/api/v1/sla/breaches", query_string=filters)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+def notifications(caller) -> list[dict]:
+    return caller.get("/api/v1/notifications").get_json()["items"]
+
+
+def test_kickoff_is_due_two_working_days_after_signing_and_strategic_gets_one(leads):
+    people = leads
+    standard = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)
+    strategic = start_project(people["sales"], account_id="ACME", signed_at=SIGNED)
+    std_task, strat_task = standard["tasks"][0], strategic["tasks"][0]
+    # Mon 09:00 + 16 working hours ends at Tuesday's close, not Wednesday morning.
+    assert at(std_task["due_at"]) == at("2026-03-03T18:00:00+08:00")
+    assert at(std_task["warn_at"]) == at("2026-03-03T14:48:00+08:00")  # 80% of 16 h = 12 h 48 min
+    assert at(strat_task["due_at"]) == at("2026-03-02T18:00:00+08:00")
+    # The inbox lists the most urgent first.
+    assert [t["account_id"] for t in people["sales"].get("/api/v1/tasks").get_json()["items"]] == ["ACME", "GAMMA"]
+    clock = people["sales"].get(f"/api/v1/tasks/{std_task['id']}/sla").get_json()
+    assert clock["length"] == "2 working days" and clock["anchor"] == "data:signed_at" and clock["policy"] == "standard"
+
+
+def test_breach_is_logged_once_and_the_ladder_escalates_while_the_task_stays_open(leads):
+    people = leads
+    iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
+    task = open_task(people["sales"], iid, "kickoff")
+    people["sales"].post(f"/api/v1/tasks/{task['id']}/claim")
+
+    move_clock(people["admin"], "2026-03-03T16:00:00+08:00")  # past the warning, before the due time
+    assert [n["kind"] for n in notifications(people["sales"])] == ["sla_warning"]
+    assert breaches(people["auditor"]) == []
+
+    move_clock(people["admin"], "2026-03-04T10:00:00+08:00")  # an hour past due
+    [breach] = breaches(people["auditor"])
+    assert breach["task_name"] == "kickoff" and breach["assignee"] == "sales" and breach["department"] == "sales"
+    assert at(breach["due_at"]) == at(breach["breached_at"]) == at("2026-03-03T18:00:00+08:00")
+    assert breach["account_id"] == "GAMMA" and breach["completed_at"] is None
+    assert [e["level"] for e in breach["escalations"]] == [2]
+    assert "sla_breach" in [n["kind"] for n in notifications(people["sales2"])]  # the department lead
+
+    # Level 3 fires one working day after the breach: reassigned to the lead, priority raised.
+    move_clock(people["admin"], "2026-03-05T09:30:00+08:00")
+    [breach] = breaches(people["auditor"])
+    assert [e["level"] for e in breach["escalations"]] == [2, 3]
+    assert any("reassigned to sales2" in a for a in breach["escalations"][1]["actions"])
+    detail = people["sales2"].get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert detail["assignee"] == "sales2" and detail["state"] == "claimed"
+
+    # Finally done: a follow-up entry records the late completion; the breach entry is not rewritten.
+    people["sales2"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": STAGE_DATA["kickoff"]})
+    [breach] = breaches(people["auditor"])
+    assert breach["completed_by"] == "sales2" and breach["completed_at"].startswith("2026-03-05T01:30")
+    assert breach["late_working_hours"] == 8.5
+    assert people["auditor"].get("/api/v1/sla/breaches/verify").get_json() == {
+        "intact": True, "entries": 4, "first_broken_seq": None, "first_broken_id": None, "reason": None}
+
+
+def test_level_two_does_not_fire_when_the_task_was_done_in_time(leads):
+    people = leads
+    iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
+    kickoff = open_task(people["sales"], iid, "kickoff")
+    move_clock(people["admin"], "2026-03-03T10:00:00+08:00")
+    do_stage(people, iid, "kickoff")
+    move_clock(people["admin"], "2026-03-20T10:00:00+08:00")
+    assert [b["task_name"] for b in breaches(people["auditor"])] == ["needs_research"]  # the next stage, not kickoff
+    about_kickoff = [n["kind"] for n in notifications(people["sales"]) if n["task_id"] == kickoff["id"]]
+    assert about_kickoff == []  # done before its warning time: never warned, breached or escalated
+
+
+def test_strategic_breach_reaches_the_executive_sponsor(leads):
+    people = leads
+    start_project(people["sales"], account_id="ACME", signed_at=SIGNED)
+    move_clock(people["admin"], "2026-03-03T09:01:00+08:00")
+    assert "sla_breach" in [n["kind"] for n in notifications(people["admin"])]
+    [breach] = breaches(people["auditor"], account_id="ACME")
+    assert any(a.startswith("notify executive_sponsor: admin") for a in breach["escalations"][0]["actions"])
+
+
+def test_pausing_while_waiting_on_the_customer_moves_the_due_time(leads):
+    people = leads
+    iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
+    do_stage(people, iid, "kickoff")
+    do_stage(people, iid, "needs_research")
+    task = open_task(people["sales"], iid, "solution_signoff")
+    assert at(task["due_at"]) == at("2026-03-04T18:00:00+08:00")  # 3 working days from Monday 09:00
+    people["sales"].post(f"/api/v1/tasks/{task['id']}/claim")
+
+    move_clock(people["admin"], "2026-03-03T09:00:00+08:00")  # one working day used
+    paused = people["sales"].post(f"/api/v1/tasks/{task['id']}/sla/pause",
+                                  json={"reason": "Waiting for the customer's signature"})
+    assert paused.status_code == 200 and paused.get_json()["state"] == "paused"
+    move_clock(people["admin"], "2026-03-10T09:00:00+08:00")  # a week of waiting does not count
+    assert breaches(people["auditor"]) == []
+    resumed = people["sales"].post(f"/api/v1/tasks/{task['id']}/sla/resume", json={"reason": "Signed copy received"})
+    assert resumed.status_code == 200
+    detail = people["sales"].get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert at(detail["due_at"]) == at("2026-03-11T18:00:00+08:00")  # the two working days left
+    events = resumed.get_json()["events"]
+    assert [(e["kind"], e["actor"]) for e in events] == [("pause", "sales"), ("resume", "sales")]
+    assert events[0]["reason"] == "Waiting for the customer's signature"
+
+
+def test_pause_is_refused_where_the_model_does_not_allow_it_or_the_caller_may_not(leads):
+    people = leads
+    iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
+    kickoff = open_task(people["sales"], iid, "kickoff")
+    people["sales"].post(f"/api/v1/tasks/{kickoff['id']}/claim")
+    response = people["sales"].post(f"/api/v1/tasks/{kickoff['id']}/sla/pause", json={"reason": "waiting"})
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "not_pausable"
+    do_stage(people, iid, "kickoff")
+    do_stage(people, iid, "needs_research")
+    signoff = open_task(people["sales"], iid, "solution_signoff")
+    people["sales"].post(f"/api/v1/tasks/{signoff['id']}/claim")
+    response = people["consulting"].post(f"/api/v1/tasks/{signoff['id']}/sla/pause", json={"reason": "waiting"})
+    assert response.status_code == 403
+    response = people["sales"].post(f"/api/v1/tasks/{signoff['id']}/sla/pause", json={})
+    assert response.status_code == 422 and "reason" in response.get_json()["error"]["details"]
+    assert people["sales"].get(f"/api/v1/tasks/{signoff['id']}/sla").get_json()["state"] == "running"
+
+
+def test_test_clock_refuses_to_go_backwards_and_needs_an_offset(leads):
+    people = leads
+    move_clock(people["admin"], "2026-03-03T09:00:00+08:00")
+    response = people["admin"].post("/api/v1/test/clock", json={"now": "2026-03-02T09:00:00+08:00"})
+    assert response.status_code == 422 and response.get_json()["error"]["code"] == "clock_backwards"
+    response = people["admin"].post("/api/v1/test/clock", json={"now": "2026-03-04T09:00:00"})
+    assert response.status_code == 422
+    response = people["admin"].post("/api/v1/test/clock", json={"now": "tomorrow"})
+    assert response.status_code == 422
+    assert people["admin"].get("/api/v1/test/clock").get_json()["now"].startswith("2026-03-03T01:00")
+
+
+def test_rejection_loop_gives_the_reopened_stage_a_fresh_sla(leads):
+    people = leads
+    iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
+    do_stage(people, iid, "kickoff")
+    do_stage(people, iid, "needs_research")
+    move_clock(people["admin"], "2026-03-04T09:00:00+08:00")  # sign-off still within its SLA
+    do_stage(people, iid, "solution_signoff", {"customer_decision": "rejected", "rejection_reason": "Too costly"})
+    task = open_task(people["consulting"], iid, "needs_research")
+    # 5 working days from the reopening (Wed 09:00), not from kickoff's completion (which gives Fri 3/6 18:00).
+    assert at(task["due_at"]) == at("2026-03-10T18:00:00+08:00")
+    clock = people["consulting"].get(f"/api/v1/tasks/{task['id']}/sla").get_json()
+    assert "reopen" in clock["note"]
