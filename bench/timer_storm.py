@@ -647,7 +647,7 @@ def pump_backlog(bench: Bench, app: Any, timer_ids: list[str]) -> dict[str, Any]
     from bpm_server.sla.scheduler import TimerPump
 
     pump = TimerPump(app)
-    pump._first_pass = False  # as after start-up
+    pump._reconciling = False  # as after start-up
     engine = create_engine(bench.db_url)
 
     def handed(ago: float) -> None:

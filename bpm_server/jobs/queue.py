@@ -18,6 +18,10 @@ class JobQueue(Protocol):
 
     def ping(self) -> bool: ...
 
+    def backlog(self) -> int:
+        """Jobs waiting to be run (not counting one running now)."""
+        ...
+
 
 class InProcessJobQueue:
     """Runs jobs in a daemon thread inside the web process (embedded mode)."""
@@ -41,6 +45,9 @@ class InProcessJobQueue:
 
     def ping(self) -> bool:
         return True
+
+    def backlog(self) -> int:
+        return self._queue.qsize()
 
     def drain(self) -> None:
         """Block until every queued job has run (used by tests and shutdown)."""
@@ -97,6 +104,9 @@ class RqJobQueue:
                 return
             # Only the record of one that already ran (or is running) is left: queue it again.
             self.queue.enqueue_call("bpm_server.jobs.runner.perform", **options)
+
+    def backlog(self) -> int:
+        return self.queue.count
 
     def ping(self) -> bool:
         try:

@@ -40,12 +40,13 @@ def _hashed_fields(entry: BreachEntry) -> dict[str, Any]:
 
 
 def append(session: Session, *, kind: str, breach_id: str | None, task: Any, assignee: str | None,
-           due_at: datetime, breached_at: datetime, now: datetime, details: dict[str, Any]) -> BreachEntry:
+           due_at: datetime, breached_at: datetime, now: datetime, details: dict[str, Any],
+           entry_id: str | None = None) -> BreachEntry:
     """Add one entry at the end of the chain (inside the caller's transaction)."""
     session.execute(update(BreachLogHead).where(BreachLogHead.id == 1).values(seq=BreachLogHead.seq + 1))
     head = session.execute(select(BreachLogHead).where(BreachLogHead.id == 1)
                            .execution_options(populate_existing=True)).scalar_one()
-    entry = BreachEntry(seq=head.seq, id=new_id(), kind=kind, breach_id=breach_id,
+    entry = BreachEntry(seq=head.seq, id=entry_id or new_id(), kind=kind, breach_id=breach_id,
                         process_instance_id=task.process_instance_id, process_model_id=task.process_model_id,
                         account_id=task.account_id, task_id=task.id, task_name=task.name,
                         department=task.department_id, assignee=assignee, due_at=due_at, breached_at=breached_at,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -118,25 +119,41 @@ def later_rungs(session: Session, clock: SlaClock) -> list[Rule]:
     return [r for r in _rules(session, clock) if r.on == "breach" and r.after is not None]
 
 
+@dataclass
+class Applied:
+    """What the rules for one event did: the actions, and the breach-log entry each breach rung needs."""
+    actions: list[str] = field(default_factory=list)
+    escalations: list[dict[str, Any]] = field(default_factory=list)
+
+
 def apply(session: Session, rt: Runtime, task: HumanTask, clock: SlaClock, event: str, timer: Timer,
-          now: datetime, *, level: int | None = None, breach_id: str | None = None) -> list[str]:
-    """Run the rules for ``event`` (or the one rung ``level``); log breach escalations. Returns what was done."""
+          now: datetime, *, level: int | None = None) -> Applied:
+    """Run the rules for ``event`` (or the one rung ``level``). Breach rungs are
+    logged by ``log_escalations``, which the caller runs last (see there)."""
     rules = [r for r in _rules(session, clock) if r.on == event and
              (r.level == level if level is not None else r.after is None)]
-    done: list[str] = []
+    applied = Applied()
     for rule in rules:
         actions = [_act(session, rt, task, event, action, now) for action in rule.actions]
-        done.extend(actions)
+        applied.actions.extend(actions)
         if event == "breach":
-            breach = breach_id or timer.payload.get("breach_id")
-            breaches.append(session, kind="escalation", breach_id=breach, task=task,
-                            assignee=task.assignee.username if task.assignee else None,
-                            due_at=task.due_at or clock.breached_at, breached_at=clock.breached_at, now=now,
-                            details={"level": rule.level, "event": "breach" if rule.after is None
-                                     else f"breach + {rule.after}", "policy": clock.policy, "actions": actions})
+            applied.escalations.append({"level": rule.level, "event": "breach" if rule.after is None
+                                        else f"breach + {rule.after}", "policy": clock.policy, "actions": actions})
         audit(session, actor="system", action=f"sla.{event}", object_type="task", object_id=task.id, now=now,
               level=rule.level, actions=actions)
-    return done
+    return applied
+
+
+def log_escalations(session: Session, task: HumanTask, clock: SlaClock, breach_id: str | None,
+                    applied: Applied, now: datetime) -> None:
+    """Chain one escalation entry per breach rung that acted. Appending locks the
+    log's head row until commit, so callers do it as the last step of the
+    transaction: concurrent timer jobs then wait for each other only that long."""
+    for details in applied.escalations:
+        breaches.append(session, kind="escalation", breach_id=breach_id, task=task,
+                        assignee=task.assignee.username if task.assignee else None,
+                        due_at=task.due_at or clock.breached_at, breached_at=clock.breached_at, now=now,
+                        details=details)
 
 
 def _act(session: Session, rt: Runtime, task: HumanTask, event: str, action: dict[str, Any], now: datetime) -> str:

@@ -31,15 +31,17 @@ _ENGINE_TICK = timedelta(microseconds=1)
 
 class TimerPump:
     def __init__(self, app: Flask, *, max_sleep: float = 1.0, retry_after: timedelta = timedelta(seconds=30),
-                 batch: int = 500) -> None:
+                 batch: int = 500, per_job: int = 25) -> None:
         self.app = app
+        self.per_job = per_job
         self.max_sleep = max_sleep
         self.retry_after = retry_after
         self.batch = batch
         self.stopping = threading.Event()
         self.wake = threading.Event()  # set to look again at once (embedded inserts, shutdown)
         self._leader_connection = None
-        self._first_pass = True
+        self._reconciling = True
+        self._reconcile_before: datetime | None = None
 
     def run_forever(self) -> None:
         log.info("timer pump started")
@@ -68,16 +70,28 @@ class TimerPump:
         now = rt.clock.now()
         session = db.session
         try:
-            retry_before = None if self._first_pass else now - self.retry_after
-            due = service.due_timers(session, now, self.batch, enqueued_before=retry_before or now)
+            # Hand out again what was handed out long ago and never fired (a
+            # flushed Redis, a killed worker), but only once the queue has
+            # drained: while a backlog waits, those jobs are most likely in it.
+            if self._reconciling:
+                self._reconcile_before = self._reconcile_before or now
+                # The reconciler (a new leader's first passes): everything due that was
+                # handed out before it took over, whatever happened to it since.
+                due = service.due_timers(session, now, self.batch, enqueued_before=self._reconcile_before)
+            elif rt.jobs.backlog():
+                due = service.due_timers(session, now, self.batch, only_fresh=True)
+            else:
+                due = service.due_timers(session, now, self.batch, enqueued_before=now - self.retry_after)
             for timer in due:
                 timer.enqueued_at = now
             session.commit()
-            for timer in due:
-                rt.jobs.enqueue("bpm_server.sla.jobs.fire_timer", timer.id, job_id=f"timer-{timer.id}")
-            self._first_pass = False
+            ids = [timer.id for timer in due]
+            for start in range(0, len(ids), self.per_job):
+                chunk = ids[start:start + self.per_job]
+                rt.jobs.enqueue("bpm_server.sla.jobs.fire_timers", chunk, job_id=f"timers-{chunk[0]}")
             if len(due) == self.batch:
                 return 0.0
+            self._reconciling, self._reconcile_before = False, None
             # Timers already handed out do not count, or a backlog would make the pump spin.
             upcoming = service.next_due(session, self.retry_after)
         finally:
@@ -95,7 +109,7 @@ class TimerPump:
                 connection.commit()
                 self._leader_connection = connection
                 log.info("this process now pumps timers")
-                self._first_pass = True
+                self._reconciling, self._reconcile_before = True, None
             else:
                 connection.rollback()
                 connection.close()

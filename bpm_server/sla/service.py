@@ -212,9 +212,14 @@ def arm_engine_timer(session: Session, instance: ProcessInstance, due: datetime 
         add_timer(session, "bpmn", instance.id, None, due, {}, now)
 
 
-def due_timers(session: Session, now: datetime, limit: int = 500, enqueued_before: datetime | None = None) -> list[Timer]:
+def due_timers(session: Session, now: datetime, limit: int = 500, *, enqueued_before: datetime | None = None,
+               only_fresh: bool = False) -> list[Timer]:
+    """Unfired timers due by ``now``, oldest first: all of them; or those never handed
+    to the queue (``only_fresh``) or handed out before ``enqueued_before`` as well."""
     query = select(Timer).where(Timer.fired_at.is_(None), Timer.cancelled_at.is_(None), Timer.due_at <= now)
-    if enqueued_before is not None:
+    if only_fresh:
+        query = query.where(Timer.enqueued_at.is_(None))
+    elif enqueued_before is not None:
         query = query.where((Timer.enqueued_at.is_(None)) | (Timer.enqueued_at < enqueued_before))
     return list(session.scalars(query.order_by(Timer.due_at, Timer.created_at).limit(limit)))
 
@@ -251,13 +256,14 @@ def fire(session: Session, rt: Runtime, timer_id: str, now: datetime) -> str:
     if task is None or clock is None or task.state not in OPEN_STATES or clock.state != "running":
         return "task no longer open"
     if timer.kind == "sla_warning":
-        actions = policies.apply(session, rt, task, clock, "warning", timer, now)
-        return "warning: " + "; ".join(actions)
+        applied = policies.apply(session, rt, task, clock, "warning", timer, now)
+        return "warning: " + "; ".join(applied.actions)
     if timer.kind == "sla_breach":
         return _breach(session, rt, task, clock, timer, now)
     if timer.kind == "escalation":
-        actions = policies.apply(session, rt, task, clock, "breach", timer, now, level=timer.payload["level"])
-        return "escalation: " + "; ".join(actions)
+        applied = policies.apply(session, rt, task, clock, "breach", timer, now, level=timer.payload["level"])
+        policies.log_escalations(session, task, clock, timer.payload.get("breach_id"), applied, now)
+        return "escalation: " + "; ".join(applied.actions)
     raise ValueError(f"unknown timer kind {timer.kind!r}")
 
 
@@ -265,16 +271,19 @@ def _breach(session: Session, rt: Runtime, task: HumanTask, clock: SlaClock, tim
     if clock.breached_at is not None:  # one breach per task, ever
         return "already breached"
     clock.breached_at = timer.due_at
-    entry = breaches.append(session, kind="breach", breach_id=None, task=task,
-                            assignee=_username(session, task.assignee_id), due_at=task.due_at or timer.due_at,
-                            breached_at=timer.due_at, now=now,
-                            details={"sla": clock.length, "anchor": clock.anchor, "policy": clock.policy})
-    actions = policies.apply(session, rt, task, clock, "breach", timer, now, breach_id=entry.id)
+    breach_id = new_id()
+    assignee = _username(session, task.assignee_id)  # who held it at the deadline, before any reassignment
+    applied = policies.apply(session, rt, task, clock, "breach", timer, now)
     for rule in policies.later_rungs(session, clock):
         due = rt.calendar.add_working_time(timer.due_at, rule.after)
         add_timer(session, "escalation", task.process_instance_id, task.id, due,
-                  {"level": rule.level, "breach_id": entry.id}, now)
-    return "breach logged: " + "; ".join(actions)
+                  {"level": rule.level, "breach_id": breach_id}, now)
+    # The log last: appending locks its head row until commit (see policies.log_escalations).
+    breaches.append(session, kind="breach", breach_id=None, entry_id=breach_id, task=task,
+                    assignee=assignee, due_at=task.due_at or timer.due_at, breached_at=timer.due_at, now=now,
+                    details={"sla": clock.length, "anchor": clock.anchor, "policy": clock.policy})
+    policies.log_escalations(session, task, clock, breach_id, applied, now)
+    return "breach logged: " + "; ".join(applied.actions)
 
 
 def _username(session: Session, user_id: str | None) -> str | None:

@@ -24,6 +24,7 @@ import pytest
 from flask import Flask
 from redis import Redis
 from rq.job import Job
+from rq.registry import FinishedJobRegistry
 from sqlalchemy import func, select, update
 
 from bpm_server.accounts.service import upsert_account
@@ -45,6 +46,7 @@ from tests.conftest import REDIS_TEST_URL, START, empty_tables
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SIGNED = "2026-03-02T09:00:00+08:00"
 FIRE = "bpm_server.sla.jobs.fire_timer"
+FIRE_BATCH = "bpm_server.sla.jobs.fire_timers"
 
 
 def at(iso: str) -> datetime:
@@ -308,7 +310,23 @@ def pump(app: Flask, timer_pump: TimerPump) -> None:
 
 
 def queued(app: Flask) -> set[str]:
-    return set(app.extensions["bpm"].jobs.queue.job_ids)
+    """The timers whose wake-ups wait in the queue (the pump hands them out in batches)."""
+    waiting: set[str] = set()
+    for job in app.extensions["bpm"].jobs.queue.jobs:
+        if job.args[0] == FIRE_BATCH:
+            waiting.update(job.args[1])
+    return waiting
+
+
+def outcome(app: Flask, timer_id: str) -> str:
+    """What the batch job that carried ``timer_id`` reported for it."""
+    connection = app.extensions["bpm"].jobs.connection
+    registry = FinishedJobRegistry(queue=app.extensions["bpm"].jobs.queue)
+    for job_id in registry.get_job_ids():
+        result = Job.fetch(job_id, connection=connection).return_value()
+        if isinstance(result, dict) and timer_id in result:
+            return result[timer_id]
+    raise AssertionError(f"no finished job reported on timer {timer_id}")
 
 
 def run_worker(app: Flask, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -328,7 +346,7 @@ def test_timers_survive_redis_losing_its_data_and_fire_once(rq_app: Flask, tmp_p
     jobs = rq_app.extensions["bpm"].jobs
     assert isinstance(jobs, RqJobQueue)
     instance_id, due_ids = start_overdue_project(rq_app)
-    expected_jobs = {f"timer-{t}" for t in due_ids}
+    expected_jobs = set(due_ids)
 
     pump(rq_app, TimerPump(rq_app))
     assert queued(rq_app) == expected_jobs
@@ -354,7 +372,7 @@ def test_timers_survive_redis_losing_its_data_and_fire_once(rq_app: Flask, tmp_p
     fired = {t.id: t for t in timers_of(rq_app, instance_id)}
     assert all(fired[t].fired_at is not None for t in due_ids)
     [breach_timer] = [t for t in due_ids if fired[t].kind == "sla_breach"]
-    assert Job.fetch(f"timer-{breach_timer}", connection=jobs.connection).return_value().startswith("breach logged")
+    assert outcome(rq_app, breach_timer).startswith("breach logged")
 
     # A duplicate wake-up (say, a pump that had not seen the firing) acts on nothing.
     jobs.enqueue(FIRE, breach_timer, job_id=f"timer-{breach_timer}")
@@ -370,7 +388,7 @@ def test_a_job_lost_with_a_killed_worker_is_handed_out_again(rq_app: Flask, tmp_
     instance_id, due_ids = start_overdue_project(rq_app)
     timer_pump = TimerPump(rq_app)
     pump(rq_app, timer_pump)
-    assert queued(rq_app) == {f"timer-{t}" for t in due_ids}
+    assert queued(rq_app) == set(due_ids)
 
     # A worker took the jobs and was killed before firing: Redis holds no job, the rows are unfired.
     jobs.queue.empty()
@@ -384,7 +402,7 @@ def test_a_job_lost_with_a_killed_worker_is_handed_out_again(rq_app: Flask, tmp_
         db.session.commit()
         db.session.remove()
     pump(rq_app, timer_pump)  # the same, long-running pump: retry_after has passed
-    assert queued(rq_app) == {f"timer-{t}" for t in due_ids}
+    assert queued(rq_app) == set(due_ids)
 
     run_worker(rq_app, tmp_path)
     assert breach_count(rq_app) == 1
@@ -404,7 +422,7 @@ def test_retry_after_is_measured_on_the_clock(rq_app: Flask, tmp_path: Path) -> 
     assert jobs.queue.count == 0
     rt.clock.set(rt.clock.now() + timedelta(minutes=2))
     pump(rq_app, timer_pump)
-    assert queued(rq_app) == {f"timer-{t}" for t in due_ids}
+    assert queued(rq_app) == set(due_ids)
     run_worker(rq_app, tmp_path)
     assert breach_count(rq_app) == 1
 
@@ -420,7 +438,7 @@ def test_one_pump_leads_at_a_time_and_a_new_leader_reconciles(rq_app: Flask) -> 
             assert first._lead() is True, "the leader stays leader"
         _, due_ids = start_overdue_project(rq_app)
         pump(rq_app, first)
-        assert queued(rq_app) == {f"timer-{t}" for t in due_ids}
+        assert queued(rq_app) == set(due_ids)
         jobs.connection.flushdb()  # the leader's wake-ups are lost with it
 
         first._release()
@@ -430,7 +448,53 @@ def test_one_pump_leads_at_a_time_and_a_new_leader_reconciles(rq_app: Flask) -> 
             assert second._lead() is True, "the lock is free once the first pump lets go"
             assert first._lead() is False, "and now the first one waits"
         pump(rq_app, second)  # a new leader's first pass is the reconciler
-        assert queued(rq_app) == {f"timer-{t}" for t in due_ids}
+        assert queued(rq_app) == set(due_ids)
     finally:
         first._release()
         second._release()
+
+
+def test_handed_out_timers_wait_while_the_queue_has_a_backlog(rq_app: Flask, tmp_path: Path) -> None:
+    """A storm's tail is still queued after retry_after: handing it out again would only
+    double the work. The pump re-hands once the queue has drained."""
+    jobs = rq_app.extensions["bpm"].jobs
+    rt = rq_app.extensions["bpm"]
+    _, due_ids = start_overdue_project(rq_app)
+    timer_pump = TimerPump(rq_app)
+    pump(rq_app, timer_pump)
+    assert queued(rq_app) == set(due_ids)
+    jobs.enqueue("bpm_server.sla.jobs.fire_timer", "no-such-timer")  # other work waiting in the queue
+    next(job for job in jobs.queue.jobs if job.args[0] == FIRE_BATCH).delete()  # the wake-up is lost
+
+    rt.clock.set(rt.clock.now() + timedelta(hours=1))
+    pump(rq_app, timer_pump)
+    assert queued(rq_app) == set(), "nothing re-handed while a backlog waits"
+
+    run_worker(rq_app, tmp_path)  # drains the queue
+    assert breach_count(rq_app) == 0
+    pump(rq_app, timer_pump)
+    assert queued(rq_app) == set(due_ids)
+    run_worker(rq_app, tmp_path)
+    assert breach_count(rq_app) == 1
+
+
+def test_a_failing_timer_does_not_hold_up_the_others_in_its_batch(rq_app: Flask, tmp_path: Path) -> None:
+    instance_id, due_ids = start_overdue_project(rq_app)
+    rt = rq_app.extensions["bpm"]
+    kickoff = next(t.task_id for t in timers_of(rq_app, instance_id) if t.id in due_ids)
+    with rq_app.app_context():
+        # An escalation rung whose payload lost its level: firing it raises.
+        broken = service.add_timer(db.session, "escalation", instance_id, kickoff,
+                                   rt.clock.now() - timedelta(days=40), {}, rt.clock.now())
+        db.session.commit()
+        broken_id = broken.id
+        db.session.remove()
+    pump(rq_app, TimerPump(rq_app))
+    assert queued(rq_app) == {broken_id, *due_ids}, "one batch carries all three"
+
+    run_worker(rq_app, tmp_path)
+    assert breach_count(rq_app) == 1
+    timers = {t.id: t for t in timers_of(rq_app, instance_id)}
+    assert all(timers[t].fired_at is not None for t in due_ids)
+    assert timers[broken_id].fired_at is None, "rolled back alone, left for the pump to hand out again"
+    assert outcome(rq_app, broken_id).startswith("failed: KeyError")
