@@ -191,8 +191,9 @@ def audit_verify() -> None:
     if status.intact:
         click.echo(f"breach log intact: {status.entries} entries")
         return
-    _fail(f"breach log broken at entry {status.first_broken_seq}"
-          f"{f' (id {status.first_broken_id})' if status.first_broken_id else ''}: {status.reason}")
+    where = (f" at entry {status.first_broken_seq}" if status.first_broken_seq is not None else "") + \
+        (f" (id {status.first_broken_id})" if status.first_broken_id else "")
+    _fail(f"breach log broken{where}: {status.reason}")
 
 
 @main.group()

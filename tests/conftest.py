@@ -70,7 +70,10 @@ def empty_tables(app: Flask) -> None:
             tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables if t.name != "sla_breach_log_head")
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-                conn.execute(text("UPDATE sla_breach_log_head SET seq = 0, hash = :h"), {"h": "0" * 64})
+                # Delete and insert rather than update: a test may have removed the row.
+                conn.execute(text("DELETE FROM sla_breach_log_head"))
+                conn.execute(text("INSERT INTO sla_breach_log_head (id, seq, hash) VALUES (1, 0, :h)"),
+                             {"h": "0" * 64})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
 from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn
 from bpm_server.errors import Invalid, NotFound
@@ -147,6 +148,9 @@ def publish_version(session: Session, model_id: str, xml: bytes, *, source: str,
                                   source=source, created_by=created_by, created_at=now)
     session.add(version)
     process_model.current_version_id = version.id
+    # Who published what is part of the audit trail, like every other change to how work is routed.
+    audit(session, actor=created_by or source, action="process_model.publish", object_type="process_model",
+          object_id=model_id, now=now, version=number, content_hash=digest, source=source)
     session.flush()
     with _compiled_lock:
         _compiled[version.id] = compiled_model

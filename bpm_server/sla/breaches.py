@@ -85,7 +85,9 @@ def verify(session: Session, batch: int = 1000) -> ChainStatus:
                 return ChainStatus(False, count, entry.seq, entry.id, "its content does not match its hash")
             prev_hash, expected_seq, count, last_seq = entry.hash, expected_seq + 1, count + 1, entry.seq
     head = session.get(BreachLogHead, 1)
-    if head is not None and (head.seq != count or head.hash != prev_hash):
+    if head is None:  # made by the migration and never deleted: without it, truncation would go unseen
+        return ChainStatus(False, count, None, None, "the log's head row is missing")
+    if head.seq != count or head.hash != prev_hash:
         return ChainStatus(False, count, count + 1, None,
                            f"the log ends at entry {count} but the head says {head.seq}: entries were removed")
     return ChainStatus(True, count)

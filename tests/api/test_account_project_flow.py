@@ -71,3 +71,17 @@ def test_single_task_view_has_form_data_and_account(people):
     assert detail["data"]["contract_no"] == "HT-77"
     assert detail["account_id"] == "ACME" and detail["process_model_id"] == "account-project"
     assert detail["instructions"]
+
+
+def test_publishing_a_version_is_in_the_audit_trail(people):
+    owner = people["owner"]
+    xml = owner.get("/api/v1/process-models/account-project/versions/1/bpmn").get_data(as_text=True)
+    changed = xml.replace('name="Invoicing"', 'name="Invoicing and receipt"', 1)
+    assert changed != xml
+    response = owner.post("/api/v1/process-models/account-project/versions", data=changed.encode(),
+                          content_type="application/xml")
+    assert response.status_code == 201, response.get_json()
+    events = people["auditor"].get("/api/v1/audit", query_string={"action": "process_model.publish"}).get_json()
+    published = [e for e in events["items"] if e["details"].get("version") == 2]
+    assert len(published) == 1 and published[0]["actor"] == "owner"
+    assert published[0]["object_id"] == "account-project"

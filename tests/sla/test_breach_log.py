@@ -350,3 +350,22 @@ def test_audit_verify_detects_a_removed_middle_entry(logged, synced_app: Flask, 
     assert result.returncode != 0 and _names_entry(output, acme["seq"]), output
     status = logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()
     assert status["intact"] is False and status["first_broken_seq"] == acme["seq"]
+
+
+def test_audit_verify_detects_a_removed_head_row(logged, synced_app: Flask, database_url: str,
+                                                 tmp_path: Path) -> None:
+    """Removing the last entry and the head that remembers it must not pass as a shorter, intact log."""
+    with synced_app.app_context():
+        last = db.session.scalar(select(BreachEntry.seq).order_by(BreachEntry.seq.desc()).limit(1))
+        db.session.remove()
+    _bypass_trigger_and_run(synced_app, "DELETE FROM sla_breach_log WHERE seq = :seq", {"seq": last})
+    with synced_app.app_context():
+        with db.engine.begin() as conn:  # the head row has no trigger: only the log's rows do
+            conn.execute(text("DELETE FROM sla_breach_log_head"))
+
+    result = audit_verify(database_url, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "head" in output, output
+    status = logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()
+    assert status["intact"] is False and "head" in status["reason"]
