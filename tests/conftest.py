@@ -3,6 +3,7 @@ engine-level behaviour runs on both SQLite and PostgreSQL via the ``backend``
 parameter. Each test gets an empty schema and a flushed Redis database."""
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 from dataclasses import dataclass
@@ -24,7 +25,25 @@ PG_ADMIN_URL = os.environ.get("BPM_TEST_PG_ADMIN_URL", "postgresql+psycopg://pos
 # One database per pytest run, so parallel runs on one machine never share state.
 PG_TEST_DB = os.environ.get("BPM_TEST_PG_DB", f"bpm_test_{os.getpid()}")
 PG_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_TEST_DB
-REDIS_TEST_URL = os.environ.get("BPM_TEST_REDIS_URL", "redis://localhost:6379/15")
+REDIS_SERVER_URL = os.environ.get("BPM_TEST_REDIS_SERVER", "redis://localhost:6379")
+
+
+def _claim_redis_database() -> str:
+    """A Redis database of this run's own (15 down to 8): tests flush it around each
+    test, so two runs on one machine must not share one. The claim is a key in
+    database 0 that expires on its own if this run dies without releasing it."""
+    from redis import Redis
+
+    control = Redis.from_url(f"{REDIS_SERVER_URL}/0")
+    for number in range(15, 7, -1):
+        key = f"bpm-test:redis-db:{number}"
+        if control.set(key, os.getpid(), nx=True, ex=4 * 3600):
+            atexit.register(lambda: control.delete(key) if control.get(key) == str(os.getpid()).encode() else None)
+            return f"{REDIS_SERVER_URL}/{number}"
+    raise RuntimeError("Redis databases 8-15 are all claimed by other test runs (keys bpm-test:redis-db:* in db 0)")
+
+
+REDIS_TEST_URL = os.environ.get("BPM_TEST_REDIS_URL") or _claim_redis_database()
 START = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Shanghai
 
 

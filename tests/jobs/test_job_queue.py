@@ -9,25 +9,19 @@ the sales department.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import threading
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from flask import Flask
-from redis import Redis
 from rq.job import Job
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from bpm_server.accounts.service import upsert_account
 from bpm_server.app import create_app
 from bpm_server.clock import SettableClock
-from bpm_server.config import PROJECT_ROOT, Config
 from bpm_server.database import db
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.instances.service import start_instance
@@ -35,7 +29,8 @@ from bpm_server.jobs.queue import InProcessJobQueue, RqJobQueue
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.modeling.service import publish_version
 from bpm_server.tasks.models import HumanTask
-from tests.conftest import REDIS_TEST_URL, START, empty_tables
+from tests.conftest import START, empty_tables
+from tests.rq_support import flush_redis, rq_config, run_worker
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 MODEL_ID = "timer-then-task"
@@ -155,14 +150,6 @@ def _empty_database(app: Flask) -> None:
     empty_tables(app)
 
 
-def _flush_redis() -> None:
-    connection = Redis.from_url(REDIS_TEST_URL)
-    try:
-        connection.flushdb()
-    finally:
-        connection.close()
-
-
 @pytest.fixture
 def rq_app(pg_url: str) -> Iterator[Flask]:
     """An app on PostgreSQL whose jobs go to rq on the test Redis, under a queue name of its own.
@@ -171,31 +158,15 @@ def rq_app(pg_url: str) -> Iterator[Flask]:
     stands two hours in the past: the instance's PT1H timer is due by the
     time the worker looks at it.
     """
-    _flush_redis()
-    config = Config(database_url=pg_url, redis_url=REDIS_TEST_URL, queue_name=f"bpm-test-{uuid.uuid4().hex}",
-                    testing=True, secret_key="test-secret", models_dir=PROJECT_ROOT / "process_models",
-                    forms_dir=PROJECT_ROOT / "forms")
-    app = create_app(config, clock=SettableClock(datetime.now(timezone.utc) - timedelta(hours=2)))
+    flush_redis()
+    app = create_app(rq_config(pg_url), clock=SettableClock(datetime.now(timezone.utc) - timedelta(hours=2)))
     _empty_database(app)
     yield app
     app.extensions["bpm"].jobs.connection.close()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-    _flush_redis()
-
-
-def run_worker(app: Flask, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``bpm-server worker --burst`` as a separate process, configured by environment only."""
-    config = app.extensions["bpm"].config
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BPM_")}
-    env.update(BPM_DATABASE_URL=config.database_url, BPM_REDIS_URL=config.redis_url,
-               BPM_QUEUE_NAME=config.queue_name, BPM_TEST_CLOCK="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, "-m", "bpm_server.cli", "worker", "--burst"], env=env, cwd=cwd,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"worker exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
+    flush_redis()
 
 
 def test_rq_worker_process_runs_the_queued_advance(rq_app: Flask, tmp_path: Path) -> None:
@@ -210,7 +181,7 @@ def test_rq_worker_process_runs_the_queued_advance(rq_app: Flask, tmp_path: Path
     assert jobs.queue.jobs[1].args == (ADVANCE, instance_id)
     assert instance_state(rq_app, instance_id) == ("running", [])
 
-    run_worker(rq_app, tmp_path)
+    run_worker(rq_app, tmp_path, test_clock=True)
 
     assert jobs.queue.count == 0
     good = Job.fetch(f"advance-{instance_id}", connection=jobs.connection)
@@ -230,7 +201,7 @@ def test_rq_enqueue_with_same_job_id_queues_the_work_once(rq_app: Flask, tmp_pat
     jobs.enqueue(ADVANCE, instance_id, job_id=job_id)
     assert jobs.queue.job_ids == [job_id]
 
-    run_worker(rq_app, tmp_path)
+    run_worker(rq_app, tmp_path, test_clock=True)
     assert jobs.queue.count == 0
     assert instance_state(rq_app, instance_id) == ("running", [("follow_up", "sales", "ready")])
 
@@ -238,7 +209,7 @@ def test_rq_enqueue_with_same_job_id_queues_the_work_once(rq_app: Flask, tmp_pat
     # must not be swallowed by the finished job's record).
     jobs.enqueue(ADVANCE, instance_id, job_id=job_id)
     assert jobs.queue.job_ids == [job_id]
-    run_worker(rq_app, tmp_path)
+    run_worker(rq_app, tmp_path, test_clock=True)
     assert Job.fetch(job_id, connection=jobs.connection).get_status() == "finished"
     assert instance_state(rq_app, instance_id) == ("running", [("follow_up", "sales", "ready")]), \
         "advancing again must not duplicate the open task"

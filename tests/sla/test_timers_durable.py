@@ -11,18 +11,13 @@
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from flask import Flask
-from redis import Redis
 from rq.job import Job
 from rq.registry import FinishedJobRegistry
 from sqlalchemy import func, select, update
@@ -30,7 +25,6 @@ from sqlalchemy import func, select, update
 from bpm_server.accounts.service import upsert_account
 from bpm_server.app import create_app
 from bpm_server.clock import SettableClock
-from bpm_server.config import PROJECT_ROOT, Config
 from bpm_server.database import db
 from bpm_server.instances.service import start_instance
 from bpm_server.jobs.queue import RqJobQueue
@@ -41,7 +35,8 @@ from bpm_server.sla.models import BreachEntry, Timer
 from bpm_server.sla.policies import sync_file
 from bpm_server.sla.scheduler import TimerPump
 from tests.api.flows import start_project
-from tests.conftest import REDIS_TEST_URL, START, empty_tables
+from tests.conftest import START, empty_tables
+from tests.rq_support import flush_redis, rq_config, run_worker
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SIGNED = "2026-03-02T09:00:00+08:00"
@@ -254,21 +249,11 @@ def test_moving_the_clock_exactly_onto_a_bpmn_timer_fires_it_and_returns(people,
 # --------------------------------------------------------------------------- rq on a real Redis (PostgreSQL)
 
 
-def _flush_redis() -> None:
-    connection = Redis.from_url(REDIS_TEST_URL)
-    try:
-        connection.flushdb()
-    finally:
-        connection.close()
-
-
 @pytest.fixture
 def rq_app(pg_url: str) -> Iterator[Flask]:
     """PostgreSQL plus rq on the test Redis (db 15) under a queue name of its own; models and policies synced."""
-    _flush_redis()
-    config = Config(database_url=pg_url, redis_url=REDIS_TEST_URL, queue_name=f"bpm-test-{uuid.uuid4().hex}",
-                    testing=True, secret_key="test-secret", models_dir=PROJECT_ROOT / "process_models",
-                    forms_dir=PROJECT_ROOT / "forms")
+    flush_redis()
+    config = rq_config(pg_url)
     clock = SettableClock(datetime.now(timezone.utc).replace(microsecond=0))
     app = create_app(config, clock=clock)
     empty_tables(app)
@@ -284,7 +269,7 @@ def rq_app(pg_url: str) -> Iterator[Flask]:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-    _flush_redis()
+    flush_redis()
 
 
 def start_overdue_project(app: Flask) -> tuple[str, list[str]]:
@@ -327,19 +312,6 @@ def outcome(app: Flask, timer_id: str) -> str:
         if isinstance(result, dict) and timer_id in result:
             return result[timer_id]
     raise AssertionError(f"no finished job reported on timer {timer_id}")
-
-
-def run_worker(app: Flask, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``bpm-server worker --burst`` as its own process, configured by environment only."""
-    config = app.extensions["bpm"].config
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BPM_")}
-    env.update(BPM_DATABASE_URL=config.database_url, BPM_REDIS_URL=config.redis_url,
-               BPM_QUEUE_NAME=config.queue_name,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, "-m", "bpm_server.cli", "worker", "--burst"], env=env, cwd=cwd,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, f"worker exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def test_timers_survive_redis_losing_its_data_and_fire_once(rq_app: Flask, tmp_path: Path) -> None:
