@@ -39,23 +39,52 @@ def _hashed_fields(entry: BreachEntry) -> dict[str, Any]:
             "details": entry.details}
 
 
+@dataclass(frozen=True)
+class NewEntry:
+    """One entry to chain: what ``append`` needs besides the session."""
+    kind: str
+    breach_id: str | None
+    task: Any
+    assignee: str | None
+    due_at: datetime
+    breached_at: datetime
+    now: datetime
+    details: dict[str, Any]
+    entry_id: str | None = None
+
+
 def append(session: Session, *, kind: str, breach_id: str | None, task: Any, assignee: str | None,
            due_at: datetime, breached_at: datetime, now: datetime, details: dict[str, Any],
            entry_id: str | None = None) -> BreachEntry:
     """Add one entry at the end of the chain (inside the caller's transaction)."""
-    session.execute(update(BreachLogHead).where(BreachLogHead.id == 1).values(seq=BreachLogHead.seq + 1))
-    head = session.execute(select(BreachLogHead).where(BreachLogHead.id == 1)
-                           .execution_options(populate_existing=True)).scalar_one()
-    entry = BreachEntry(seq=head.seq, id=entry_id or new_id(), kind=kind, breach_id=breach_id,
-                        process_instance_id=task.process_instance_id, process_model_id=task.process_model_id,
-                        account_id=task.account_id, task_id=task.id, task_name=task.name,
-                        department=task.department_id, assignee=assignee, due_at=due_at, breached_at=breached_at,
-                        recorded_at=now, details=details, prev_hash=head.hash, hash="")
-    entry.hash = _digest(_hashed_fields(entry), head.hash)
-    head.hash = entry.hash
-    session.add(entry)
+    return append_all(session, [NewEntry(kind, breach_id, task, assignee, due_at, breached_at, now, details,
+                                         entry_id)])[0]
+
+
+def append_all(session: Session, new: list[NewEntry]) -> list[BreachEntry]:
+    """Chain entries in order, moving the head once: the UPDATE takes the head
+    row's lock (PostgreSQL) or the write lock (SQLite) before anything is read,
+    and RETURNING hands back the reserved range and the hash to chain from."""
+    if not new:
+        return []
+    last_seq, prev_hash = session.execute(
+        update(BreachLogHead).where(BreachLogHead.id == 1).values(seq=BreachLogHead.seq + len(new))
+        .returning(BreachLogHead.seq, BreachLogHead.hash)).one()
+    entries = []
+    for seq, item in enumerate(new, start=last_seq - len(new) + 1):
+        task = item.task
+        entry = BreachEntry(seq=seq, id=item.entry_id or new_id(), kind=item.kind, breach_id=item.breach_id,
+                            process_instance_id=task.process_instance_id, process_model_id=task.process_model_id,
+                            account_id=task.account_id, task_id=task.id, task_name=task.name,
+                            department=task.department_id, assignee=item.assignee, due_at=item.due_at,
+                            breached_at=item.breached_at, recorded_at=item.now, details=item.details,
+                            prev_hash=prev_hash, hash="")
+        entry.hash = prev_hash = _digest(_hashed_fields(entry), prev_hash)
+        entries.append(entry)
+    session.add_all(entries)
+    session.execute(update(BreachLogHead).where(BreachLogHead.id == 1).values(hash=prev_hash))
     session.flush()
-    return entry
+    return entries
 
 
 @dataclass(frozen=True)

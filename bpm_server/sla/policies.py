@@ -129,7 +129,7 @@ class Applied:
 def apply(session: Session, rt: Runtime, task: HumanTask, clock: SlaClock, event: str, timer: Timer,
           now: datetime, *, level: int | None = None) -> Applied:
     """Run the rules for ``event`` (or the one rung ``level``). Breach rungs are
-    logged by ``log_escalations``, which the caller runs last (see there)."""
+    logged through ``escalation_entries``, which the caller chains last (see there)."""
     rules = [r for r in _rules(session, clock) if r.on == event and
              (r.level == level if level is not None else r.after is None)]
     applied = Applied()
@@ -144,16 +144,16 @@ def apply(session: Session, rt: Runtime, task: HumanTask, clock: SlaClock, event
     return applied
 
 
-def log_escalations(session: Session, task: HumanTask, clock: SlaClock, breach_id: str | None,
-                    applied: Applied, now: datetime) -> None:
-    """Chain one escalation entry per breach rung that acted. Appending locks the
-    log's head row until commit, so callers do it as the last step of the
-    transaction: concurrent timer jobs then wait for each other only that long."""
-    for details in applied.escalations:
-        breaches.append(session, kind="escalation", breach_id=breach_id, task=task,
-                        assignee=task.assignee.username if task.assignee else None,
-                        due_at=task.due_at or clock.breached_at, breached_at=clock.breached_at, now=now,
-                        details=details)
+def escalation_entries(task: HumanTask, clock: SlaClock, breach_id: str | None, applied: Applied,
+                       now: datetime) -> list[breaches.NewEntry]:
+    """One breach-log entry per breach rung that acted. The caller chains them as
+    the last step of its transaction: appending locks the log's head row until
+    commit, so concurrent timer jobs then wait for each other only that long."""
+    return [breaches.NewEntry(kind="escalation", breach_id=breach_id, task=task,
+                              assignee=task.assignee.username if task.assignee else None,
+                              due_at=task.due_at or clock.breached_at, breached_at=clock.breached_at, now=now,
+                              details=details)
+            for details in applied.escalations]
 
 
 def _act(session: Session, rt: Runtime, task: HumanTask, event: str, action: dict[str, Any], now: datetime) -> str:

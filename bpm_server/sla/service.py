@@ -262,7 +262,8 @@ def fire(session: Session, rt: Runtime, timer_id: str, now: datetime) -> str:
         return _breach(session, rt, task, clock, timer, now)
     if timer.kind == "escalation":
         applied = policies.apply(session, rt, task, clock, "breach", timer, now, level=timer.payload["level"])
-        policies.log_escalations(session, task, clock, timer.payload.get("breach_id"), applied, now)
+        breaches.append_all(session, policies.escalation_entries(task, clock, timer.payload.get("breach_id"),
+                                                                 applied, now))
         return "escalation: " + "; ".join(applied.actions)
     raise ValueError(f"unknown timer kind {timer.kind!r}")
 
@@ -278,11 +279,11 @@ def _breach(session: Session, rt: Runtime, task: HumanTask, clock: SlaClock, tim
         due = rt.calendar.add_working_time(timer.due_at, rule.after)
         add_timer(session, "escalation", task.process_instance_id, task.id, due,
                   {"level": rule.level, "breach_id": breach_id}, now)
-    # The log last: appending locks its head row until commit (see policies.log_escalations).
-    breaches.append(session, kind="breach", breach_id=None, entry_id=breach_id, task=task,
-                    assignee=assignee, due_at=task.due_at or timer.due_at, breached_at=timer.due_at, now=now,
-                    details={"sla": clock.length, "anchor": clock.anchor, "policy": clock.policy})
-    policies.log_escalations(session, task, clock, breach_id, applied, now)
+    # The log last: appending locks its head row until commit (see policies.escalation_entries).
+    breach = breaches.NewEntry(kind="breach", breach_id=None, entry_id=breach_id, task=task, assignee=assignee,
+                               due_at=task.due_at or timer.due_at, breached_at=timer.due_at, now=now,
+                               details={"sla": clock.length, "anchor": clock.anchor, "policy": clock.policy})
+    breaches.append_all(session, [breach, *policies.escalation_entries(task, clock, breach_id, applied, now)])
     return "breach logged: " + "; ".join(applied.actions)
 
 
