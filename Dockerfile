@@ -1,5 +1,13 @@
 # Application image for the BPM server: used by the `migrate`, `web` and
 # `worker` services of docker-compose.yml (each overrides the command).
+
+# bpmn-js for the modeler and instance pages comes from npm, as in `make
+# install`; only its node_modules reach the final image, not Node.js.
+FROM node:20-slim AS frontend
+WORKDIR /frontend
+COPY bpm_server/web/frontend/package.json bpm_server/web/frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,10 +32,15 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && rm /tmp/requirements.txt
 
 # Layer 2: the application packages (dependencies are already in place).
+# Installed in place (editable) so the pages find bpmn-js under the package
+# folder; the web UI's message catalogues are compiled here (no .mo in git).
 COPY bpm_server ./bpm_server
 COPY integrations ./integrations
-RUN pip install --no-deps . \
- && rm -rf build ./*.egg-info
+COPY --from=frontend /frontend/node_modules ./bpm_server/web/frontend/node_modules
+RUN pip install --no-deps -e . \
+ && pybabel compile -D messages -d bpm_server/translations \
+ && pybabel compile -D pages -d bpm_server/web/translations \
+ && rm -rf build
 
 # Layer 3: process models and forms, read by `bpm-server models sync`; they
 # change most often, so they come last.
