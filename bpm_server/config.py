@@ -33,6 +33,15 @@ class Config:
     # Redis key prefix and rq queue name; tests use their own so they never
     # touch a real deployment's queue on the same Redis.
     queue_name: str = "bpm"
+    # ERP integration: unset base URL = no ERP in this deployment (service tasks
+    # for the ERP complete as "skipped" and the process goes on without it).
+    erp_base_url: str | None = None
+    erp_outbound_secret: str | None = None  # signs our calls to the ERP like the ERP signs its webhook
+    erp_timeout_seconds: float = 10.0
+    # Outbound calls and notification deliveries: attempts and the first back-off (doubled each time).
+    outbound_max_attempts: int = 5
+    outbound_backoff_seconds: int = 30
+    channels_file: Path | None = None  # notification channels and who gets which (JSON)
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -54,6 +63,13 @@ class Config:
             forms_dir=Path(values.get("BPM_FORMS_DIR") or defaults.forms_dir),
             calendar_file=Path(values["BPM_CALENDAR_FILE"]) if values.get("BPM_CALENDAR_FILE") else None,
             queue_name=values.get("BPM_QUEUE_NAME") or defaults.queue_name,
+            erp_base_url=values.get("BPM_ERP_BASE_URL") or None,
+            erp_outbound_secret=values.get("BPM_ERP_OUTBOUND_SECRET") or None,
+            erp_timeout_seconds=float(values.get("BPM_ERP_TIMEOUT_SECONDS") or defaults.erp_timeout_seconds),
+            outbound_max_attempts=int(values.get("BPM_OUTBOUND_MAX_ATTEMPTS") or defaults.outbound_max_attempts),
+            outbound_backoff_seconds=int(values.get("BPM_OUTBOUND_BACKOFF_SECONDS")
+                                         or defaults.outbound_backoff_seconds),
+            channels_file=Path(values["BPM_CHANNELS_FILE"]) if values.get("BPM_CHANNELS_FILE") else None,
         )
 
     def but(self, **changes: Any) -> "Config":

@@ -33,8 +33,14 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from bpm_server.engine.sandbox import RestrictedEvaluator, ScriptError
@@ -97,6 +103,50 @@ class ReadyTask:
     engine_task_id: str
     name: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """A service task waiting for the server to call an external system (``<system>.<operation>``)."""
+
+    engine_task_id: str
+    element_id: str
+    operation: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WaitingMessage:
+    """A message catch event (or receive task) the instance waits on, with the correlation it expects."""
+
+    engine_task_id: str
+    element_id: str
+    name: str
+    correlation: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- service tasks
+
+
+class _ExternalServiceTask(SpiffServiceTask):
+    """A Spiff service task that does not call out from inside the engine.
+
+    SpiffWorkflow would call the service synchronously during ``do_engine_steps``
+    (with the instance locked and no retries). Returning None instead leaves the
+    task STARTED: the server calls the system from a job, with retries, and
+    completes the task with the answer (the external-task pattern).
+    """
+
+    def _execute(self, task: Any) -> None:
+        return None
+
+
+class _Parser(SpiffBpmnParser):
+    OVERRIDE_PARSER_CLASSES = {**SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+                               full_tag("serviceTask"): (ServiceTaskParser, _ExternalServiceTask)}
+
+
+_SERIALIZER_CONFIG = {**SPIFF_CONFIG, _ExternalServiceTask: ServiceTaskConverter}
 
 
 # --------------------------------------------------------------------------- clock seam
@@ -163,7 +213,7 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     if entry_process and entry_process not in executable:
         raise BpmnInvalid([Problem(entry_process, f"entry process {entry_process!r} is not an executable process "
                                                   f"in this diagram (found: {', '.join(executable)})")])
-    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser = _Parser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(etree.ElementTree(root), filename="upload.bpmn")
         spec = parser.get_spec(process_id)
@@ -186,6 +236,10 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     problems = [Problem(element, f"script error: {exc.message}", exc.line)
                 for element, source, mode in model.scripts
                 for exc in _check_script(source, mode)]
+    problems += [Problem(spec.name, f"service task operator {spec.operation_name!r} must be "
+                                    f"'<system>.<operation>', e.g. 'erp.request_invoice'")
+                 for spec in _all_task_specs(model) if isinstance(spec, _ExternalServiceTask)
+                 and not re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", spec.operation_name or "")]
     if problems:
         raise BpmnInvalid(problems)
     return model
@@ -216,6 +270,12 @@ def _scripts_of(task_spec: Any) -> list[tuple[str, str, str]]:
     event = getattr(task_spec, "event_definition", None)
     if isinstance(getattr(event, "expression", None), str):
         found.append((element, event.expression, "eval"))
+    for param in (getattr(task_spec, "operation_params", None) or {}).values():
+        if isinstance(param, dict) and isinstance(param.get("value"), str):
+            found.append((element, param["value"], "eval"))
+    for prop in getattr(event, "correlation_properties", None) or []:
+        if isinstance(prop.retrieval_expression, str):
+            found.append((element, prop.retrieval_expression, "eval"))
     return found
 
 
@@ -255,7 +315,7 @@ class _SandboxEnvironment(BasePythonScriptEngineEnvironment):
 class _Serializers(threading.local):
     # The serializer registry flips shared state while encoding (G14): one per thread.
     def __init__(self) -> None:
-        self.serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+        self.serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(_SERIALIZER_CONFIG))
 
 
 _serializers = _Serializers()
@@ -349,6 +409,76 @@ class Run:
             if isinstance(value, str):
                 dues.append(TimerEventDefinition.get_datetime(value))
         return min(dues) if dues else None
+
+    # ----------------------------------------------------------------- service tasks and messages
+
+    def pending_service_calls(self) -> list[ServiceCall]:
+        """Service tasks waiting for the server to make their call, parameters evaluated."""
+        calls = []
+        for task in self.workflow.get_tasks(state=TaskState.STARTED):
+            if not isinstance(task.task_spec, _ExternalServiceTask):
+                continue
+            try:
+                params = {name: p["value"] for name, p in task.task_spec.evaluate_params(task).items()}
+            except (WorkflowTaskException, WorkflowException) as exc:
+                raise _engine_error(exc) from None
+            except ScriptError as exc:
+                raise EngineError(f"service task parameter: {exc.message}", task.task_spec.name, exc.line) from None
+            calls.append(ServiceCall(str(task.id), task.task_spec.name, task.task_spec.operation_name,
+                                     json.loads(json.dumps(params, default=str))))
+        return calls
+
+    def started_service_task_ids(self) -> set[str]:
+        return {str(t.id) for t in self.workflow.get_tasks(state=TaskState.STARTED)
+                if isinstance(t.task_spec, _ExternalServiceTask)}
+
+    def complete_service_call(self, engine_task_id: str, result: Any) -> None:
+        """Finish a waiting service task with the system's answer (in its result variable) and move on."""
+        for task in self.workflow.get_tasks(state=TaskState.STARTED):
+            if str(task.id) == engine_task_id and isinstance(task.task_spec, _ExternalServiceTask):
+                task.data[task.task_spec.result_variable] = json.loads(json.dumps(result, default=str))
+                task.complete()  # complete(), not run(): the call already happened outside (G12)
+                self.advance()
+                return
+        raise EngineError(f"service task {engine_task_id} is not waiting in the workflow")
+
+    def waiting_messages(self) -> list[WaitingMessage]:
+        waiting = []
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            event = getattr(task.task_spec, "event_definition", None)
+            if not isinstance(event, MessageEventDefinition):
+                continue
+            try:
+                keys = event.calculate_correlations(self.workflow.script_engine, event.correlation_properties,
+                                                    dict(task.data))
+            except (ScriptError, WorkflowException, NameError, KeyError) as exc:
+                raise EngineError(f"cannot compute the correlation of message {event.name!r}: {exc}",
+                                  task.task_spec.name) from None
+            flat = {prop: value for props in keys.values() for prop, value in props.items()}
+            waiting.append(WaitingMessage(str(task.id), task.task_spec.name, event.name,
+                                          json.loads(json.dumps(flat, default=str))))
+        return waiting
+
+    def deliver_message(self, name: str, payload: Mapping[str, Any], correlation: Mapping[str, Any]) -> None:
+        """Hand a message to the waiting catch event and move on. The server has already
+        matched the correlation; the engine evaluates its retrieval expressions on
+        the payload, so the correlation values travel in it too."""
+        body = json.loads(json.dumps({**dict(payload), **dict(correlation)}))
+        event = None
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, MessageEventDefinition) and definition.name == name:
+                keys = definition.calculate_correlations(self.workflow.script_engine,
+                                                         definition.correlation_properties, body)
+                event = BpmnEvent(MessageEventDefinition(name), payload=body, correlations=keys)
+                break
+        if event is None:
+            raise EngineError(f"the process is not waiting for message {name!r}")
+        try:
+            self.workflow.send_event(event)
+        except (WorkflowTaskException, WorkflowException) as exc:
+            raise _engine_error(exc) from None
+        self.advance()
 
     @property
     def is_completed(self) -> bool:

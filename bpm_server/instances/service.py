@@ -108,6 +108,42 @@ def advance_instance(session: Session, rt: Runtime, instance: ProcessInstance, n
     _save(session, rt, instance, run, now)
 
 
+def complete_service_call(session: Session, rt: Runtime, instance: ProcessInstance, engine_task_id: str,
+                          result: Any, now: datetime) -> bool:
+    """Finish a waiting service task with the external system's answer (the caller holds the
+    instance lock). False when the instance no longer waits for it (ended, or interrupted)."""
+    if instance.state != "running":
+        return False
+    run = Run.load(compiled(instance.version), instance.engine_state, rt.evaluator)
+    if engine_task_id not in run.started_service_task_ids():
+        return False
+    try:
+        run.complete_service_call(engine_task_id, result)
+    except EngineError as exc:
+        _record_error(instance, exc, now)
+        instance.engine_state = run.dump()
+        session.flush()
+        return True
+    _save(session, rt, instance, run, now)
+    return True
+
+
+def deliver_message(session: Session, rt: Runtime, instance: ProcessInstance, *, name: str,
+                    payload: Mapping[str, Any], correlation: Mapping[str, Any], now: datetime) -> None:
+    """Hand a correlated message to the instance (the caller holds the lock and matched it)."""
+    if instance.state != "running":
+        raise Conflict(f"the process instance is {instance.state}", code="instance_not_running")
+    run = Run.load(compiled(instance.version), instance.engine_state, rt.evaluator)
+    try:
+        run.deliver_message(name, payload, correlation)
+    except EngineError as exc:
+        _record_error(instance, exc, now)
+        instance.engine_state = run.dump()
+        session.flush()
+        return
+    _save(session, rt, instance, run, now)
+
+
 def _record_error(instance: ProcessInstance, exc: EngineError, now: datetime) -> None:
     log.warning("instance %s stopped at %s: %s", instance.id, exc.element_id, exc.message)
     instance.state = "error"
@@ -116,12 +152,20 @@ def _record_error(instance: ProcessInstance, exc: EngineError, now: datetime) ->
 
 
 def _save(session: Session, rt: Runtime, instance: ProcessInstance, run: Run, now: datetime) -> None:
+    from bpm_server.erp.calls import sync_calls
+    from bpm_server.messages.service import sync_subscriptions
+
+    try:
+        sync_calls(session, rt, instance, run, now)  # may move the run on (systems not configured)
+    except EngineError as exc:
+        _record_error(instance, exc, now)
     instance.engine_state = run.dump()
     instance.data = _json_safe(run.data)
     instance.updated_at = now
     if run.is_completed:
         instance.state, instance.completed_at = "completed", now
     _sync_tasks(session, rt, instance, run, now)
+    sync_subscriptions(session, instance, run, now)
     sla.arm_engine_timer(session, instance, None if run.is_completed else run.next_timer_due(), now)
     session.flush()
 

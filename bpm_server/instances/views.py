@@ -45,10 +45,34 @@ class InstanceSummarySchema(Schema):
     completed_at = fields.DateTime(allow_none=True)
 
 
+class IncidentSummarySchema(Schema):
+    id = fields.String()
+    element_id = fields.String()
+    system = fields.String()
+    operation = fields.String()
+    attempts = fields.Integer()
+    error = fields.String(attribute="last_error", allow_none=True)
+    incident_at = fields.DateTime(allow_none=True)
+
+
+class WaitingSchema(Schema):
+    kind = fields.String(metadata={"description": "message or service_call"})
+    element_id = fields.String()
+    name = fields.String(metadata={"description": "message name, or <system>.<operation>"})
+    correlation = fields.Dict(allow_none=True)
+    attempts = fields.Integer(allow_none=True)
+    next_attempt_at = fields.DateTime(allow_none=True)
+    last_error = fields.String(allow_none=True)
+
+
 class InstanceSchema(InstanceSummarySchema):
     data = fields.Dict()
     tasks = fields.List(fields.Nested(TaskSchema))
     history = fields.List(fields.Nested(HistorySchema))
+    incidents = fields.List(fields.Nested(IncidentSummarySchema),
+                            metadata={"description": "service calls that failed after their last retry"})
+    waiting_for = fields.List(fields.Nested(WaitingSchema),
+                              metadata={"description": "messages and service calls the instance waits on"})
 
 
 class InstancePageSchema(Schema):
@@ -65,7 +89,19 @@ class InstanceListArgs(PageArgs):
 
 
 def _full(instance):
-    instance.tasks, instance.history = service.instance_tasks(db_session(), instance.id)
+    from bpm_server.erp.calls import calls_of
+    from bpm_server.messages.service import waiting_for
+
+    session = db_session()
+    instance.tasks, instance.history = service.instance_tasks(session, instance.id)
+    calls = calls_of(session, instance.id)
+    instance.incidents = [c for c in calls if c.state == "incident"]
+    instance.waiting_for = (
+        [{"kind": "message", "element_id": s.element_id, "name": s.message_name, "correlation": s.correlation}
+         for s in waiting_for(session, instance.id)]
+        + [{"kind": "service_call", "element_id": c.element_id, "name": f"{c.system}.{c.operation}",
+            "attempts": c.attempts, "next_attempt_at": c.next_attempt_at, "last_error": c.last_error}
+           for c in calls if c.state in ("pending", "incident")])
     return instance
 
 

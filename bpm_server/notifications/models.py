@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpm_server.database import UTCDateTime, db
+from bpm_server.database import JsonType, UTCDateTime, db
 
 
 class Notification(db.Model):
@@ -23,3 +23,22 @@ class Notification(db.Model):
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class NotificationDelivery(db.Model):
+    """One notification to one outbound channel (e-mail, a robot, a webhook), sent by a job with retries."""
+
+    __tablename__ = "notification_delivery"
+    __table_args__ = (Index("ix_notification_delivery_state", "state", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    notification_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    channel: Mapped[str] = mapped_column(String(100))
+    username: Mapped[str] = mapped_column(String(100))
+    notice: Mapped[dict] = mapped_column(JsonType)  # what to say (kind, title, body, ...)
+    state: Mapped[str] = mapped_column(String(20))  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -31,9 +31,18 @@ class Notifier(Protocol):
 
 
 class InAppNotifier:
+    """The in-app list (always), plus a delivery job per outbound channel the
+    deployment routes to the person (e-mail, WeCom, DingTalk, Feishu, webhook)."""
+
     def notify(self, session: Session, user: User, message: Message, now: datetime) -> None:
-        session.add(Notification(id=new_id(), user_id=user.id, kind=message.kind, title=message.title,
-                                 body=message.body, task_id=message.task_id, created_at=now))
+        from bpm_server.extensions import runtime
+        from bpm_server.notifications.channels import dispatch
+
+        notification = Notification(id=new_id(), user_id=user.id, kind=message.kind, title=message.title,
+                                    body=message.body, task_id=message.task_id, created_at=now)
+        session.add(notification)
+        dispatch(session, runtime(), user, kind=message.kind, title=message.title, body=message.body,
+                 task_id=message.task_id, notification_id=notification.id, now=now)
 
 
 def notifications_for(session: Session, user: User, *, unread_only: bool, page: int,

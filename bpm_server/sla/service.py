@@ -251,6 +251,10 @@ def fire(session: Session, rt: Runtime, timer_id: str, now: datetime) -> str:
         instance = instances.lock_instance(session, timer.process_instance_id)
         instances.advance_instance(session, rt, instance, now)
         return f"instance {instance.state}"
+    if timer.kind == "integration":  # an attempt of an outbound call or notification (bpm_server.outbound)
+        from bpm_server.outbound.service import fire_timer as fire_integration
+
+        return fire_integration(session, rt, timer, now)
     task = session.get(HumanTask, timer.task_id)
     clock = session.get(SlaClock, timer.task_id)
     if task is None or clock is None or task.state not in OPEN_STATES or clock.state != "running":

@@ -1,6 +1,7 @@
 """Walking an account project through its stages as the right people (shared by API tests)."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.conftest import Caller
@@ -43,3 +44,43 @@ def do_stage(people: dict[str, Caller], instance_id: str, name: str, data: dict 
     response = caller.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": data or STAGE_DATA[name]})
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+# --------------------------------------------------------------------------- the ERP's side
+
+DELIVERY_STAGES = ("kickoff", "needs_research", "solution_signoff", "resource_preparation", "delivery")
+
+
+def walk_to_acceptance(people: dict[str, Caller], instance_id: str) -> None:
+    """Every stage up to and including a passed delivery (invoicing then talks to the ERP)."""
+    for name in DELIVERY_STAGES:
+        do_stage(people, instance_id, name)
+
+
+def contract_signed(event_id: str = "EV-1", contract_no: str = "HT-1", account_id: str = "DELTA",
+                    tier: str = "key", **changes: Any) -> dict[str, Any]:
+    """A contract-signed event as the ERP sends it."""
+    body = {"event_id": event_id, "contract_no": contract_no,
+            "account": {"id": account_id, "name": f"{account_id} Ltd", "tier": tier},
+            "signed_at": "2026-03-02T09:00:00+08:00", "amount": 120000.5, "currency": "CNY", "owner": "sales"}
+    body.update(changes)
+    return body
+
+
+def post_contract_signed(client: Any, body: Any, *, secret: str, timestamp: int, signature: str | None = None,
+                         headers: dict[str, str] | None = None):
+    """POST the webhook signed as the ERP signs it (``signature`` overrides; ``body`` may be raw bytes)."""
+    from integrations.signing import signature as sign
+
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    sent = {"Content-Type": "application/json", "X-BPM-Timestamp": str(timestamp),
+            "X-BPM-Signature": signature if signature is not None else sign(secret, str(timestamp), raw)}
+    sent.update(headers or {})
+    return client.post("/api/v1/hooks/erp/contract-signed", data=raw, headers={k: v for k, v in sent.items() if v})
+
+
+def invoice_issued(caller: Caller, contract_no: str, message_id: str = "MSG-1", **payload: Any):
+    """The ERP's callback once the invoice exists."""
+    body = {"name": "invoice_issued", "correlation": {"contract_no": contract_no}, "message_id": message_id,
+            "payload": payload or {"invoice_number": "INV-2026-0001", "invoice_date": "2026-05-06"}}
+    return caller.post("/api/v1/messages", json=body)

@@ -1,0 +1,115 @@
+"""Delivering BPMN messages to the instance waiting for them, matched by correlation.
+
+Each waiting message catch has a subscription row with the correlation values
+it expects (computed from the process data with the diagram's correlation
+properties, e.g. ``{"contract_no": "HT-1"}``), kept in step with the engine
+state. A message with no waiting instance is refused (404, ``no_waiting_instance``)
+and not buffered: the sender retries it later. Each ``message_id`` is handled
+once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bpm_server.database import new_id
+from bpm_server.engine.adapter import Run
+from bpm_server.errors import Conflict, NotFound
+from bpm_server.extensions import Runtime
+from bpm_server.instances.models import ProcessInstance
+from bpm_server.messages.models import MessageSubscription, ReceivedMessage
+
+
+@dataclass(frozen=True)
+class Delivery:
+    message_id: str
+    process_instance_id: str
+    element_id: str | None
+    duplicate: bool
+
+
+def correlation_key(correlation: Mapping[str, Any]) -> str:
+    return json.dumps(dict(correlation), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def sync_subscriptions(session: Session, instance: ProcessInstance, run: Run | None, now: datetime) -> None:
+    """Make the subscription rows match what the run waits for (none once it ended)."""
+    waiting = {w.engine_task_id: w for w in run.waiting_messages()} if run is not None and \
+        instance.state == "running" else {}
+    rows = {r.engine_task_id: r for r in session.scalars(
+        select(MessageSubscription).where(MessageSubscription.process_instance_id == instance.id))}
+    gone = [r.id for engine_id, r in rows.items() if engine_id not in waiting]
+    if gone:
+        session.execute(delete(MessageSubscription).where(MessageSubscription.id.in_(gone)))
+    for engine_id, message in waiting.items():
+        if engine_id not in rows:
+            session.add(MessageSubscription(id=new_id(), process_instance_id=instance.id, engine_task_id=engine_id,
+                                            element_id=message.element_id, message_name=message.name,
+                                            correlation_key=correlation_key(message.correlation),
+                                            correlation=message.correlation, created_at=now))
+
+
+def waiting_for(session: Session, instance_id: str) -> list[MessageSubscription]:
+    return list(session.scalars(select(MessageSubscription)
+                                .where(MessageSubscription.process_instance_id == instance_id)
+                                .order_by(MessageSubscription.created_at, MessageSubscription.id)))
+
+
+def deliver(session: Session, rt: Runtime, *, name: str, correlation: Mapping[str, Any], payload: Mapping[str, Any],
+            message_id: str, now: datetime) -> Delivery:
+    from bpm_server.instances import service as instances
+
+    digest = hashlib.sha256(json.dumps({"name": name, "correlation": correlation, "payload": payload},
+                                       sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    received = ReceivedMessage(message_id=message_id, name=name, body_hash=digest, received_at=now)
+    try:
+        # First write of the request: the primary key decides between two
+        # simultaneous deliveries of the same message id.
+        session.add(received)
+        session.flush()
+    except IntegrityError:
+        session.rollback()  # nothing else was written in this transaction
+        return _repeat(session, message_id, digest)
+    key = correlation_key(correlation)
+    matches = _matches(session, name, key)
+    if not matches:
+        raise NotFound(f"no process instance is waiting for message {name!r} with correlation {key}",
+                       code="no_waiting_instance", details={"name": name, "correlation": dict(correlation)})
+    instance_ids = sorted({m.process_instance_id for m in matches})
+    if len(instance_ids) > 1:
+        raise Conflict(f"{len(instance_ids)} process instances wait for message {name!r} with correlation {key}; "
+                       f"add correlation keys to tell them apart", code="ambiguous_correlation",
+                       details={"process_instance_ids": instance_ids})
+    instance = instances.lock_instance(session, instance_ids[0])
+    # Under the lock, look again: a concurrent message may have just consumed the wait.
+    current = [m for m in _matches(session, name, key) if m.process_instance_id == instance.id]
+    if not current:
+        raise NotFound(f"process instance {instance.id} no longer waits for message {name!r}",
+                       code="no_waiting_instance")
+    instances.deliver_message(session, rt, instance, name=name, payload=payload, correlation=correlation, now=now)
+    received.process_instance_id, received.element_id = instance.id, current[0].element_id
+    session.flush()
+    return Delivery(message_id, instance.id, current[0].element_id, False)
+
+
+def _matches(session: Session, name: str, key: str) -> list[MessageSubscription]:
+    return list(session.scalars(select(MessageSubscription).where(
+        MessageSubscription.message_name == name, MessageSubscription.correlation_key == key)
+        .execution_options(populate_existing=True)))
+
+
+def _repeat(session: Session, message_id: str, digest: str) -> Delivery:
+    first = session.get(ReceivedMessage, message_id)
+    if first is None:
+        raise Conflict(f"message {message_id!r} is being delivered; retry", code="message_in_progress")
+    if first.body_hash != digest:
+        raise Conflict(f"message_id {message_id!r} was already used for a different message",
+                       code="message_id_reused", details={"message_id": ["reused with a different body"]})
+    return Delivery(message_id, first.process_instance_id or "", first.element_id, True)

@@ -1,0 +1,182 @@
+"""The ERP's contract-signed webhook: signature, replay window, validation, idempotency, races."""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from tests.api.flows import contract_signed, post_contract_signed
+from tests.conftest import START
+from tests.integrations.conftest import WEBHOOK_SECRET
+
+NOW = int(START.timestamp())
+
+
+def deliver(people, body, **kw):
+    kw.setdefault("secret", WEBHOOK_SECRET)
+    kw.setdefault("timestamp", NOW)
+    return post_contract_signed(people["erp"].client, body, **kw)
+
+
+def instances(people) -> list[dict]:
+    return people["admin"].get("/api/v1/process-instances?per_page=200").get_json()["items"]
+
+
+def log(people, **filters) -> list[dict]:
+    response = people["auditor"].get("/api/v1/integration-log", query_string=filters)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+def test_first_delivery_starts_the_project_and_a_retry_starts_nothing(people):
+    body = contract_signed(event_id="EV-100", contract_no="HT-100", account_id="DELTA", tier="strategic")
+    first = deliver(people, body)
+    assert first.status_code == 201, first.get_json()
+    iid = first.get_json()["process_instance_id"]
+
+    instance = people["admin"].get(f"/api/v1/process-instances/{iid}").get_json()
+    assert instance["account_id"] == "DELTA" and instance["state"] == "running"
+    assert [t["name"] for t in instance["tasks"]] == ["kickoff"]
+    assert instance["data"]["contract_no"] == "HT-100" and instance["data"]["erp_event_id"] == "EV-100"
+    # The account came from the payload; the kickoff SLA counts from signed_at (strategic: 1 working day).
+    account = people["admin"].get("/api/v1/accounts/DELTA").get_json()
+    assert (account["name"], account["tier"], account["owner"]) == ("DELTA Ltd", "strategic", "sales")
+    assert datetime.fromisoformat(instance["tasks"][0]["due_at"]) == datetime.fromisoformat("2026-03-02T18:00:00+08:00")
+
+    # The ERP retries (a minute later, re-signed): same instance, 200, nothing new.
+    again = deliver(people, body, timestamp=NOW + 60)
+    assert again.status_code == 200 and again.get_json() == {"process_instance_id": iid}
+    assert [i["id"] for i in instances(people)] == [iid]
+
+    entries = log(people, direction="inbound", system="erp")
+    assert [(e["status"], e["outcome"], e["reference"]) for e in entries] == [
+        ("200", "duplicate", "EV-100"), ("201", "ok", "EV-100")]
+    assert entries[1]["process_instance_id"] == iid and entries[1]["duration_ms"] >= 0
+    assert entries[1]["payload"]["headers"]["X-BPM-Signature"] == "***"
+    assert entries[1]["payload"]["body"]["contract_no"] == "HT-100"
+
+
+def test_account_is_updated_by_a_later_contract(people):
+    assert deliver(people, contract_signed(event_id="EV-1", account_id="DELTA", tier="standard")).status_code == 201
+    assert deliver(people, contract_signed(event_id="EV-2", contract_no="HT-2", account_id="DELTA",
+                                           tier="key", account={"id": "DELTA", "name": "Delta Group",
+                                                                "tier": "key"})).status_code == 201
+    account = people["admin"].get("/api/v1/accounts/DELTA").get_json()
+    assert (account["name"], account["tier"]) == ("Delta Group", "key")
+    assert len(instances(people)) == 2
+
+
+@pytest.mark.parametrize("case, send, status, code", [
+    ("no signature", dict(signature=""), 401, "missing_signature"),
+    ("wrong signature", dict(signature="sha256=" + "0" * 64), 401, "bad_signature"),
+    ("signed with another secret", dict(secret="not-the-secret"), 401, "bad_signature"),
+    ("stale timestamp", dict(timestamp=NOW - 301), 401, "stale_timestamp"),
+    ("timestamp from the future", dict(timestamp=NOW + 301), 401, "stale_timestamp"),
+    ("no timestamp", dict(headers={"X-BPM-Timestamp": ""}), 401, "missing_timestamp"),
+])
+def test_unauthenticated_deliveries_are_refused_and_change_nothing(people, case, send, status, code):
+    response = deliver(people, contract_signed(), **send)
+    assert response.status_code == status, (case, response.get_json())
+    assert response.get_json()["error"]["code"] == code
+    assert instances(people) == []
+    assert people["admin"].get("/api/v1/accounts/DELTA").status_code == 404
+    # The refusal itself is on record for auditors.
+    rejected = log(people, outcome="rejected")
+    assert [(e["status"], e["error"].split(":")[0]) for e in rejected] == [(str(status), code)]
+
+
+def test_timestamp_inside_the_window_is_accepted(people):
+    assert deliver(people, contract_signed(), timestamp=NOW - 299).status_code == 201
+
+
+def test_signature_covers_the_raw_body(people):
+    from integrations.signing import signature
+
+    signed_for = b'{"event_id": "EV-1"}'
+    response = deliver(people, contract_signed(), signature=signature(WEBHOOK_SECRET, str(NOW), signed_for))
+    assert response.status_code == 401 and instances(people) == []
+
+
+def test_body_that_is_not_json(people):
+    response = deliver(people, b"contract=HT-1&signed=yes")
+    assert response.status_code == 422 and response.get_json()["error"]["code"] == "invalid_json"
+    assert deliver(people, b"[1, 2]").get_json()["error"]["code"] == "invalid_json"
+    assert instances(people) == []
+
+
+def test_missing_fields_are_named(people):
+    body = contract_signed()
+    del body["signed_at"], body["contract_no"]
+    body["account"] = {"id": "DELTA"}
+    response = deliver(people, body)
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_event"
+    assert set(error["details"]) == {"signed_at", "contract_no", "account"}
+    assert set(error["details"]["account"]) == {"name", "tier"}
+    assert "account.name" in error["message"] and "signed_at" in error["message"]
+    assert instances(people) == []
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"account": {"id": "DELTA", "name": "Delta", "tier": "platinum"}}, "account"),
+    ({"signed_at": "yesterday"}, "signed_at"),
+    ({"signed_at": "2026-03-02T09:00:00"}, "signed_at"),  # no offset: ambiguous
+    ({"amount": -5}, "amount"),
+    ({"currency": "yuan"}, "currency"),
+])
+def test_invalid_values_are_named(people, changes, field):
+    response = deliver(people, contract_signed(**changes))
+    assert response.status_code == 422, response.get_json()
+    assert field in response.get_json()["error"]["details"]
+    assert instances(people) == []
+
+
+def test_unknown_tier_message_lists_the_tiers(people):
+    response = deliver(people, contract_signed(account={"id": "DELTA", "name": "Delta", "tier": "gold"}))
+    assert "strategic" in str(response.get_json()["error"]["details"]["account"]["tier"])
+
+
+def test_event_id_reused_with_a_different_body_is_a_conflict(people):
+    assert deliver(people, contract_signed(event_id="EV-7", contract_no="HT-7")).status_code == 201
+    response = deliver(people, contract_signed(event_id="EV-7", contract_no="HT-8"))
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "event_id_reused"
+    assert [i["account_id"] for i in instances(people)] == ["DELTA"]
+
+
+def test_webhook_without_a_configured_secret_refuses_everything(people, synced_app):
+    rt = synced_app.extensions["bpm"]
+    rt.config = rt.config.but(erp_webhook_secret=None)
+    response = deliver(people, contract_signed())
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "webhook_not_configured"
+    assert instances(people) == []
+
+
+def test_webhook_is_documented_as_signed_not_bearer(synced_app):
+    spec = synced_app.test_client().get("/api/v1/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/hooks/erp/contract-signed"]["post"]
+    assert operation["security"] == []
+    assert {p["name"] for p in operation["parameters"]} >= {"X-BPM-Timestamp", "X-BPM-Signature"}
+
+
+def test_two_identical_deliveries_at_the_same_moment_create_one_instance(people, backend):
+    for round_no in range(3):
+        body = contract_signed(event_id=f"EV-RACE-{round_no}", contract_no=f"HT-R{round_no}")
+        barrier = threading.Barrier(2)
+        answers: list = [None, None]
+
+        def send(i: int) -> None:
+            barrier.wait()
+            answers[i] = deliver(people, body)
+
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        statuses = Counter(a.status_code for a in answers)
+        assert statuses == Counter({201: 1, 200: 1}), [(a.status_code, a.get_json()) for a in answers]
+        assert answers[0].get_json() == answers[1].get_json()
+    assert len(instances(people)) == 3
