@@ -61,6 +61,9 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
 
         api.register_blueprint(test_clock_blp)
     register_error_handlers(app)
+    from bpm_server.web import register_pages
+
+    register_pages(app)  # the web UI: pages, sign-in, CSRF, languages
 
     if clock is None:
         clock = SettableClock() if config.test_clock else SystemClock()
@@ -84,5 +87,9 @@ def _blueprints() -> list:
     from bpm_server.instances.views import blp as instances
     from bpm_server.modeling.views import blp as modeling
     from bpm_server.tasks.views import blp as tasks
+    from bpm_server.erp.views import blp as erp
+    from bpm_server.messages.views import blp as messages
+    from bpm_server.integration_log.views import blp as integration_log
 
-    return [health, identity, accounts, modeling, instances, tasks, sla, notifications, audit]
+    return [health, identity, accounts, modeling, instances, tasks, sla, notifications, audit,
+            erp, messages, integration_log]

@@ -58,6 +58,25 @@ def compiled(version: ProcessModelVersion) -> CompiledModel:
     return model
 
 
+_forms_by_version: dict[str, dict[str, Any]] = {}
+
+
+def forms_of_version(session: Session, version_id: str) -> dict[str, Any]:
+    """The forms a version was published with, cached per process (versions never change).
+
+    Lets a task's form be found from its instance's version id without loading
+    the version row (with its BPMN text) on every claim."""
+    with _compiled_lock:
+        forms = _forms_by_version.get(version_id)
+    if forms is None:
+        forms = session.scalar(select(ProcessModelVersion.forms).where(ProcessModelVersion.id == version_id))
+        if forms is None:
+            return {}
+        with _compiled_lock:
+            _forms_by_version[version_id] = forms
+    return forms
+
+
 def department_of(task: Any) -> str | None:
     """A human task's department: its ``department`` property, else its lane."""
     return task.properties.get(DEPARTMENT_PROPERTY) or task.lane
@@ -242,3 +261,47 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     if missing:
         raise Invalid(f"{path}: missing or non-string key(s): {', '.join(missing)}", code="invalid_model_metadata")
     return meta
+
+
+# --------------------------------------------------------------------------- the modeler: check without publishing
+
+
+def validate_diagram(session: Session, model_id: str, xml: bytes) -> list[Problem]:
+    """Every problem publishing ``xml`` as a new version of the model would report; nothing is stored.
+
+    Runs exactly the checks of ``publish_version`` (compile, departments, forms,
+    SLA properties), so a diagram the modeler calls clean publishes cleanly."""
+    process_model = session.get(ProcessModel, model_id)
+    if process_model is None:
+        raise NotFound(f"process model {model_id!r} does not exist", code="unknown_process_model")
+    entry_process = None
+    if process_model.current_version_id:
+        current = session.get(ProcessModelVersion, process_model.current_version_id)
+        entry_process = current.entry_process if current else None
+    try:
+        check_version(session, xml, entry_process)
+    except BpmnInvalid as exc:
+        return list(exc.problems)
+    return []
+
+
+def instance_counts(session: Session, model_id: str) -> dict[int, dict[str, int]]:
+    """Per version number of the model: how many instances are in each state (running, completed, ...).
+
+    Running instances keep the version they started with, so process owners
+    need this before they retire or fix a version."""
+    from bpm_server.instances.models import ProcessInstance  # instances depend on modeling, not the reverse
+
+    if session.get(ProcessModel, model_id) is None:
+        raise NotFound(f"process model {model_id!r} does not exist", code="unknown_process_model")
+    rows = session.execute(
+        select(ProcessModelVersion.version, ProcessInstance.state, func.count(ProcessInstance.id))
+        .join(ProcessInstance, ProcessInstance.version_id == ProcessModelVersion.id)
+        .where(ProcessModelVersion.process_model_id == model_id)
+        .group_by(ProcessModelVersion.version, ProcessInstance.state)).all()
+    counts: dict[int, dict[str, int]] = {
+        number: {} for number in session.scalars(select(ProcessModelVersion.version)
+                                                 .where(ProcessModelVersion.process_model_id == model_id))}
+    for number, state, count in rows:
+        counts.setdefault(number, {})[state] = count
+    return counts

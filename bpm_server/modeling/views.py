@@ -107,3 +107,49 @@ def _uploaded_xml() -> bytes:
     if not xml.strip():
         raise Invalid("the upload is empty; send the BPMN XML", code="empty_upload")
     return xml
+
+
+class ProblemSchema(Schema):
+    element_id = fields.String(allow_none=True, metadata={"description": "the BPMN element at fault, if known"})
+    message = fields.String()
+    line = fields.Integer(allow_none=True)
+
+
+class ValidationResultSchema(Schema):
+    valid = fields.Boolean()
+    problems = fields.List(fields.Nested(ProblemSchema))
+
+
+@blp.route("/<model_id>/versions/validate", methods=["POST"])
+@requires("process_owner")
+@blp.doc(requestBody={"content": {"application/xml": {"schema": {"type": "string"}},
+                                  "multipart/form-data": {"schema": {"type": "object", "properties": {
+                                      "file": {"type": "string", "format": "binary"}}}}}})
+@blp.response(200, ValidationResultSchema)
+def validate_version(model_id: str):
+    """Run the upload's checks on a diagram without publishing it; problems are listed per BPMN element id."""
+    problems = service.validate_diagram(db_session(), model_id, _uploaded_xml())
+    return {"valid": not problems, "problems": [p.as_dict() for p in problems]}
+
+
+class VersionCountSchema(Schema):
+    version = fields.Integer()
+    running = fields.Integer()
+    total = fields.Integer()
+    by_state = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class InstanceCountsSchema(Schema):
+    process_model_id = fields.String()
+    versions = fields.List(fields.Nested(VersionCountSchema))
+
+
+@blp.route("/<model_id>/instance-counts")
+@requires(*READERS)
+@blp.response(200, InstanceCountsSchema)
+def instance_counts(model_id: str):
+    """How many instances run (and have run) on each version, newest version first."""
+    counts = service.instance_counts(db_session(), model_id)
+    return {"process_model_id": model_id,
+            "versions": [{"version": number, "running": states.get("running", 0), "total": sum(states.values()),
+                          "by_state": states} for number, states in sorted(counts.items(), reverse=True)]}

@@ -48,3 +48,41 @@ class InboxArgs(PageArgs):
 
 class CompleteSchema(Schema):
     data = fields.Dict(required=True, metadata={"description": "the form's fields, validated against its JSON Schema"})
+
+
+class ReassignSchema(Schema):
+    task_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=200))
+    to = fields.String(allow_none=True, load_default=None,
+                       metadata={"description": "username to give the tasks to; null = back to the department queue"})
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class ReassignResultSchema(Schema):
+    items = fields.List(fields.Nested(TaskSchema))
+
+
+class ForecastArgs(Schema):
+    days = fields.Integer(load_default=3, validate=validate.Range(min=0, max=60),
+                          metadata={"description": "working days ahead on the business calendar"})
+    department = fields.String(metadata={"description": "a department you lead (default: your own)"})
+
+
+class ForecastTaskSchema(TaskSchema):
+    sla_state = fields.String(metadata={"description": "on_time, warning, breached or paused"})
+    working_seconds_left = fields.Integer(allow_none=True)
+    working_seconds_overdue = fields.Integer(allow_none=True)
+
+
+class ForecastAccountSchema(Schema):
+    account_id = fields.String()
+    account_name = fields.String()
+    tier = fields.String(allow_none=True)
+    breached = fields.Integer()
+    items = fields.List(fields.Nested(ForecastTaskSchema))
+
+
+class ForecastSchema(Schema):
+    department = fields.String()
+    days = fields.Integer()
+    horizon = fields.DateTime(metadata={"description": "tasks due up to this moment are listed"})
+    accounts = fields.List(fields.Nested(ForecastAccountSchema))

@@ -6,8 +6,9 @@ from flask_smorest import Blueprint
 from bpm_server.api_common import page_of
 from bpm_server.extensions import db_session, runtime
 from bpm_server.identity.auth import READERS, WORKERS, current_user, requires
-from bpm_server.tasks import service
-from bpm_server.tasks.schemas import CompleteSchema, InboxArgs, TaskDetailSchema, TaskPageSchema
+from bpm_server.tasks import leads, service
+from bpm_server.tasks.schemas import (CompleteSchema, ForecastArgs, ForecastSchema, InboxArgs, ReassignResultSchema,
+                                      ReassignSchema, TaskDetailSchema, TaskPageSchema)
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Task inbox: claim and complete stages")
 
@@ -59,4 +60,44 @@ def complete(body: dict, task_id: str):
     rt = runtime()
     task = service.complete(session, rt, current_user(), task_id, body["data"], rt.clock.now())
     task.form = service.form_for(session, task)
+    return task
+
+
+# --------------------------------------------------------------------------- department leads
+
+
+@blp.route("/reassign", methods=["POST"])
+@requires(*WORKERS)
+@blp.arguments(ReassignSchema)
+@blp.response(200, ReassignResultSchema)
+@blp.alt_response(403, description="the caller does not lead the tasks' department")
+@blp.alt_response(409, description="a task is already completed or cancelled; nothing was moved")
+def reassign(body: dict):
+    """Department leads: give one or many tasks to a person (or back to the queue with `to: null`).
+    The reason goes into the audit trail; an absent person's tasks go to their substitute."""
+    rt = runtime()
+    moved = leads.reassign(db_session(), current_user(), body["task_ids"], to=body["to"], reason=body["reason"],
+                           now=rt.clock.now())
+    return {"items": moved}
+
+
+@blp.route("/breach-forecast")
+@requires(*WORKERS)
+@blp.arguments(ForecastArgs, location="query")
+@blp.response(200, ForecastSchema)
+def breach_forecast(args: dict):
+    """Department leads: open tasks already breached or due within `days` working days, grouped by account."""
+    rt = runtime()
+    department, horizon, groups = leads.forecast(db_session(), rt, current_user(), days=args["days"],
+                                                 now=rt.clock.now(), department_id=args.get("department"))
+    return {"department": department, "days": args["days"], "horizon": horizon, "accounts": [
+        {"account_id": g.account_id, "account_name": g.account_name, "tier": g.tier, "breached": g.breached,
+         "items": [_forecast_item(task, glance) for task, glance in g.items]} for g in groups]}
+
+
+def _forecast_item(task, glance):
+    # Attached for serialization only, like ``task.form`` above.
+    task.sla_state = glance.state
+    task.working_seconds_left = int(glance.left.total_seconds()) if glance.left is not None else None
+    task.working_seconds_overdue = int(glance.overdue.total_seconds()) if glance.overdue is not None else None
     return task

@@ -1,0 +1,49 @@
+"""The web UI: server-rendered pages on top of the same services as the REST API.
+
+``register_pages(app)`` is called by the app factory. Each page module owns a
+Flask blueprint named ``blp`` (made with ``session.page_blueprint`` so service
+errors become HTML pages); add new ones to ``_page_blueprints`` and their entry
+in the navigation to ``NAV_ITEMS``. Blueprint names must differ from the API's
+(health, identity, accounts, modeling, instances, tasks, sla, notifications,
+audit, test): pages use e.g. "inbox", "account_pages", "instance_pages".
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+from flask_babel import lazy_gettext as _l
+
+# (roles that see it, endpoint, label). "lead" = the user leads their department.
+# The first entry a user may open is their home page after signing in.
+NAV_ITEMS = [
+    (("staff",), "inbox.inbox", _l("Inbox")),
+    (("lead",), "leads.lead_inbox", _l("Department lead")),
+    (("process_owner",), "modeler.models", _l("Process models")),
+    (("auditor", "process_owner"), "breaches.breach_log", _l("Breach log")),
+    (("process_owner", "lead"), "dashboard.dashboard", _l("SLA dashboard")),
+    (("staff", "process_owner", "auditor"), "account_pages.account_list", _l("Accounts")),
+]
+
+
+def _page_blueprints() -> list[Blueprint]:
+    from bpm_server.web.accounts import blp as account_pages
+    from bpm_server.web.breaches import blp as breaches
+    from bpm_server.web.dashboard import blp as dashboard
+    from bpm_server.web.inbox import blp as inbox
+    from bpm_server.web.instances import blp as instance_pages
+    from bpm_server.web.leads import blp as leads
+    from bpm_server.web.modeler import blp as modeler
+    from bpm_server.web.session import blp as session
+    from bpm_server.web.task_page import blp as task_page
+
+    return [session, inbox, task_page, leads, account_pages,  # engineer B
+            modeler, instance_pages, breaches, dashboard]  # engineer C
+
+
+def register_pages(app: Flask) -> None:
+    from bpm_server.web.i18n import init_i18n
+    from bpm_server.web.session import init_session
+
+    init_i18n(app)
+    init_session(app)
+    for blueprint in _page_blueprints():
+        app.register_blueprint(blueprint)

@@ -1,0 +1,97 @@
+"""The auditors' breach log page: the API's filters, paging, CSV export and the
+hash chain's verification status. Read-only: nothing on it changes anything.
+
+Dates are calendar days in the business calendar's time zone; "to" includes
+its whole day, so the API query is ``[from 00:00, day after to 00:00)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from flask import render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from bpm_server.database import db
+from bpm_server.extensions import runtime
+from bpm_server.identity.models import Department
+from bpm_server.modeling.models import ProcessModel
+from bpm_server.sla import breaches
+from bpm_server.web.session import page_blueprint, page_requires
+
+blp = page_blueprint("breaches", __name__)
+PER_PAGE = 20
+TEXT_FILTERS = ("process_model_id", "task_name", "department", "account_id")
+
+
+@dataclass
+class Period:
+    start: datetime | None = None
+    end: datetime | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def parse_period(start_text: str, end_text: str, zone: Any) -> Period:
+    """Two optional ISO dates (YYYY-MM-DD) as a half-open period in ``zone``; errors per field."""
+    period = Period()
+    days: dict[str, date] = {}
+    for key, text in (("from", start_text), ("to", end_text)):
+        if not text:
+            continue
+        try:
+            days[key] = date.fromisoformat(text)
+        except ValueError:
+            period.errors[key] = _("Enter a date as YYYY-MM-DD.")
+    if "from" in days:
+        period.start = datetime.combine(days["from"], time(0), zone)
+    if "to" in days:
+        period.end = datetime.combine(days["to"] + timedelta(days=1), time(0), zone)
+    if period.start and period.end and period.end <= period.start:
+        period.errors["to"] = _("“To” must not be before “from”.")
+    return period
+
+
+def _whole(text: str | None, default: int, highest: int) -> int:
+    """A page number or size from the query string, clamped; junk means the default."""
+    try:
+        return min(max(int(text or default), 1), highest)
+    except ValueError:
+        return default
+
+
+@blp.route("/breaches")
+@page_requires("auditor", "process_owner")
+def breach_log() -> str:
+    session, rt = db.session, runtime()
+    args = {key: request.args.get(key, "").strip()[:200] for key in (*TEXT_FILTERS, "from", "to")}
+    period = parse_period(args["from"], args["to"], rt.calendar.time_zone)
+    page = _whole(request.args.get("page"), 1, 1_000_000)
+    per_page = _whole(request.args.get("per_page"), PER_PAGE, 200)
+    rows: list[dict] = []
+    total = 0
+    csv_url = None
+    if not period.errors:
+        filters = breaches.BreachFilter(**{k: args[k] or None for k in TEXT_FILTERS}, start=period.start,
+                                        end=period.end, page=page, per_page=per_page)
+        rows, total = breaches.search(session, filters)
+        query = {k: args[k] for k in TEXT_FILTERS if args[k]}
+        if period.start:
+            query["from"] = period.start.isoformat()
+        if period.end:
+            query["to"] = period.end.isoformat()
+        csv_url = url_for("sla.list_breaches", format="csv", **query)
+    pages = max((total + per_page - 1) // per_page, 1)
+    choices = {
+        "models": list(session.scalars(select(ProcessModel.id).order_by(ProcessModel.id))),
+        "departments": [(d.id, d.name) for d in session.scalars(select(Department).order_by(Department.id))],
+    }
+    return render_template("breaches/log.html", args=args, errors=period.errors, rows=rows, total=total, page=page,
+                           pages=pages, csv_url=csv_url, chain=breaches.verify(session), choices=choices,
+                           page_url=lambda number: url_for("breaches.breach_log",
+                                                           **{**_kept(args), "per_page": per_page, "page": number}))
+
+
+def _kept(args: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in args.items() if v}

@@ -1,0 +1,127 @@
+"""The department lead's page: what will breach within the next N working days
+(grouped by account), reassigning one or many tasks with a reason, and
+out-of-office substitutes."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from bpm_server.database import db
+from bpm_server.errors import AppError
+from bpm_server.extensions import runtime
+from bpm_server.identity import service as identity
+from bpm_server.identity.auth import current_user
+from bpm_server.identity.models import User
+from bpm_server.tasks import inbox as inbox_service
+from bpm_server.tasks import leads
+from bpm_server.web.session import LEAD, page_blueprint, page_requires
+
+blp = page_blueprint("leads", __name__)
+DEFAULT_DAYS = 3
+
+_MESSAGES = {
+    "reason_required": lambda: _("Say why the tasks are reassigned."),
+    "no_tasks": lambda: _("Tick at least one task."),
+    "unknown_user": lambda: _("There is no such active person."),
+    "not_staff": lambda: _("That person is not staff and cannot work on tasks."),
+    "task_closed": lambda: _("A ticked task is already closed; nothing was moved."),
+    "invalid_period": lambda: _("The period ends before it starts."),
+    "invalid_substitute": lambda: _("A person cannot substitute for themselves."),
+    "substitute_overlaps": lambda: _("That person already has a substitute in this period."),
+}
+
+
+def _say(exc: AppError) -> str:
+    known = _MESSAGES.get(exc.code)
+    return known() if known else exc.message
+
+
+def _days() -> int:
+    try:
+        return min(max(int(request.args.get("days", DEFAULT_DAYS)), 0), 60)
+    except ValueError:
+        return DEFAULT_DAYS
+
+
+@blp.route("/leads")
+@page_requires(LEAD)
+def lead_inbox() -> Any:
+    session = db.session
+    rt = runtime()
+    user = current_user()
+    now = rt.clock.now()
+    days = _days()
+    department, horizon, groups = leads.forecast(session, rt, user, days=days, now=now,
+                                                 department_id=request.args.get("department") or None)
+    open_tasks = leads.open_department_tasks(session, department)
+    today = now.astimezone(rt.calendar.time_zone).date()
+    staff = [u for u in session.scalars(select(User).where(User.active).order_by(User.username)) if u.has_role("staff")]
+    return render_template(
+        "leads/leads.html", department=department, departments=leads.led_departments(session, user), days=days,
+        horizon=horizon, groups=groups, open_tasks=open_tasks,
+        glances=inbox_service.glances(session, open_tasks, rt.calendar, now),
+        people=leads.department_people(session, department), staff=staff,
+        substitutes=identity.substitutes(session, department_id=department, today=today), today=today)
+
+
+def _back() -> Any:
+    return redirect(url_for("leads.lead_inbox", department=request.form.get("department") or None,
+                            days=request.form.get("days") or None))
+
+
+@blp.route("/leads/reassign", methods=["POST"])
+@page_requires(LEAD)
+def reassign() -> Any:
+    task_ids = request.form.getlist("task_id")
+    target = request.form.get("to") or None
+    try:
+        moved = leads.reassign(db.session, current_user(), task_ids, to=target, reason=request.form.get("reason", ""),
+                               now=runtime().clock.now())
+    except AppError as exc:
+        db.session.rollback()
+        flash(_say(exc), "error")
+        return _back()
+    names = sorted({t.assignee.display_name for t in moved if t.assignee})
+    flash(_("%(n)d task(s) reassigned to %(who)s.", n=len(moved),
+            who=", ".join(names) if names else _("the department queue")), "ok")
+    return _back()
+
+
+def _date(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.form.get(name, ""))
+    except ValueError:
+        return None
+
+
+@blp.route("/leads/substitutes", methods=["POST"])
+@page_requires(LEAD)
+def add_substitute() -> Any:
+    starts_on, ends_on = _date("from"), _date("until")
+    if starts_on is None or ends_on is None:
+        flash(_("Enter the first and the last day away."), "error")
+        return _back()
+    try:
+        row = identity.set_substitute(db.session, current_user(), username=request.form.get("user", ""),
+                                      substitute=request.form.get("substitute", ""), starts_on=starts_on,
+                                      ends_on=ends_on, reason=request.form.get("reason") or None,
+                                      now=runtime().clock.now())
+    except AppError as exc:
+        db.session.rollback()
+        flash(_say(exc), "error")
+        return _back()
+    flash(_("While %(who)s is away, their new tasks go to %(stand_in)s.", who=row.user.display_name,
+            stand_in=row.substitute.display_name), "ok")
+    return _back()
+
+
+@blp.route("/leads/substitutes/<substitute_id>/cancel", methods=["POST"])
+@page_requires(LEAD)
+def cancel_substitute(substitute_id: str) -> Any:
+    identity.cancel_substitute(db.session, current_user(), substitute_id, runtime().clock.now())
+    flash(_("Substitute ended."), "ok")
+    return _back()

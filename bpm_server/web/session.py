@@ -1,0 +1,208 @@
+"""Signing in to the web UI, the CSRF token, and who may open which page.
+
+The session cookie (Flask's signed cookie; HttpOnly, SameSite=Lax from the app
+factory) carries the user's id, the page language and a CSRF token. Every
+state-changing request that relies on the cookie must bring that token back:
+as the ``csrf_token`` form field from a page, or as the ``X-CSRF-Token`` header
+from ``fetch()``. Bearer-token API calls need no token (a browser never sends
+them on its own).
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from functools import wraps
+from typing import Any, Callable, TypeVar
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from bpm_server.database import db
+from bpm_server.errors import AppError, error_body
+from bpm_server.identity import service as identity
+from bpm_server.identity.models import Department, User
+
+F = TypeVar("F", bound=Callable[..., Any])
+blp = Blueprint("session", __name__, template_folder="templates", static_folder="static",
+                static_url_path="/static/web")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+LEAD = "lead"  # a pseudo-role for page_requires: the user leads their department
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return token
+
+
+def _csrf_ok() -> bool:
+    expected = session.get("csrf")
+    sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
+    return bool(expected) and hmac.compare_digest(str(expected), str(sent))
+
+
+def _check_csrf() -> Response | None:
+    if request.method in SAFE_METHODS:
+        return None
+    if request.path.startswith("/api/"):
+        # Only cookie-authenticated API calls can be forged by another site.
+        if request.headers.get("Authorization") or not session.get("user_id"):
+            return None
+        if _csrf_ok():
+            return None
+        return jsonify(error_body(403, "csrf_failed", "missing or wrong X-CSRF-Token header")), 403
+    if _csrf_ok():
+        return None
+    return Response(render_template("errors/csrf.html"), status=400)
+
+
+def page_user() -> User | None:
+    """The signed-in user of this request, or None."""
+    if "page_user" in g:
+        return g.page_user
+    user = None
+    user_id = session.get("user_id")
+    if user_id:
+        user = db.session.get(User, user_id)
+        if user is not None and not user.active:
+            user = None
+    g.page_user = user
+    return user
+
+
+def is_lead(user: User | None) -> bool:
+    if user is None:
+        return False
+    department = db.session.get(Department, user.department_id)
+    return bool(department and department.lead_user_id == user.id)
+
+
+def user_may(user: User | None, *roles: str) -> bool:
+    """Whether the user has one of the roles (admin has them all; "lead" = leads their department)."""
+    if user is None:
+        return False
+    if user.has_role("admin", *[r for r in roles if r != LEAD]):
+        return True
+    return LEAD in roles and is_lead(user)
+
+
+def forbidden_page(message: str | None = None) -> Response:
+    return Response(render_template("errors/403.html", message=message), status=403)
+
+
+def error_page(status: int, message: str | None = None) -> Response:
+    template = {403: "errors/403.html", 404: "errors/404.html"}.get(status, "errors/error.html")
+    return Response(render_template(template, message=message, status=status), status=status)
+
+
+def page_blueprint(name: str, import_name: str, **options: Any) -> Blueprint:
+    """A blueprint for pages: a service's AppError becomes an HTML page with
+    its message (403, 404, 409, 422...), never JSON or a traceback."""
+    blueprint = Blueprint(name, import_name, **options)
+
+    @blueprint.errorhandler(AppError)
+    def _app_error(exc: AppError) -> Response:
+        return error_page(exc.status, exc.message)
+
+    return blueprint
+
+
+def page_requires(*roles: str) -> Callable[[F], F]:
+    """Anonymous visitors go to the login page; a signed-in user without one of
+    ``roles`` (no roles = any signed-in user) gets the 403 page."""
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user = page_user()
+            if user is None:
+                # Back to the page after signing in; a form post cannot be replayed, so not to that.
+                target = request.full_path.rstrip("?") if request.method == "GET" else None
+                return redirect(url_for("session.login", next=target))
+            g.user = user  # so bpm_server.identity.auth.current_user() sees the same person
+            if roles and not user_may(user, *roles):
+                return forbidden_page()
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def home_for(user: User) -> str:
+    """Where a user lands after signing in: the first page of the navigation they may open."""
+    links = nav_links(user)
+    return links[0][1] if links else url_for("session.start")
+
+
+def _endpoints() -> set[str]:
+    return set(current_app.view_functions)
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only same-site paths: "//host" and "http://" would be an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@blp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    username = ""
+    if request.method == "POST":
+        username = request.form.get("username", "").strip()
+        user = identity.check_password(db.session, username, request.form.get("password", ""))
+        if user is not None:
+            language = session.get("lang")
+            session.clear()  # a fresh session (and CSRF token) on every sign-in
+            if language:
+                session["lang"] = language
+            session["user_id"] = user.id
+            csrf_token()
+            return redirect(_safe_next(request.args.get("next")) or home_for(user))
+        # The same words whether the user exists or not.
+        error = _("Wrong username or password.")
+    status = 401 if error else 200
+    return render_template("login.html", error=error, username=username), status
+
+
+@blp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    return redirect(url_for("session.login"))
+
+
+@blp.route("/")
+def start() -> Any:
+    """The start page: wherever the signed-in user works."""
+    user = page_user()
+    if user is None:
+        return redirect(url_for("session.login"))
+    target = home_for(user)
+    if target == url_for("session.start"):
+        return forbidden_page(_("There is no page for your role yet."))
+    return redirect(target)
+
+
+def nav_links(user: User | None) -> list[tuple[str, str]]:
+    """(label, url) of the pages this user may open, for the navigation bar."""
+    from bpm_server.web import NAV_ITEMS
+
+    if user is None:
+        return []
+    known = _endpoints()
+    return [(str(label), url_for(endpoint)) for roles, endpoint, label in NAV_ITEMS
+            if endpoint in known and user_may(user, *roles)]
+
+
+def init_session(app: Flask) -> None:
+    app.before_request(_check_csrf)
+    app.jinja_env.globals.update(csrf_token=csrf_token, nav_links=lambda: nav_links(page_user()),
+                                 page_user=page_user, is_lead=lambda: is_lead(page_user()))

@@ -1,0 +1,66 @@
+"""An auditor reads the breach log: chain status, filters, CSV export; read-only."""
+from __future__ import annotations
+
+import csv
+import io
+
+from playwright.sync_api import expect
+
+from tests.api.flows import start_project
+
+
+def _two_breaches(live_server) -> None:
+    """ACME's and GAMMA's kickoffs (due Tue and Wed) both breach by Thursday."""
+    people = live_server.people
+    start_project(people["sales"], "ACME")
+    start_project(people["sales"], "GAMMA")
+    response = people["admin"].post("/api/v1/test/clock", json={"now": "2026-03-05T10:00:00+08:00"})
+    assert response.status_code == 200 and response.get_json()["fired"] >= 2, response.get_json()
+
+
+def test_filter_and_export_the_breach_log(page, login, live_server):
+    _two_breaches(live_server)
+    login(page, "auditor")
+    page.goto("/breaches?lang=en")
+    expect(page.get_by_test_id("chain-intact")).to_contain_text("Hash chain intact")
+    expect(page.get_by_test_id("breach-total")).to_have_text("2 breach(es) match.")
+    expect(page.get_by_test_id("breach-row")).to_have_count(2)
+
+    page.goto("/breaches?per_page=1")  # one per page: two pages, newest breach (GAMMA's, Wed) first
+    expect(page.get_by_test_id("pager")).to_contain_text("Page 1 of 2")
+    expect(page.get_by_test_id("breach-account")).to_have_text("GAMMA")
+    page.get_by_role("link", name="Next").click()
+    expect(page.get_by_test_id("pager")).to_contain_text("Page 2 of 2")
+    expect(page.get_by_test_id("breach-account")).to_have_text("ACME")
+
+    page.goto("/breaches")
+    filters = page.get_by_test_id("breach-filters")
+    filters.locator("input[name=account_id]").fill("GAMMA")
+    filters.locator("input[name=from]").fill("2026-03-01")
+    filters.locator("input[name=to]").fill("2026-03-31")
+    filters.get_by_role("button", name="Filter").click()
+    expect(page.get_by_test_id("breach-row")).to_have_count(1)
+    expect(page.get_by_test_id("breach-account")).to_have_text("GAMMA")
+
+    with page.expect_download() as download:
+        page.get_by_test_id("export-csv").click()
+    rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    assert [(r["account_id"], r["task_name"], r["department"]) for r in rows] == [("GAMMA", "kickoff", "sales")]
+
+    filters = page.get_by_test_id("breach-filters")
+    filters.locator("input[name=from]").fill("2026-03-07")
+    filters.locator("input[name=to]").fill("2026-03-06")
+    filters.get_by_role("button", name="Filter").click()
+    expect(page.get_by_test_id("error-to")).to_be_visible()
+    expect(page.get_by_test_id("breach-row")).to_have_count(0)
+
+
+def test_the_breach_log_is_read_only_and_not_for_staff(page, login, live_server):
+    login(page, "auditor")
+    page.goto("/breaches")
+    assert page.locator("form[method=post]:not([action$='/logout'])").count() == 0
+    page.context.clear_cookies()  # sign in afresh as someone else
+    login(page, "sales")
+    response = page.goto("/breaches")
+    assert response.status == 403
+    expect(page.get_by_test_id("forbidden")).to_be_visible()

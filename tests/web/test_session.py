@@ -1,0 +1,119 @@
+"""Sign-in, the session cookie, CSRF and page roles, through Flask's test client
+(fast; the browser tests click the same things in Chromium)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+
+from bpm_server.database import db
+from bpm_server.identity.models import User
+
+PASSWORD = "a-good-password"
+
+
+@pytest.fixture(scope="module")
+def password_hash() -> str:
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(PASSWORD)
+
+
+@pytest.fixture
+def site(people, synced_app: Flask, password_hash: str) -> Flask:
+    with synced_app.app_context():
+        for user in db.session.query(User):
+            user.password_hash = password_hash
+        db.session.commit()
+    return synced_app
+
+
+def _token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def _login(client, username: str, password: str = PASSWORD, next_url: str | None = None):
+    token = _token(client.get("/login").get_data(as_text=True))
+    url = "/login" + (f"?next={next_url}" if next_url else "")
+    return client.post(url, data={"username": username, "password": password, "csrf_token": token})
+
+
+def test_login_sets_an_httponly_samesite_cookie_and_lands_on_the_roles_page(site):
+    client = site.test_client()
+    response = _login(client, "sales")
+    assert response.status_code == 302 and response.headers["Location"] == "/inbox"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert client.get("/inbox").status_code == 200
+    assert _login(site.test_client(), "owner").headers["Location"] == "/models"
+    assert _login(site.test_client(), "auditor").headers["Location"] == "/breaches"
+
+
+def test_failed_login_says_so_without_telling_whether_the_user_exists(site):
+    wrong = _login(site.test_client(), "sales", "not-the-password")
+    unknown = _login(site.test_client(), "no-such-person", "not-the-password")
+    assert wrong.status_code == unknown.status_code == 401
+    for response in (wrong, unknown):
+        assert "用户名或密码错误。" in response.get_data(as_text=True)
+        assert "user_id" not in (response.headers.get("Set-Cookie") or "")
+
+
+def test_login_without_csrf_token_is_refused(site):
+    client = site.test_client()
+    client.get("/login")
+    response = client.post("/login", data={"username": "sales", "password": PASSWORD})
+    assert response.status_code == 400 and "表单已失效" in response.get_data(as_text=True)
+    assert client.get("/inbox").status_code == 302  # still signed out
+
+
+def test_next_goes_back_to_the_page_but_never_to_another_site(site):
+    assert _login(site.test_client(), "sales", next_url="/accounts/ACME").headers["Location"] == "/accounts/ACME"
+    assert _login(site.test_client(), "sales", next_url="//evil.example/x").headers["Location"] == "/inbox"
+    assert _login(site.test_client(), "sales", next_url="https://evil.example/").headers["Location"] == "/inbox"
+
+
+def test_anonymous_visitors_go_to_login_and_wrong_roles_get_the_403_page(site):
+    client = site.test_client()
+    response = client.get("/inbox?tab=department")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=/inbox")
+    _login(client, "owner")
+    response = client.get("/inbox")
+    assert response.status_code == 403 and response.mimetype == "text/html"
+    assert "无权访问" in response.get_data(as_text=True)
+    assert client.get("/leads").status_code == 403  # not a department lead
+
+
+def test_logout_needs_the_token_and_ends_the_session(site):
+    client = site.test_client()
+    _login(client, "sales")
+    assert client.post("/logout").status_code == 400
+    token = _token(client.get("/inbox").get_data(as_text=True))
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/inbox").status_code == 302
+
+
+def test_cookie_authenticated_api_calls_that_change_state_need_the_csrf_header(site, people):
+    from tests.api.flows import start_project
+
+    instance = start_project(people["sales"], "ACME")
+    task_id = instance["tasks"][0]["id"]
+    client = site.test_client()
+    _login(client, "sales")
+    assert client.get(f"/api/v1/tasks/{task_id}").status_code == 200  # reading needs no token
+    refused = client.post(f"/api/v1/tasks/{task_id}/claim")
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "csrf_failed"
+    token = _token(client.get("/inbox").get_data(as_text=True))
+    assert client.post(f"/api/v1/tasks/{task_id}/claim", headers={"X-CSRF-Token": token}).status_code == 200
+    # Bearer-token clients are not affected.
+    other = people["sales2"].post(f"/api/v1/tasks/{task_id}/claim")
+    assert other.status_code == 409
+
+
+def test_language_switch_is_remembered_in_the_session(site):
+    client = site.test_client()
+    _login(client, "sales")
+    assert "Sign out" in client.get("/inbox?lang=en").get_data(as_text=True)
+    assert "Sign out" in client.get("/inbox").get_data(as_text=True)
+    assert "退出" in client.get("/inbox?lang=zh_CN").get_data(as_text=True)
+    assert "退出" in client.get("/inbox?lang=klingon").get_data(as_text=True)
