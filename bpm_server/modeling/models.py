@@ -32,7 +32,9 @@ class ProcessModelVersion(db.Model):
     version: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(64))
     entry_process: Mapped[str] = mapped_column(String(200))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # Deferred: instances load their version on every step, and the diagram text
+    # is only needed to compile it once per process (compiled models are cached).
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     forms: Mapped[dict] = mapped_column(JsonType)  # form name -> JSON Schema
     source: Mapped[str] = mapped_column(String(20))  # "sync" or "upload"
     created_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
