@@ -19,7 +19,7 @@ class JobQueue(Protocol):
     def ping(self) -> bool: ...
 
     def backlog(self) -> int:
-        """Jobs waiting to be run (not counting one running now)."""
+        """Jobs waiting to be run or running now."""
         ...
 
 
@@ -47,7 +47,7 @@ class InProcessJobQueue:
         return True
 
     def backlog(self) -> int:
-        return self._queue.qsize()
+        return self._queue.unfinished_tasks  # waiting plus the one running
 
     def drain(self) -> None:
         """Block until every queued job has run (used by tests and shutdown)."""
@@ -106,7 +106,9 @@ class RqJobQueue:
             self.queue.enqueue_call("bpm_server.jobs.runner.perform", **options)
 
     def backlog(self) -> int:
-        return self.queue.count
+        # Running jobs count too: a storm's last batch is still at work when the
+        # queue empties, and its timers must not be handed out a second time.
+        return self.queue.count + self.queue.started_job_registry.count
 
     def ping(self) -> bool:
         try:
