@@ -47,9 +47,12 @@ def sync_calls(session: Session, rt: Runtime, instance: ProcessInstance, run: Ru
     completes with ``{"status": "skipped"}`` and the diagram decides what then.
     """
     while True:
+        waiting = run.pending_service_calls()
+        if not waiting:  # most steps: no query (this runs on every step of every instance)
+            return
         known = set(session.scalars(select(OutboundCall.engine_task_id)
                                     .where(OutboundCall.process_instance_id == instance.id)))
-        new = [c for c in run.pending_service_calls() if c.engine_task_id not in known]
+        new = [c for c in waiting if c.engine_task_id not in known]
         if not new:
             return
         skipped = False
