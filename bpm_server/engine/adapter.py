@@ -96,6 +96,10 @@ class CompiledModel:
     human_tasks: dict[str, HumanTaskSpec]
     scripts: list[tuple[str, str, str]] = field(default_factory=list)  # (element id, source, "exec"/"eval")
     start_properties: dict[str, str] = field(default_factory=dict)  # of the none start event (its form)
+    # Whether any element waits on a timer / a message: lets the server skip
+    # looking for timer and subscription rows of models that can have none.
+    has_timer_events: bool = True
+    has_message_events: bool = True
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,7 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
         raise BpmnInvalid([Problem(getattr(exc, "id", None), f"cannot build the process: {exc}")]) from None
 
     model = CompiledModel(process_id, spec, subprocess_specs, {}, [])
+    timers = messages = False
     for task_spec in _all_task_specs(model):
         if getattr(task_spec, "manual", False):
             ext = task_spec.extensions or {}
@@ -231,6 +236,9 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
                 name=task_spec.name, title=task_spec.bpmn_name or task_spec.name, lane=task_spec.lane,
                 properties=dict(ext.get("properties") or {}), instructions=ext.get("instructionsForEndUser"))
         model.scripts.extend(_scripts_of(task_spec))
+        definitions = _event_definitions(getattr(task_spec, "event_definition", None))
+        timers = timers or any(isinstance(d, TimerEventDefinition) for d in definitions)
+        messages = messages or any(isinstance(d, MessageEventDefinition) for d in definitions)
         if type(task_spec).__name__ == "StartEvent" and task_spec in model.spec.task_specs.values():
             model.start_properties.update((task_spec.extensions or {}).get("properties") or {})
     problems = [Problem(element, f"script error: {exc.message}", exc.line)
@@ -242,7 +250,16 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
                  and not re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", spec.operation_name or "")]
     if problems:
         raise BpmnInvalid(problems)
+    model.has_timer_events, model.has_message_events = timers, messages
     return model
+
+
+def _event_definitions(definition: Any) -> list[Any]:
+    """An element's event definitions, those inside a multiple/parallel-multiple definition included."""
+    if definition is None:
+        return []
+    nested = getattr(definition, "event_definitions", None) or []
+    return [definition, *(d for inner in nested for d in _event_definitions(inner))]
 
 
 def _first_line(exc: Exception) -> str:
@@ -324,9 +341,13 @@ _serializers = _Serializers()
 class Run:
     """One workflow instance in memory for the length of a request or job."""
 
-    def __init__(self, model: CompiledModel, workflow: BpmnWorkflow) -> None:
+    def __init__(self, model: CompiledModel, workflow: BpmnWorkflow, *, loaded: bool = False) -> None:
         self.model = model
         self.workflow = workflow
+        #: The message catch events the stored state waited on when loaded (a new run: none).
+        #: The server keeps one subscription row per wait, so while this equals
+        #: ``message_wait_ids()`` after a step, the rows are already right.
+        self.message_waits_at_load: frozenset[str] = self.message_wait_ids() if loaded else frozenset()
 
     @classmethod
     def start(cls, model: CompiledModel, evaluator: RestrictedEvaluator, data: Mapping[str, Any]) -> "Run":
@@ -348,7 +369,7 @@ class Run:
         dct["subprocess_specs"] = model.subprocess_specs
         workflow = serializer.from_dict(dct)
         workflow.script_engine = PythonScriptEngine(environment=_SandboxEnvironment(evaluator))
-        return cls(model, workflow)
+        return cls(model, workflow, loaded=True)
 
     def dump(self) -> str:
         serializer = _serializers.serializer
@@ -441,6 +462,13 @@ class Run:
                 self.advance()
                 return
         raise EngineError(f"service task {engine_task_id} is not waiting in the workflow")
+
+    def message_wait_ids(self) -> frozenset[str]:
+        """Engine ids of the message catch events waiting now (cheap: no correlation is computed)."""
+        if not self.model.has_message_events:
+            return frozenset()
+        return frozenset(str(t.id) for t in self.workflow.get_tasks(state=TaskState.WAITING)
+                         if isinstance(getattr(t.task_spec, "event_definition", None), MessageEventDefinition))
 
     def waiting_messages(self) -> list[WaitingMessage]:
         waiting = []

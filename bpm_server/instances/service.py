@@ -166,7 +166,8 @@ def _save(session: Session, rt: Runtime, instance: ProcessInstance, run: Run, no
         instance.state, instance.completed_at = "completed", now
     _sync_tasks(session, rt, instance, run, now)
     sync_subscriptions(session, instance, run, now)
-    sla.arm_engine_timer(session, instance, None if run.is_completed else run.next_timer_due(), now)
+    sla.arm_engine_timer(session, instance, None if run.is_completed else run.next_timer_due(), now,
+                         model_has_timers=run.model.has_timer_events)
     session.flush()
 
 

@@ -41,6 +41,12 @@ def correlation_key(correlation: Mapping[str, Any]) -> str:
 
 def sync_subscriptions(session: Session, instance: ProcessInstance, run: Run | None, now: datetime) -> None:
     """Make the subscription rows match what the run waits for (none once it ended)."""
+    if run is not None:
+        now_waiting = run.message_wait_ids() if instance.state == "running" else frozenset()
+        if now_waiting == run.message_waits_at_load:
+            # Every save of a running instance leaves one row per wait, so the
+            # rows already match: no query (most steps of most processes).
+            return
     waiting = {w.engine_task_id: w for w in run.waiting_messages()} if run is not None and \
         instance.state == "running" else {}
     rows = {r.engine_task_id: r for r in session.scalars(

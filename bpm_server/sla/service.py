@@ -200,8 +200,11 @@ def cancel_timers(session: Session, *, now: datetime, task_id: str | None = None
     session.execute(query.values(cancelled_at=now))
 
 
-def arm_engine_timer(session: Session, instance: ProcessInstance, due: datetime | None, now: datetime) -> None:
+def arm_engine_timer(session: Session, instance: ProcessInstance, due: datetime | None, now: datetime,
+                     *, model_has_timers: bool = True) -> None:
     """Keep one pending row for the instance's earliest BPMN timer (boundary, catch, cycle)."""
+    if not model_has_timers:  # no timer element, so no row to look for
+        return
     pending = session.scalar(select(Timer).where(Timer.process_instance_id == instance.id, Timer.kind == "bpmn",
                                                  Timer.fired_at.is_(None), Timer.cancelled_at.is_(None)))
     if pending is not None and due is not None and pending.due_at == due:
