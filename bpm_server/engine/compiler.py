@@ -1,0 +1,221 @@
+"""Compiling BPMN: from uploaded XML to a ``CompiledModel`` or a list of problems.
+
+The XML is checked first (size, no DTD or entities, a BPMN root, an executable
+process), then parsed with the Spiff parser; every script and expression of the
+diagram is checked by the sandbox before the model is accepted. A model is
+compiled once per model version and its spec injected when a run is loaded
+(see ``bpm_server.engine.run``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+
+from bpm_server.engine.sandbox import RestrictedEvaluator, ScriptError
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+MAX_BPMN_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a diagram, tied to the BPMN element at fault when known."""
+
+    element_id: str | None
+    message: str
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"element_id": self.element_id, "message": self.message, "line": self.line}
+
+
+class BpmnInvalid(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.element_id or 'diagram'}: {p.message}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class HumanTaskSpec:
+    name: str  # the BPMN element id
+    title: str
+    lane: str | None
+    properties: Mapping[str, str]
+    instructions: str | None
+
+
+@dataclass
+class CompiledModel:
+    process_id: str
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    human_tasks: dict[str, HumanTaskSpec]
+    scripts: list[tuple[str, str, str]] = field(default_factory=list)  # (element id, source, "exec"/"eval")
+    start_properties: dict[str, str] = field(default_factory=dict)  # of the none start event (its form)
+    # Whether any element waits on a timer / a message: lets the server skip
+    # looking for timer and subscription rows of models that can have none.
+    has_timer_events: bool = True
+    has_message_events: bool = True
+
+
+# --------------------------------------------------------------------------- service tasks
+
+
+class _ExternalServiceTask(SpiffServiceTask):
+    """A Spiff service task that does not call out from inside the engine.
+
+    SpiffWorkflow would call the service synchronously during ``do_engine_steps``
+    (with the instance locked and no retries). Returning None instead leaves the
+    task STARTED: the server calls the system from a job, with retries, and
+    completes the task with the answer (the external-task pattern).
+    """
+
+    def _execute(self, task: Any) -> None:
+        return None
+
+
+class _Parser(SpiffBpmnParser):
+    OVERRIDE_PARSER_CLASSES = {**SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+                               full_tag("serviceTask"): (ServiceTaskParser, _ExternalServiceTask)}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+MAX_PROLOG_BYTES = 64 * 1024
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+DOCTYPE_REFUSED = ("the diagram contains a DOCTYPE declaration; DTDs and entity declarations are not allowed "
+                   "in BPMN uploads (they can read server files)")
+
+
+def _safe_xml(xml: bytes) -> etree._Element:
+    # No entity expansion, no DTD, no network: a diagram must not read files (XXE).
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                             remove_comments=True)
+    return etree.fromstring(xml, parser)
+
+
+def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
+    """Parse and check a diagram; raise ``BpmnInvalid`` listing every problem found."""
+    if len(xml) > MAX_BPMN_BYTES:
+        raise BpmnInvalid([Problem(None, f"the diagram is larger than {MAX_BPMN_BYTES // (1024 * 1024)} MB")])
+    try:
+        root = _safe_xml(xml)
+    except etree.XMLSyntaxError as exc:
+        if _DOCTYPE.search(xml[:MAX_PROLOG_BYTES]):
+            raise BpmnInvalid([Problem(None, DOCTYPE_REFUSED)]) from None
+        raise BpmnInvalid([Problem(None, f"malformed XML: {exc.msg}", exc.lineno)]) from None
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        # Even unexpanded, a stored entity would reach every tool that later
+        # downloads the diagram; BPMN never needs a DTD.
+        raise BpmnInvalid([Problem(None, DOCTYPE_REFUSED)])
+    if root.tag != f"{{{BPMN_NS}}}definitions":
+        raise BpmnInvalid([Problem(None, f"not a BPMN 2.0 document: the root element is {root.tag!r}, "
+                                         f"expected bpmn:definitions in namespace {BPMN_NS}")])
+    executable = [p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
+    if not executable:
+        raise BpmnInvalid([Problem(None, "the diagram has no executable process (isExecutable=\"true\")")])
+    process_id = entry_process or executable[0]
+    if entry_process and entry_process not in executable:
+        raise BpmnInvalid([Problem(entry_process, f"entry process {entry_process!r} is not an executable process "
+                                                  f"in this diagram (found: {', '.join(executable)})")])
+    parser = _Parser(validator=VALIDATOR)
+    try:
+        parser.add_bpmn_xml(etree.ElementTree(root), filename="upload.bpmn")
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        raise BpmnInvalid([Problem(exc.id or None, _first_line(exc), exc.line_number or None)]) from None
+    except (SpiffWorkflowException, KeyError, AttributeError, TypeError, ValueError) as exc:
+        raise BpmnInvalid([Problem(getattr(exc, "id", None), f"cannot build the process: {exc}")]) from None
+
+    model = CompiledModel(process_id, spec, subprocess_specs, {}, [])
+    timers = messages = False
+    for task_spec in _all_task_specs(model):
+        if getattr(task_spec, "manual", False):
+            ext = task_spec.extensions or {}
+            model.human_tasks[task_spec.name] = HumanTaskSpec(
+                name=task_spec.name, title=task_spec.bpmn_name or task_spec.name, lane=task_spec.lane,
+                properties=dict(ext.get("properties") or {}), instructions=ext.get("instructionsForEndUser"))
+        model.scripts.extend(_scripts_of(task_spec))
+        definitions = _event_definitions(getattr(task_spec, "event_definition", None))
+        timers = timers or any(isinstance(d, TimerEventDefinition) for d in definitions)
+        messages = messages or any(isinstance(d, MessageEventDefinition) for d in definitions)
+        if type(task_spec).__name__ == "StartEvent" and task_spec in model.spec.task_specs.values():
+            model.start_properties.update((task_spec.extensions or {}).get("properties") or {})
+    problems = [Problem(element, f"script error: {exc.message}", exc.line)
+                for element, source, mode in model.scripts
+                for exc in _check_script(source, mode)]
+    problems += [Problem(spec.name, f"service task operator {spec.operation_name!r} must be "
+                                    f"'<system>.<operation>', e.g. 'erp.request_invoice'")
+                 for spec in _all_task_specs(model) if isinstance(spec, _ExternalServiceTask)
+                 and not re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", spec.operation_name or "")]
+    if problems:
+        raise BpmnInvalid(problems)
+    model.has_timer_events, model.has_message_events = timers, messages
+    return model
+
+
+def _event_definitions(definition: Any) -> list[Any]:
+    """An element's event definitions, those inside a multiple/parallel-multiple definition included."""
+    if definition is None:
+        return []
+    nested = getattr(definition, "event_definitions", None) or []
+    return [definition, *(d for inner in nested for d in _event_definitions(inner))]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+
+
+def _all_task_specs(model: CompiledModel) -> list[Any]:
+    specs = list(model.spec.task_specs.values())
+    for sub in model.subprocess_specs.values():
+        specs.extend(sub.task_specs.values())
+    return specs
+
+
+def _scripts_of(task_spec: Any) -> list[tuple[str, str, str]]:
+    found: list[tuple[str, str, str]] = []
+    element = getattr(task_spec, "bpmn_id", None) or task_spec.name
+    if isinstance(getattr(task_spec, "script", None), str):
+        found.append((element, task_spec.script, "exec"))
+    for attr in ("prescript", "postscript"):
+        if getattr(task_spec, attr, None):
+            found.append((element, getattr(task_spec, attr), "exec"))
+    for condition, _target in getattr(task_spec, "cond_task_specs", []) or []:
+        if isinstance(condition, str):
+            found.append((element, condition, "eval"))
+    event = getattr(task_spec, "event_definition", None)
+    if isinstance(getattr(event, "expression", None), str):
+        found.append((element, event.expression, "eval"))
+    for param in (getattr(task_spec, "operation_params", None) or {}).values():
+        if isinstance(param, dict) and isinstance(param.get("value"), str):
+            found.append((element, param["value"], "eval"))
+    for prop in getattr(event, "correlation_properties", None) or []:
+        if isinstance(prop.retrieval_expression, str):
+            found.append((element, prop.retrieval_expression, "eval"))
+    return found
+
+
+def _check_script(source: str, mode: str) -> list[ScriptError]:
+    try:
+        _evaluator_for_checks.check(source, mode)  # type: ignore[arg-type]
+    except ScriptError as exc:
+        return [exc]
+    return []
+
+
+_evaluator_for_checks = RestrictedEvaluator()
