@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from bpm_server.accounts.models import Account
 from bpm_server.database import JsonType, UTCDateTime, db
 from bpm_server.modeling.models import ProcessModelVersion
 
@@ -35,5 +36,7 @@ class ProcessInstance(db.Model):
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     version: Mapped[ProcessModelVersion] = relationship(lazy="joined")
+    # Loaded with the instance lock (the account's tier picks each new stage's SLA).
+    account: Mapped[Account] = relationship(lazy="select")
 
     __mapper_args__ = {"version_id_col": lock_version}

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from bpm_server.accounts.service import get_account
 from bpm_server.database import new_id
@@ -35,7 +35,7 @@ def start_instance(session: Session, rt: Runtime, *, process_model_id: str, acco
     _validate_start_data(version, model, data)
     start_data = {**data, "account_id": account.id, "account_tier": account.tier, "account_name": account.name}
     instance = ProcessInstance(id=new_id(), process_model_id=process_model_id, version_id=version.id,
-                               account_id=account.id, state="running", engine_state="", data={}, steps_completed=0,
+                               account_id=account.id, account=account, state="running", engine_state="", data={}, steps_completed=0,
                                started_by=started_by, created_at=now, updated_at=now)
     session.add(instance)
     try:
@@ -63,11 +63,23 @@ def _validate_start_data(version: Any, model: Any, data: Mapping[str, Any]) -> N
 
 def lock_instance(session: Session, instance_id: str) -> ProcessInstance:
     """The instance row under SELECT ... FOR UPDATE (PostgreSQL; SQLite relies on lock_version)."""
-    instance = session.scalar(select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                              .with_for_update(of=ProcessInstance).execution_options(populate_existing=True))
+    instance = session.scalar(_locking_select().where(ProcessInstance.id == instance_id))
     if instance is None:
         raise NotFound(f"process instance {instance_id!r} does not exist", code="unknown_instance")
     return instance
+
+
+def lock_instance_of_task(session: Session, task_id: str) -> ProcessInstance | None:
+    """The instance a task belongs to, locked as ``lock_instance`` does; None for an unknown task."""
+    owner = select(HumanTask.process_instance_id).where(HumanTask.id == task_id).scalar_subquery()
+    return session.scalar(_locking_select().where(ProcessInstance.id == owner))
+
+
+def _locking_select() -> Any:
+    # The account comes along: a step that opens a stage needs its tier, and
+    # this saves a query on every completion.
+    return (select(ProcessInstance).options(joinedload(ProcessInstance.account, innerjoin=True))
+            .with_for_update(of=ProcessInstance).execution_options(populate_existing=True))
 
 
 def complete_human_task(session: Session, rt: Runtime, instance: ProcessInstance,

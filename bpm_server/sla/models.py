@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bpm_server.database import JsonType, UTCDateTime, db
 
@@ -32,6 +32,10 @@ class SlaClock(db.Model):
     state: Mapped[str] = mapped_column(String(20))  # running, paused, stopped
     pause_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    # Tells the unit of work to insert a new task before its clock when both are
+    # written in one flush (the task row is written once, with its due moments).
+    task: Mapped["HumanTask"] = relationship(lazy="raise")  # noqa: F821 (resolved by name)
 
 
 class SlaClockEvent(db.Model):

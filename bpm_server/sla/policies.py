@@ -91,14 +91,13 @@ def sync_file(session: Session, path: Path, *, now: datetime) -> list[str]:
 
 def resolve(session: Session, tier: str | None, stage_policy: str | None) -> str | None:
     """Which ladder a task follows: its tier's, else the stage's own, else the default."""
-    for key in (f"tier:{tier}" if tier else None,):
-        setting = session.get(EscalationSetting, key) if key else None
-        if setting is not None:
-            return setting.policy
-    if stage_policy:
-        return stage_policy
-    setting = session.get(EscalationSetting, "default")
-    return setting.policy if setting else None
+    tier_key = f"tier:{tier}" if tier else None
+    # One query for both settings (a missing key would cost a query per session.get).
+    settings = dict(session.execute(select(EscalationSetting.key, EscalationSetting.policy).where(
+        EscalationSetting.key.in_([k for k in (tier_key, "default") if k]))).all())
+    if tier_key in settings:
+        return settings[tier_key]
+    return stage_policy or settings.get("default")
 
 
 def _rules(session: Session, clock: SlaClock) -> list[Rule]:

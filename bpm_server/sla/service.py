@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bpm_server.accounts.models import Account
 from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
 from bpm_server.errors import Conflict, Forbidden, Invalid
@@ -40,37 +39,40 @@ def start_clock(session: Session, rt: Runtime, task: HumanTask, instance: Proces
     definition = definitions.parse(spec.properties)
     if definition is None:
         return
-    account = session.get(Account, instance.account_id)
-    tier = account.tier if account else None
-    length = definition.length_for(tier)
-    calendar = rt.calendar
-    total = calendar.minutes_of(length) * 60
-    anchor_at, note = _anchor(session, calendar, definition, task, instance, now)
-    clock = SlaClock(task_id=task.id, length=str(length), total_seconds=total,
-                     warn_seconds=int(total * definition.warn_fraction) if definition.warn_fraction < 1 else None,
-                     anchor=definition.anchor, anchor_at=anchor_at, note=note,
-                     policy=policies.resolve(session, tier, definition.policy), consumed_seconds=0,
-                     running_since=anchor_at, state="running", pausable=definition.pausable)
-    session.add(clock)
-    _schedule(session, calendar, task, clock, now)
+    # The reads below must not flush the new task row before its due moments
+    # are set, or it is written twice (INSERT, then UPDATE). The caller has
+    # flushed what they need to see (the completion that may be the anchor).
+    with session.no_autoflush:
+        account = instance.account
+        tier = account.tier if account else None
+        length = definition.length_for(tier)
+        calendar = rt.calendar
+        total = calendar.minutes_of(length) * 60
+        anchor_at, note = _anchor(session, calendar, definition, task, instance, now)
+        clock = SlaClock(task_id=task.id, task=task, length=str(length), total_seconds=total,
+                         warn_seconds=int(total * definition.warn_fraction) if definition.warn_fraction < 1 else None,
+                         anchor=definition.anchor, anchor_at=anchor_at, note=note,
+                         policy=policies.resolve(session, tier, definition.policy), consumed_seconds=0,
+                         running_since=anchor_at, state="running", pausable=definition.pausable)
+        session.add(clock)
+        _schedule(session, calendar, task, clock, now)
 
 
 def _anchor(session: Session, calendar: BusinessCalendar, definition: definitions.SlaDefinition, task: HumanTask,
             instance: ProcessInstance, now: datetime) -> tuple[datetime, str | None]:
     kind, ref = definition.anchor_kind, definition.anchor_ref
     if kind == "stage":
-        done = session.scalars(select(HumanTask.name).where(
+        done = session.execute(select(HumanTask.name, HumanTask.completed_at).where(
             HumanTask.process_instance_id == instance.id, HumanTask.state == "completed")
             .order_by(HumanTask.history_seq.desc())).all()
-        if ref not in done:
+        names = [name for name, _ in done]
+        if ref not in names:
             return now, f"stage {ref!r} has not completed; counted from task creation"
+        latest = names.index(ref)  # newest first
         # Back in a loop (this stage already ran since the anchor stage): count from the reopening.
-        if task.name in done[:done.index(ref)]:
+        if task.name in names[:latest]:
             return now, "stage reopened by a loop; counted from the reopening"
-        completed_at = session.scalar(select(HumanTask.completed_at).where(
-            HumanTask.process_instance_id == instance.id, HumanTask.name == ref, HumanTask.state == "completed")
-            .order_by(HumanTask.history_seq.desc()).limit(1))
-        return completed_at, None
+        return done[latest][1], None
     if kind == "data":
         moment = _moment(calendar, task.data.get(ref))
         if moment is None:
@@ -110,18 +112,23 @@ def _schedule(session: Session, calendar: BusinessCalendar, task: HumanTask, clo
 
 def stop_clock(session: Session, rt: Runtime, task: HumanTask, now: datetime) -> None:
     """The task closed: no more timers; a late completion is logged as a follow-up to its breach."""
-    clock = session.get(SlaClock, task.id)
-    cancel_timers(session, task_id=task.id, now=now)
-    if clock is None or clock.state == "stopped":
-        return
-    clock.state, clock.running_since = "stopped", None
-    if clock.breached_at is not None and task.state == "completed":
+    if any(isinstance(obj, (SlaClock, Timer)) for obj in session.new):
+        session.flush()  # a clock or timer made in this transaction must be in the table for the UPDATEs
+    # Two UPDATEs and no SELECT, without flushing the caller's pending changes
+    # to the task and instance (they go out once, together, later).
+    with session.no_autoflush:
+        cancel_timers(session, task_id=task.id, now=now)
+        breached_at = session.execute(
+            update(SlaClock).where(SlaClock.task_id == task.id, SlaClock.state != "stopped")
+            .values(state="stopped", running_since=None).returning(SlaClock.breached_at)
+            .execution_options(synchronize_session="fetch")).scalar_one_or_none()
+    if breached_at is not None and task.state == "completed":
         breach_id = session.scalar(select(breaches.BreachEntry.id).where(
             breaches.BreachEntry.task_id == task.id, breaches.BreachEntry.kind == "breach"))
-        late = rt.calendar.working_time_between(task.due_at or clock.breached_at, now)
+        late = rt.calendar.working_time_between(task.due_at or breached_at, now)
         breaches.append(session, kind="completion", breach_id=breach_id, task=task,
-                        assignee=_username(session, task.completed_by_id), due_at=task.due_at or clock.breached_at,
-                        breached_at=clock.breached_at, now=now,
+                        assignee=_username(session, task.completed_by_id), due_at=task.due_at or breached_at,
+                        breached_at=breached_at, now=now,
                         details={"completed_at": now.isoformat(), "completed_by": _username(session, task.completed_by_id),
                                  "late_working_hours": round(late.total_seconds() / 3600, 2)})
 

@@ -35,8 +35,6 @@ def inbox(session: Session, user: User, filters: InboxFilter, now: datetime) -> 
     halves = _inbox_halves(user, filters, now)
     if not halves:
         return [], 0
-    total = session.scalar(select(func.count()).select_from(
-        select(HumanTask.id).where(or_(*halves)).subquery())) or 0
     order = (HumanTask.due_at.asc().nulls_last(), HumanTask.created_at, HumanTask.id)
     # The page is taken from each half of the inbox separately, each read in
     # due-date order from its own index and cut at the end of the page, then
@@ -47,9 +45,13 @@ def inbox(session: Session, user: User, filters: InboxFilter, now: datetime) -> 
     window = filters.page * filters.per_page
     cut = [select(HumanTask.id).where(half).order_by(*order).limit(window).subquery() for half in halves]
     page_ids = union_all(*(select(half.c.id) for half in cut))
-    rows = session.scalars(select(HumanTask).where(HumanTask.id.in_(page_ids)).order_by(*order)
-                           .limit(filters.per_page).offset((filters.page - 1) * filters.per_page)).all()
-    return list(rows), total
+    rows = list(session.scalars(select(HumanTask).where(HumanTask.id.in_(page_ids)).order_by(*order)
+                                .limit(filters.per_page).offset((filters.page - 1) * filters.per_page)))
+    if filters.page == 1 and len(rows) < filters.per_page:
+        return rows, len(rows)  # the whole inbox fits on the first page: no need to count
+    total = session.scalar(select(func.count()).select_from(
+        select(HumanTask.id).where(or_(*halves)).subquery())) or 0
+    return rows, total
 
 
 def _inbox_halves(user: User, filters: InboxFilter, now: datetime) -> list[Any]:
@@ -77,10 +79,23 @@ def _inbox_halves(user: User, filters: InboxFilter, now: datetime) -> list[Any]:
     return halves
 
 
-def get_task(session: Session, task_id: str) -> HumanTask:
-    task = session.get(HumanTask, task_id)
+def get_task(session: Session, task_id: str, *, fresh: bool = False) -> HumanTask:
+    """The task; ``fresh`` reads the row again even if this session holds it already."""
+    task = session.get(HumanTask, task_id, populate_existing=fresh)
     if task is None:
         raise NotFound(f"task {task_id!r} does not exist", code="unknown_task")
+    return task
+
+
+def get_task_and_version(session: Session, task_id: str) -> HumanTask:
+    """The task, noting its instance's version for ``form_for`` in the same statement."""
+    row = session.execute(select(HumanTask, ProcessInstance.version_id)
+                          .join(ProcessInstance, ProcessInstance.id == HumanTask.process_instance_id)
+                          .where(HumanTask.id == task_id)).first()
+    if row is None:
+        raise NotFound(f"task {task_id!r} does not exist", code="unknown_task")
+    task, version_id = row
+    _versions_seen(session)[task.process_instance_id] = version_id
     return task
 
 
@@ -112,7 +127,7 @@ def _ensure_open(task: HumanTask, user: User) -> None:
 
 
 def claim(session: Session, user: User, task_id: str, now: datetime) -> HumanTask:
-    task = get_task(session, task_id)
+    task = get_task_and_version(session, task_id)
     _authorize_act(user, task)
     if task.state == "claimed" and task.assignee_id == user.id:
         raise Conflict(f"you have already claimed task {task.id}", code="already_claimed")
@@ -128,18 +143,18 @@ def claim(session: Session, user: User, task_id: str, now: datetime) -> HumanTas
 
 def complete(session: Session, rt: Runtime, user: User, task_id: str,
              data: Any, now: datetime) -> HumanTask:
-    task = get_task(session, task_id)
+    # Lock the task's instance first, then read the task: read under the lock,
+    # it cannot be one a competing request completed while we waited.
+    instance = instances.lock_instance_of_task(session, task_id)
+    task = get_task(session, task_id, fresh=True)
     _authorize_act(user, task)
     _ensure_open(task, user)
     if not isinstance(data, dict):
         raise Invalid("data must be a JSON object with the form's fields", code="invalid_form_data",
                       details={"data": ["must be an object"]})
-    instance = instances.lock_instance(session, task.process_instance_id)
+    if instance is None:  # the foreign key makes this unreachable short of a damaged database
+        raise NotFound(f"the process instance of task {task_id!r} does not exist", code="unknown_instance")
     _versions_seen(session)[instance.id] = instance.version_id  # for form_for, after the instance is released
-    # Re-read the task now that we hold the instance: a competing request may
-    # have completed it while we waited for the lock.
-    session.refresh(task)
-    _ensure_open(task, user)
     _validate_form(instance.version, task, data)
     try:
         instances.complete_human_task(session, rt, instance, task, data, user_id=user.id, now=now)

@@ -30,7 +30,7 @@ def inbox(args: dict):
 def get_task(task_id: str):
     """One task with its form (JSON Schema), the process data it starts from, and due dates."""
     session = db_session()
-    task = service.get_task(session, task_id)
+    task = service.get_task_and_version(session, task_id)
     service.authorize_view(current_user(), task)
     task.form = service.form_for(session, task)
     return task
