@@ -133,11 +133,11 @@ def claim(session: Session, user: User, task_id: str, now: datetime) -> HumanTas
         raise Conflict(f"you have already claimed task {task.id}", code="already_claimed")
     _ensure_open(task, user)
     task.state, task.assignee, task.claimed_at = "claimed", user, now
+    audit(session, actor=user.username, action="task.claim", object_type="task", object_id=task.id, now=now)
     try:
-        session.flush()
+        session.flush()  # here, not at commit, so a lost race becomes a 409 (the audit row goes with it)
     except StaleDataError:
         raise Conflict(f"task {task_id} was changed by someone else at the same moment", code="concurrent_change") from None
-    audit(session, actor=user.username, action="task.claim", object_type="task", object_id=task.id, now=now)
     return task
 
 
