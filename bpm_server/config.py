@@ -42,6 +42,8 @@ class Config:
     outbound_max_attempts: int = 5
     outbound_backoff_seconds: int = 30
     channels_file: Path | None = None  # notification channels and who gets which (JSON)
+    # Behind HTTPS: the session cookie is then only ever sent over TLS.
+    secure_cookies: bool = False
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -70,6 +72,7 @@ class Config:
             outbound_backoff_seconds=int(values.get("BPM_OUTBOUND_BACKOFF_SECONDS")
                                          or defaults.outbound_backoff_seconds),
             channels_file=Path(values["BPM_CHANNELS_FILE"]) if values.get("BPM_CHANNELS_FILE") else None,
+            secure_cookies=_flag(values.get("BPM_SECURE_COOKIES")),
         )
 
     def but(self, **changes: Any) -> "Config":

@@ -117,3 +117,16 @@ def test_language_switch_is_remembered_in_the_session(site):
     assert "Sign out" in client.get("/inbox").get_data(as_text=True)
     assert "退出" in client.get("/inbox?lang=zh_CN").get_data(as_text=True)
     assert "退出" in client.get("/inbox?lang=klingon").get_data(as_text=True)
+
+
+def test_behind_https_the_session_cookie_is_marked_secure(site):
+    from bpm_server.config import Config
+
+    assert Config.from_env({"BPM_SECURE_COOKIES": "1"}, env_file=None).secure_cookies is True
+    assert Config.from_env({}, env_file=None).secure_cookies is False
+    from bpm_server.app import create_app
+
+    assert create_app(Config(database_url="sqlite://", secure_cookies=True)).config["SESSION_COOKIE_SECURE"] is True
+    site.config["SESSION_COOKIE_SECURE"] = True  # as create_app set it above, on the test site
+    cookie = _login(site.test_client(), "sales").headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie
