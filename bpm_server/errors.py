@@ -47,6 +47,14 @@ class Invalid(AppError):
     status, code = 422, "invalid"
 
 
+class TooManyAttempts(AppError):
+    status, code = 429, "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, code: str | None = None) -> None:
+        super().__init__(message, code=code, details={"retry_after_seconds": retry_after_seconds})
+        self.retry_after_seconds = retry_after_seconds
+
+
 def error_body(status: int, code: str, message: str, details: Any = None) -> dict:
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bpm_server.database import JsonType, UTCDateTime, db
@@ -70,3 +70,16 @@ class Substitute(db.Model):
 
     user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
     substitute: Mapped[User] = relationship(foreign_keys=[substitute_id], lazy="joined")
+
+
+class LoginFailure(db.Model):
+    """A failed sign-in, kept while it counts towards the throttle (``identity.service.check_sign_in``).
+    Recorded under the name as typed, whether or not such a user exists."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (Index("ix_login_failure_username_at", "username", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100))
+    remote_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

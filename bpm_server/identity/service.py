@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bpm_server.database import new_id
 from bpm_server.audit.service import record as audit
-from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound
-from bpm_server.identity.models import ROLES, ApiToken, Department, Substitute, User
+from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts
+from bpm_server.identity.models import ROLES, ApiToken, Department, LoginFailure, Substitute, User
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "bpm_"
@@ -66,6 +67,36 @@ def check_password(session: Session, username: str, password: str) -> User | Non
         _hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
+    return user
+
+
+# Password guessing: after this many failed sign-ins for one username within
+# the window, further attempts for it are refused, without checking the
+# password, until the oldest failure leaves the window.
+SIGN_IN_ATTEMPTS = 5
+SIGN_IN_WINDOW = timedelta(minutes=15)
+
+
+def sign_in(session: Session, username: str, password: str, *, remote_addr: str | None,
+            now: datetime) -> User | None:
+    """``check_password`` behind a per-username throttle: the user, or None after
+    recording the failure; ``TooManyAttempts`` (429) while the name is throttled.
+    Unknown names are counted like known ones, so the answer reveals nothing."""
+    key = username.strip().lower()[:100]
+    since = now - SIGN_IN_WINDOW
+    recent = session.execute(select(func.count(), func.min(LoginFailure.at)).where(
+        LoginFailure.username == key, LoginFailure.at > since)).one()
+    if recent[0] >= SIGN_IN_ATTEMPTS:
+        wait = max(math.ceil((recent[1] + SIGN_IN_WINDOW - now).total_seconds()), 1)
+        raise TooManyAttempts(f"too many failed sign-ins for this username; try again in {(wait + 59) // 60} "
+                              f"minute(s)", retry_after_seconds=wait)
+    user = check_password(session, username, password)
+    if user is None:
+        session.add(LoginFailure(username=key, remote_addr=(remote_addr or "")[:64] or None, at=now))
+    else:
+        session.execute(delete(LoginFailure).where(LoginFailure.username == key))
+    # Failures older than the window no longer count; drop them as we go.
+    session.execute(delete(LoginFailure).where(LoginFailure.username == key, LoginFailure.at <= since))
     return user
 
 

@@ -18,7 +18,8 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, redirect,
 from flask_babel import gettext as _
 
 from bpm_server.database import db
-from bpm_server.errors import AppError, error_body
+from bpm_server.errors import AppError, TooManyAttempts, error_body
+from bpm_server.extensions import runtime
 from bpm_server.identity import service as identity
 from bpm_server.identity.models import Department, User
 
@@ -155,7 +156,19 @@ def login() -> Any:
     username = ""
     if request.method == "POST":
         username = request.form.get("username", "").strip()
-        user = identity.check_password(db.session, username, request.form.get("password", ""))
+        try:
+            user = identity.sign_in(db.session, username, request.form.get("password", ""),
+                                    remote_addr=request.remote_addr, now=runtime().clock.now())
+        except TooManyAttempts as exc:
+            minutes = (exc.retry_after_seconds + 59) // 60
+            message = _("Too many failed sign-ins for this username. Try again in %(minutes)s minutes.",
+                        minutes=minutes)
+            response = Response(render_template("login.html", error=message, username=username), status=429)
+            response.headers["Retry-After"] = str(exc.retry_after_seconds)
+            return response
+        # This request owns its transaction; a refused sign-in answers 401, which
+        # rolls back, so the failure that counts towards the throttle is kept here.
+        db.session.commit()
         if user is not None:
             language = session.get("lang")
             session.clear()  # a fresh session (and CSRF token) on every sign-in

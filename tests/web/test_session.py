@@ -130,3 +130,36 @@ def test_behind_https_the_session_cookie_is_marked_secure(site):
     site.config["SESSION_COOKIE_SECURE"] = True  # as create_app set it above, on the test site
     cookie = _login(site.test_client(), "sales").headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_password_guessing_is_throttled_per_username_for_fifteen_minutes(site, clock):
+    from datetime import timedelta
+
+    for _ in range(5):
+        assert _login(site.test_client(), "sales", "guess").status_code == 401
+    # The sixth try is refused even with the right password, and says for how long.
+    refused = _login(site.test_client(), "sales")
+    assert refused.status_code == 429
+    assert "登录失败次数过多" in refused.get_data(as_text=True) and "15" in refused.get_data(as_text=True)
+    assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60
+    assert "user_id" not in (refused.headers.get("Set-Cookie") or "")
+    # Other people are not affected.
+    assert _login(site.test_client(), "finance").status_code == 302
+    # Once the failures have left the window, the right password works again.
+    clock.set(clock.now() + timedelta(minutes=15, seconds=1))
+    assert _login(site.test_client(), "sales").status_code == 302
+
+
+def test_unknown_names_are_throttled_like_known_ones(site):
+    answers = [_login(site.test_client(), name, "guess").status_code
+               for name in ["sales"] * 6 + ["nobody-here"] * 6]
+    assert answers == [401] * 5 + [429] + [401] * 5 + [429]
+
+
+def test_a_successful_sign_in_clears_the_failures_before_it(site):
+    for _ in range(4):
+        _login(site.test_client(), "sales", "guess")
+    assert _login(site.test_client(), "sales").status_code == 302
+    for _ in range(4):
+        assert _login(site.test_client(), "sales", "guess").status_code == 401
+    assert _login(site.test_client(), "sales").status_code == 302
