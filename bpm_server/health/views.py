@@ -22,6 +22,7 @@ def health():
     rt = runtime()
     checks["queue"] = {"ok": rt.jobs.ping(), "mode": "rq" if rt.config.redis_url else "embedded"}
     checks["calendar"] = _calendar_check(rt)
+    checks["erp"] = _erp_check(rt)
     ok = all(c.get("ok", True) for c in checks.values())
     return {"status": "ok" if ok else "degraded", "checks": checks}, (200 if ok else 503)
 
@@ -34,4 +35,20 @@ def _calendar_check(rt) -> dict:
     if uncovered:
         check["warning"] = (f"no public-holiday data for {', '.join(map(str, uncovered))}: working days there are "
                             f"weekdays plus the calendar file; add that year's holidays to BPM_CALENDAR_FILE")
+    return check
+
+
+def _erp_check(rt) -> dict:
+    """Running without an ERP is allowed (demo, trials), but a production deployment
+    that forgot a setting would lose ERP traffic with only a log line to show for it."""
+    check: dict = {"ok": True, "configured": bool(rt.config.erp_base_url),
+                   "webhook_secret_set": bool(rt.config.erp_webhook_secret)}
+    warnings = []
+    if not check["configured"]:
+        warnings.append("BPM_ERP_BASE_URL is not set: invoice requests to the ERP are skipped "
+                        "(finance invoices by hand)")
+    if not check["webhook_secret_set"]:
+        warnings.append("BPM_ERP_WEBHOOK_SECRET is not set: the contract-signed webhook refuses every delivery")
+    if warnings:
+        check["warning"] = "; ".join(warnings)
     return check

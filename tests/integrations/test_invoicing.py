@@ -215,3 +215,14 @@ def test_a_service_task_operator_must_name_system_and_operation(people):
     assert response.status_code == 422, response.get_json()
     assert "request_invoice" in str(response.get_json()["error"]) and "<system>.<operation>" in str(
         response.get_json()["error"])
+
+
+def test_health_says_whether_the_erp_is_wired(synced_app, config):
+    from bpm_server.app import create_app
+
+    wired = synced_app.test_client().get("/api/v1/health").get_json()["checks"]["erp"]
+    assert wired == {"ok": True, "configured": True, "webhook_secret_set": True}
+    bare = create_app(config.but(erp_base_url=None, erp_webhook_secret=None))
+    check = bare.test_client().get("/api/v1/health").get_json()["checks"]["erp"]
+    assert check["configured"] is False and check["webhook_secret_set"] is False
+    assert "BPM_ERP_BASE_URL" in check["warning"] and "BPM_ERP_WEBHOOK_SECRET" in check["warning"]
