@@ -208,8 +208,14 @@ def _reassign(session: Session, task: HumanTask, target: str, now: datetime) -> 
         people = _people(session, task, target)
         if not people:
             return f"reassign to {target}: nobody (not set)"
-        task.assignee, task.state, task.claimed_at = people[0], "claimed", now
-        result = f"reassigned to {people[0].username}"
+        chosen = people[0]
+        task.assignee, task.state, task.claimed_at = chosen, "claimed", now
+        # Flush now: an out-of-office stand-in is applied as the task is written
+        # (tasks.leads), and the breach log must name who really got the task.
+        session.flush()
+        result = f"reassigned to {task.assignee.username}"
+        if task.assignee.id != chosen.id:
+            result += f" (standing in for {chosen.username}, who is away)"
     audit(session, actor="system", action="task.reassign", object_type="task", object_id=task.id, now=now,
           before=before, after=result, reason="escalation")
     return result

@@ -117,6 +117,10 @@ def test_substitute_takes_new_tasks_for_the_period_and_escalations_respect_it(le
     assert detail["assignee"] == "sales" and detail["state"] == "claimed"
     [event] = _audit(people, "task.substitute")
     assert event["details"] == {"absent": "sales2", "substitute": "sales"} and event["object_id"] == task_id
+    # The breach log names who really received the task, not the absent lead the rule named.
+    [breach] = people["auditor"].get("/api/v1/sla/breaches").get_json()["items"]
+    actions = [a for e in breach["escalations"] for a in e["actions"] if a.startswith("reassigned")]
+    assert actions == ["reassigned to sales (standing in for sales2, who is away)"]
 
 
 def test_before_and_after_the_period_nobody_stands_in(leads):
