@@ -9,6 +9,7 @@ compiled once per model version and its spec injected when a run is loaded
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -131,6 +132,9 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     if entry_process and entry_process not in executable:
         raise BpmnInvalid([Problem(entry_process, f"entry process {entry_process!r} is not an executable process "
                                                   f"in this diagram (found: {', '.join(executable)})")])
+    dangling = _dangling_event_refs(root)
+    if dangling:
+        raise BpmnInvalid(dangling)
     parser = _Parser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(etree.ElementTree(root), filename="upload.bpmn")
@@ -166,6 +170,33 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
         raise BpmnInvalid(problems)
     model.has_timer_events, model.has_message_events = timers, messages
     return model
+
+
+_REFERENCED = (("message", "messageRef"), ("signal", "signalRef"), ("error", "errorRef"),
+               ("escalation", "escalationRef"))
+
+
+def _dangling_event_refs(root: etree._Element) -> list[Problem]:
+    """Event definitions whose message/signal/error/escalation is not defined exactly once.
+    Checked before SpiffWorkflow's parser, whose own report of this fails with a TypeError."""
+    problems = []
+    for kind, attribute in _REFERENCED:
+        defined = Counter(e.get("id") for e in root.iter(f"{{{BPMN_NS}}}{kind}"))
+        for definition in root.iter(f"{{{BPMN_NS}}}{kind}EventDefinition"):
+            ref = definition.get(attribute)
+            if not ref or defined[ref] == 1:
+                continue
+            owner = definition.getparent()
+            local = ref.split(":", 1)[1] if ":" in ref else None  # ids have no colon: a QName
+            if local and defined[local] == 1:
+                message = (f"the {kind} event refers to {kind} {ref!r} by a prefixed name; this engine resolves "
+                           f"plain ids only: write {attribute}=\"{local}\"")
+            else:
+                where = "is not defined in the diagram" if not defined[ref] else f"is defined {defined[ref]} times"
+                message = (f"the {kind} event refers to {kind} {ref!r}, which {where} "
+                           f"(add one bpmn:{kind} with id {ref!r}, or pick an existing one)")
+            problems.append(Problem(owner.get("id") if owner is not None else None, message, definition.sourceline))
+    return problems
 
 
 def _event_definitions(definition: Any) -> list[Any]:

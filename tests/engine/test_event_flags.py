@@ -1,11 +1,14 @@
-"""What a compiled model knows about its waits: the server skips looking for
+"""What a compiled model knows about the events it waits on, and how a broken
+event reference is reported. The server skips looking for
 timer and subscription rows of models without timer or message elements, so
 these flags must never say "none" for a model that has one."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from bpm_server.engine.adapter import compile_bpmn
+import pytest
+
+from bpm_server.engine.adapter import BpmnInvalid, compile_bpmn
 from tests.fixtures.diagrams import sequence, user_task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,3 +29,29 @@ def test_a_timer_catch_event_is_seen() -> None:
 def test_a_plain_sequence_waits_on_nothing() -> None:
     model = compile_bpmn(sequence("plain", user_task("first"), user_task("second")))
     assert (model.has_timer_events, model.has_message_events) == (False, False)
+
+
+def _catch(ref: str) -> str:
+    return (f'<bpmn:intermediateCatchEvent id="wait_for_po" name="Wait for PO">'
+            f'<bpmn:messageEventDefinition id="def_po" messageRef="{ref}"/></bpmn:intermediateCatchEvent>')
+
+
+def _with_message(xml: bytes, message_id: str) -> bytes:
+    return xml.replace(b"<bpmn:process", f'<bpmn:message id="{message_id}" name="po"/><bpmn:process'.encode(), 1)
+
+
+def test_an_event_referring_to_an_undefined_message_is_named() -> None:
+    with pytest.raises(BpmnInvalid) as raised:
+        compile_bpmn(sequence("orders", _catch("Message_missing")))
+    [problem] = raised.value.problems
+    assert problem.element_id == "wait_for_po"
+    assert "message 'Message_missing', which is not defined in the diagram" in problem.message
+
+
+def test_a_prefixed_message_reference_says_which_plain_id_to_write() -> None:
+    # Some modelers write QNames ("semantic:Message_po"); SpiffWorkflow resolves plain ids only.
+    with pytest.raises(BpmnInvalid) as raised:
+        compile_bpmn(_with_message(sequence("orders", _catch("semantic:Message_po")), "Message_po"))
+    [problem] = raised.value.problems
+    assert problem.element_id == "wait_for_po" and 'write messageRef="Message_po"' in problem.message
+    assert compile_bpmn(_with_message(sequence("orders", _catch("Message_po")), "Message_po")).has_message_events
