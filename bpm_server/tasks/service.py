@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from sqlalchemy import and_, func, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.exc import StaleDataError
 
 from bpm_server.audit.service import record as audit
@@ -45,7 +45,11 @@ def inbox(session: Session, user: User, filters: InboxFilter, now: datetime) -> 
     window = filters.page * filters.per_page
     cut = [select(HumanTask.id).where(half).order_by(*order).limit(window).subquery() for half in halves]
     page_ids = union_all(*(select(half.c.id) for half in cut))
+    # An inbox row shows neither the process data a task starts from nor what was
+    # submitted: leave those JSON documents in the database.
     rows = list(session.scalars(select(HumanTask).where(HumanTask.id.in_(page_ids)).order_by(*order)
+                                .options(defer(HumanTask.data), defer(HumanTask.submitted),
+                                         defer(HumanTask.instructions))
                                 .limit(filters.per_page).offset((filters.page - 1) * filters.per_page)))
     if filters.page == 1 and len(rows) < filters.per_page:
         return rows, len(rows)  # the whole inbox fits on the first page: no need to count
