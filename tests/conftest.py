@@ -187,3 +187,17 @@ def people(synced_app: Flask) -> dict[str, Caller]:
             upsert_account(db.session, account_id, name=f"{account_id} Ltd", tier=tier, owner="sales", now=now)
         db.session.commit()
     return callers
+
+
+@pytest.fixture
+def leads(people: dict[str, Caller], synced_app: Flask) -> dict[str, Caller]:
+    """The same callers, with 'sales2' leading sales and 'admin' as ACME's executive sponsor."""
+    from bpm_server.accounts.models import Account
+    from bpm_server.identity.models import Department, User
+
+    with synced_app.app_context():
+        lead = db.session.query(User).filter_by(username="sales2").one()
+        db.session.get(Department, "sales").lead_user_id = lead.id
+        db.session.get(Account, "ACME").executive_sponsor = "admin"
+        db.session.commit()
+    return people

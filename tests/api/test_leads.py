@@ -4,11 +4,8 @@ substitutes that catch an absent person's new tasks - also from escalations."""
 from __future__ import annotations
 
 import pytest
-from flask import Flask
 
 from bpm_server.config import PROJECT_ROOT, Config
-from bpm_server.database import db
-from bpm_server.identity.models import Department, User
 from tests.api.flows import do_stage, open_task, start_project
 
 SIGNED = "2026-03-02T09:00:00+08:00"
@@ -19,16 +16,6 @@ def config(database_url: str) -> Config:  # the test clock on, to reach escalati
     return Config(database_url=database_url, testing=True, secret_key="test-secret", test_clock=True,
                   models_dir=PROJECT_ROOT / "process_models", forms_dir=PROJECT_ROOT / "forms",
                   queue_name="bpm-test")
-
-
-@pytest.fixture
-def leads(people, synced_app: Flask) -> dict:
-    """'sales2' leads sales."""
-    with synced_app.app_context():
-        lead = db.session.query(User).filter_by(username="sales2").one()
-        db.session.get(Department, "sales").lead_user_id = lead.id
-        db.session.commit()
-    return people
 
 
 def _kickoffs(people, *accounts: str) -> list[str]:
