@@ -94,12 +94,14 @@ class ChainStatus:
     first_broken_seq: int | None = None
     first_broken_id: str | None = None
     reason: str | None = None
+    last_hash: str = GENESIS  # of the last entry checked: where a later check of newer entries starts
 
 
-def verify(session: Session, batch: int = 1000) -> ChainStatus:
-    """Walk the chain from the start; name the first entry that does not fit."""
-    prev_hash, expected_seq, count = GENESIS, 1, 0
-    last_seq = 0
+def verify(session: Session, batch: int = 1000, *, after: ChainStatus | None = None) -> ChainStatus:
+    """Walk the chain from the start (or only the entries after an intact earlier
+    check, ``after``); name the first entry that does not fit."""
+    prev_hash, count = (after.last_hash, after.entries) if after is not None and after.intact else (GENESIS, 0)
+    last_seq, expected_seq = count, count + 1
     while True:
         rows = session.scalars(select(BreachEntry).where(BreachEntry.seq > last_seq)
                                .order_by(BreachEntry.seq).limit(batch)).all()
@@ -119,7 +121,7 @@ def verify(session: Session, batch: int = 1000) -> ChainStatus:
     if head.seq != count or head.hash != prev_hash:
         return ChainStatus(False, count, count + 1, None,
                            f"the log ends at entry {count} but the head says {head.seq}: entries were removed")
-    return ChainStatus(True, count)
+    return ChainStatus(True, count, last_hash=prev_hash)
 
 
 @dataclass(frozen=True)

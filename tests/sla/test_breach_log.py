@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from bpm_server.config import PROJECT_ROOT
@@ -369,3 +369,66 @@ def test_audit_verify_detects_a_removed_head_row(logged, synced_app: Flask, data
     assert "head" in output, output
     status = logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()
     assert status["intact"] is False and "head" in status["reason"]
+
+
+# --------------------------------------------------------------------------- the breach-log page's chain status
+
+
+def _page_client(app: Flask, username: str):
+    """A browser session for ``username`` (the page signs in by cookie)."""
+    from bpm_server.identity.models import User
+
+    with app.app_context():
+        user_id = db.session.scalar(select(User.id).where(User.username == username))
+    client = app.test_client()
+    with client.session_transaction() as cookie:
+        cookie["user_id"] = user_id
+    return client
+
+
+def _chain_on_page(client, query: str = "") -> str:
+    response = client.get(f"/breaches?lang=en{query}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'data-testid="chain-checked"' in html
+    return "intact" if 'data-testid="chain-intact"' in html else "broken"
+
+
+def test_page_walks_the_whole_chain_on_demand_and_at_least_every_ten_minutes(logged, synced_app: Flask) -> None:
+    client = _page_client(synced_app, "auditor")
+    assert _chain_on_page(client) == "intact"
+    [gamma] = breach_items(logged["auditor"], account_id="GAMMA")
+    _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET assignee = :who WHERE seq = :seq",
+                            {"who": "mallory", "seq": gamma["seq"]})
+    # The API always walks the whole chain; the page relies on its last full walk
+    # (it says when that was) for up to ten minutes, unless asked to check now.
+    assert logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()["intact"] is False
+    assert _chain_on_page(client) == "intact"
+    move_clock(logged["admin"], "2026-03-09T10:10:00+08:00")
+    assert _chain_on_page(client) == "broken"
+
+
+def test_check_now_on_the_page_finds_an_edited_old_entry_at_once(logged, synced_app: Flask) -> None:
+    client = _page_client(synced_app, "auditor")
+    assert _chain_on_page(client) == "intact"
+    _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET assignee = :who WHERE seq = 1", {"who": "mallory"})
+    assert _chain_on_page(client, "&verify=1") == "broken"
+    assert _chain_on_page(client) == "broken"  # and stays so: a broken chain is walked again on every view
+
+
+def test_entries_added_since_the_last_full_walk_are_checked_on_every_view(logged, synced_app: Flask) -> None:
+    quick = logged["sales"].post("/api/v1/process-instances",
+                                 json={"process_model_id": QUICK, "account_id": "BETA", "data": {}})
+    assert quick.status_code == 201  # one working hour: due at 11:00
+    move_clock(logged["admin"], "2026-03-09T10:59:00+08:00")
+    client = _page_client(synced_app, "auditor")
+    assert _chain_on_page(client) == "intact"  # the full walk the next view builds on
+    with synced_app.app_context():
+        before = db.session.scalar(select(func.max(BreachEntry.seq)))
+    move_clock(logged["admin"], "2026-03-09T11:01:00+08:00")
+    with synced_app.app_context():
+        newest = db.session.scalar(select(func.max(BreachEntry.seq)))
+    assert newest > before
+    _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET assignee = :who WHERE seq = :seq",
+                            {"who": "mallory", "seq": newest})
+    assert _chain_on_page(client) == "broken"  # two minutes after the full walk
