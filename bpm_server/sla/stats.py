@@ -161,14 +161,20 @@ def _department_stats(stages: list[StageStats], names: dict[str, str]) -> list[D
             for department, counts in sorted(totals.items())]
 
 
-def _open_tasks(session: Session, process_model_id: str | None) -> list[HumanTask]:
-    query = select(HumanTask).where(HumanTask.state.in_(OPEN_STATES)).order_by(HumanTask.due_at, HumanTask.id)
+def _open_tasks(session: Session, process_model_id: str | None) -> list[Any]:
+    """Every open stage as a plain row of what the dashboard shows (not ORM objects
+    with their process data and joined users: there can be 100,000 of them)."""
+    query = (select(HumanTask.id, HumanTask.process_instance_id, HumanTask.process_model_id, HumanTask.account_id,
+                    HumanTask.name, HumanTask.title, HumanTask.department_id, HumanTask.due_at, HumanTask.warn_at,
+                    User.username.label("assignee"))
+             .outerjoin(User, User.id == HumanTask.assignee_id)
+             .where(HumanTask.state.in_(OPEN_STATES)).order_by(HumanTask.due_at, HumanTask.id))
     if process_model_id:
         query = query.where(HumanTask.process_model_id == process_model_id)
-    return list(session.scalars(query))
+    return list(session.execute(query))
 
 
-def _open_work(rows: list[HumanTask], now: datetime, names: dict[str, str]) -> list[OpenWork]:
+def _open_work(rows: list[Any], now: datetime, names: dict[str, str]) -> list[OpenWork]:
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"on_time": 0, "warning": 0, "breached": 0, "no_sla": 0})
     for task in rows:
         counts[task.department_id][sla_state(task, now)] += 1
@@ -176,7 +182,7 @@ def _open_work(rows: list[HumanTask], now: datetime, names: dict[str, str]) -> l
             for department, by_state in sorted(counts.items())]
 
 
-def sla_state(task: HumanTask, now: datetime) -> str:
+def sla_state(task: Any, now: datetime) -> str:
     """``on_time``, ``warning``, ``breached`` or ``no_sla`` for an open stage at ``now``."""
     if task.due_at is None:
         return "no_sla"
@@ -187,10 +193,10 @@ def sla_state(task: HumanTask, now: datetime) -> str:
     return "on_time"
 
 
-def _open_breaches(rows: list[HumanTask], calendar: BusinessCalendar, now: datetime) -> list[OpenBreach]:
+def _open_breaches(rows: list[Any], calendar: BusinessCalendar, now: datetime) -> list[OpenBreach]:
     return [OpenBreach(task_id=t.id, process_instance_id=t.process_instance_id, process_model_id=t.process_model_id,
                        account_id=t.account_id, stage=t.name, title=t.title, department=t.department_id,
-                       assignee=t.assignee.username if t.assignee else None, due_at=t.due_at,
+                       assignee=t.assignee, due_at=t.due_at,
                        overdue_hours=round(calendar.working_time_between(t.due_at, now).total_seconds() / 3600, 2))
             for t in rows if sla_state(t, now) == "breached"]
 
