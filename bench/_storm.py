@@ -166,7 +166,7 @@ class Bench:
     def start_instances(self, count: int, commit_every: int = 100) -> float:
         """Start ``count`` account projects through the real service (kickoff task, clock, timers)."""
         from bpm_server.database import db
-        from bpm_server.instances.service import start_instance
+        from bpm_server.runtime import start_instance
 
         started = time.perf_counter()
         with self.app.app_context():

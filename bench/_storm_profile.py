@@ -73,12 +73,13 @@ def pump_backlog(bench: Bench, app: Any, timer_ids: list[str]) -> dict[str, Any]
 
 def profile_run(bench: Bench, sample: int, forked: int, backlog: int) -> dict[str, Any]:
     """cProfile fire_timer in-process on ``sample`` due timers; time ``forked`` more the way rq's
-    forking Worker runs them (fork, then runner.perform builds an app in the child); then
+    forking Worker runs them (fork, then worker.perform builds an app in the child); then
     drive the pump in-process against ``backlog`` due-but-unfired timers."""
     from bpm_server.app import create_app
     from bpm_server.config import Config
     from bpm_server.database import db
     from bpm_server.jobs import runner
+    from bpm_server import worker as rq_entry
 
     total = sample + forked + backlog
     log(f"profile: building {total} due timers")
@@ -110,7 +111,7 @@ def profile_run(bench: Bench, sample: int, forked: int, backlog: int) -> dict[st
     stats.stream = out
     stats.sort_stats("tottime").print_stats(20)
     tottime = out.getvalue()
-    # rq's Worker forks a work horse per job; runner.perform caches its app in a module global,
+    # rq's Worker forks a work horse per job; worker.perform caches its app in a module global,
     # which the parent never fills, so every horse builds a new app (and engine, and connection).
     env = bench.worker_env()
     per_fork, failures = [], 0
@@ -123,10 +124,10 @@ def profile_run(bench: Bench, sample: int, forked: int, backlog: int) -> dict[st
             code = 1
             try:
                 os.environ.update(env)
-                runner._worker_app = None
+                rq_entry._worker_app = None
                 child = cProfile.Profile()
                 child.enable()
-                runner.perform("bpm_server.sla.jobs.fire_timer", timer_id)
+                rq_entry.perform("bpm_server.sla.jobs.fire_timer", timer_id)
                 child.disable()
                 child.dump_stats(str(dump))
                 code = 0

@@ -14,8 +14,9 @@ from bpm_server.database import db
 from bpm_server.engine import adapter
 from bpm_server.engine.sandbox import RestrictedEvaluator
 from bpm_server.errors import register_error_handlers
-from bpm_server.extensions import Runtime, migrate
+from bpm_server.extensions import Deployment, migrate
 from bpm_server.jobs.queue import InProcessJobQueue, JobQueue, RqJobQueue
+from bpm_server.jobs.runner import perform_in_app
 from bpm_server.notifications.service import InAppNotifier, Notifier
 from bpm_server.sla.calendar import BusinessCalendar
 
@@ -70,9 +71,9 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         clock = SettableClock() if config.test_clock else SystemClock()
     adapter.use_clock(clock.now)
     if jobs is None:
-        jobs = RqJobQueue(config.redis_url, config.queue_name) if config.redis_url else InProcessJobQueue(app)
+        jobs = RqJobQueue(config.redis_url, config.queue_name) if config.redis_url else InProcessJobQueue(app, perform_in_app)
     calendar = BusinessCalendar.from_file(config.calendar_file) if config.calendar_file else BusinessCalendar.default()
-    app.extensions["bpm"] = Runtime(config=config, clock=clock, jobs=jobs,
+    app.extensions["bpm"] = Deployment(config=config, clock=clock, jobs=jobs,
                                     evaluator=RestrictedEvaluator(helpers={"now": clock.now}),
                                     calendar=calendar, notifier=notifier or InAppNotifier())
     return app

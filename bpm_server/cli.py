@@ -30,9 +30,9 @@ def run(host: str, port: int, threads: int) -> None:
     from waitress import serve
 
     app = _app()
-    from bpm_server.extensions import Runtime
+    from bpm_server.extensions import Deployment
 
-    rt: Runtime = app.extensions["bpm"]
+    rt: Deployment = app.extensions["bpm"]
     mode = "rq on Redis" if rt.config.redis_url else "embedded (in-process)"
     click.echo(f"bpm-server on http://{host}:{port}/  database={_redact(rt.config.database_url)}  jobs={mode}")
     if not rt.config.redis_url:
@@ -48,7 +48,7 @@ def worker(burst: bool) -> None:
     """An rq worker for production deployments (needs BPM_REDIS_URL)."""
     from rq import SimpleWorker
 
-    from bpm_server.jobs import runner
+    from bpm_server import worker as rq_entry
 
     app = _app()
     rt = app.extensions["bpm"]
@@ -61,7 +61,7 @@ def worker(burst: bool) -> None:
     # Jobs run in this process, on the app built above: rq's default worker
     # forks per job and would rebuild the app (and its connection pool) each
     # time, which capped timer throughput at a few jobs per second.
-    runner.use_app(app)
+    rq_entry.use_app(app)
     SimpleWorker([rt.jobs.queue], connection=rt.jobs.connection).work(burst=burst, with_scheduler=False)
 
 

@@ -9,7 +9,8 @@ from flask import Flask
 from bpm_server.accounts.service import upsert_account
 from bpm_server.database import db
 from bpm_server.identity.service import add_user, find_user, issue_token
-from bpm_server.instances.service import list_instances, start_instance
+from bpm_server.instances.service import list_instances
+from bpm_server.runtime import start_instance
 
 DEMO_PASSWORD = "demo"
 DEMO_USERS = [

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from bpm_server.accounts import service
 from bpm_server.accounts.models import TIERS
-from bpm_server.extensions import db_session, runtime
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, requires
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1/accounts", description="Customer accounts")
@@ -36,4 +36,4 @@ def get_account(account_id: str):
 @blp.response(200, AccountSchema)
 def put_account(body: dict, account_id: str):
     """Create or update an account (the ERP webhook does this too)."""
-    return service.upsert_account(db_session(), account_id, now=runtime().clock.now(), **body)
+    return service.upsert_account(db_session(), account_id, now=deployment().clock.now(), **body)

@@ -14,14 +14,17 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bpm_server.accounts.models import Account
 from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
-from bpm_server.engine.adapter import Run
+from bpm_server.engine.adapter import ServiceCall
 from bpm_server.erp.models import OutboundCall
 from bpm_server.errors import Conflict, NotFound
-from bpm_server.extensions import Runtime
+from bpm_server.extensions import Deployment
+from bpm_server.identity.models import User
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.integration_log import service as integration_log
+from bpm_server.notifications.service import Message
 from bpm_server.outbound import service as outbound
 from integrations.base import CallResult
 
@@ -40,45 +43,49 @@ class Attempt:
     number: int
 
 
-def sync_calls(session: Session, rt: Runtime, instance: ProcessInstance, run: Run, now: datetime) -> None:
-    """Give every service task now waiting in ``run`` its call row and first attempt.
+def is_configured(system: str) -> bool:
+    """Whether this deployment has the system a service task names (else its call is skipped)."""
+    return outbound.registry().service(system) is not None
 
-    A system this deployment does not have is skipped at once: the task
-    completes with ``{"status": "skipped"}`` and the diagram decides what then.
-    """
-    while True:
-        waiting = run.pending_service_calls()
-        if not waiting:  # most steps: no query (this runs on every step of every instance)
-            return
-        known = set(session.scalars(select(OutboundCall.engine_task_id)
-                                    .where(OutboundCall.process_instance_id == instance.id)))
-        new = [c for c in waiting if c.engine_task_id not in known]
-        if not new:
-            return
-        skipped = False
-        for pending in new:
-            system, _, operation = pending.operation.partition(".")
-            params = {**pending.params, "process_instance_id": instance.id, "account_id": instance.account_id}
-            call = OutboundCall(id=new_id(), process_instance_id=instance.id, engine_task_id=pending.engine_task_id,
-                                element_id=pending.element_id, system=system, operation=operation, params=params,
-                                state="pending", attempts=0, max_attempts=rt.config.outbound_max_attempts,
-                                next_attempt_at=now, created_at=now, updated_at=now)
-            session.add(call)
-            if outbound.registry().service(system) is None:
-                call.state, call.completed_at, call.next_attempt_at = "skipped", now, None
-                call.response = {"status": "skipped", "reason": f"no {system} is configured in this deployment"}
-                integration_log.record(session, direction="outbound", system=system, endpoint=pending.operation,
-                                       operation=operation, status="not_configured", outcome="skipped",
-                                       duration_ms=0.0, payload=params, error=None, reference=call.id,
-                                       instance_id=instance.id, now=now)
-                run.complete_service_call(pending.engine_task_id, call.response)
-                skipped = True
-            else:
-                outbound.schedule_attempt(session, what="service_call", ref_id=call.id, attempt=1, due=now,
-                                          instance_id=instance.id, now=now)
-        session.flush()
-        if not skipped:
-            return
+
+def skipped_response(system: str) -> dict[str, Any]:
+    """What a service task of a system this deployment does not have gets as its answer."""
+    return {"status": "skipped", "reason": f"no {system} is configured in this deployment"}
+
+
+def apply_step(session: Session, rt: Deployment, instance: ProcessInstance, *, started: list[ServiceCall],
+               skipped: list[ServiceCall], now: datetime) -> None:
+    """The outbound side of one step (called by the runtime): a call row and a first
+    attempt for every service task the step started; a settled row and a log line for
+    each one skipped (the runtime already answered those in the engine)."""
+    skipped_ids = {c.engine_task_id for c in skipped}
+    for pending in [*started, *skipped]:
+        system, _, operation = pending.operation.partition(".")
+        params = {**pending.params, "process_instance_id": instance.id, "account_id": instance.account_id}
+        call = OutboundCall(id=new_id(), process_instance_id=instance.id, engine_task_id=pending.engine_task_id,
+                            element_id=pending.element_id, system=system, operation=operation, params=params,
+                            state="pending", attempts=0, max_attempts=rt.config.outbound_max_attempts,
+                            next_attempt_at=now, created_at=now, updated_at=now)
+        session.add(call)
+        if pending.engine_task_id in skipped_ids:
+            call.state, call.completed_at, call.next_attempt_at = "skipped", now, None
+            call.response = skipped_response(system)
+            integration_log.record(session, direction="outbound", system=system, endpoint=pending.operation,
+                                   operation=operation, status="not_configured", outcome="skipped",
+                                   duration_ms=0.0, payload=params, error=None, reference=call.id,
+                                   instance_id=instance.id, now=now)
+        else:
+            outbound.schedule_attempt(session, what="service_call", ref_id=call.id, attempt=1, due=now,
+                                      instance_id=instance.id, now=now)
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A call that succeeded: the runtime hands its answer to the waiting service task."""
+
+    process_instance_id: str
+    engine_task_id: str
+    response: Any
 
 
 def begin_attempt(session: Session, call_id: str, number: int) -> Attempt | None:
@@ -98,43 +105,37 @@ def send(attempt: Attempt, now: datetime) -> CallResult:
     return adapter.call(attempt.operation, attempt.params, idempotency_key=attempt.call_id, now=now)
 
 
-def record_attempt(session: Session, rt: Runtime, attempt: Attempt, result: CallResult, now: datetime) -> str:
-    """Count the attempt once, log it, and move the process on, retry later, or open an incident."""
-    from bpm_server.instances import service as instances
-
+def record_attempt(session: Session, rt: Deployment, attempt: Attempt, result: CallResult,
+                   now: datetime) -> tuple[str, Answered | None]:
+    """Count the attempt once and log it; then retry later, open an incident, or (on
+    success) return the answer for the runtime to move the process on with."""
     claimed = session.execute(update(OutboundCall).where(
         OutboundCall.id == attempt.call_id, OutboundCall.state == "pending",
         OutboundCall.attempts == attempt.number - 1).values(attempts=attempt.number, updated_at=now)).rowcount
     if not claimed:
-        return "attempt already recorded"
+        return "attempt already recorded", None
     integration_log.record(session, direction="outbound", system=attempt.system, endpoint=result.endpoint,
                            operation=attempt.operation, status=result.status, outcome="ok" if result.ok else "failed",
                            duration_ms=result.duration_ms, payload=result.request, error=result.error,
                            reference=attempt.call_id, instance_id=attempt.instance_id, now=now)
     call = session.get(OutboundCall, attempt.call_id, populate_existing=True)
     if result.ok:
-        instance = instances.lock_instance(session, call.process_instance_id)
         call.state, call.response, call.completed_at = "succeeded", result.response, now
         call.next_attempt_at, call.last_error = None, None
-        moved = instances.complete_service_call(session, rt, instance, call.engine_task_id, result.response, now)
-        return "succeeded" + ("" if moved else " (the instance no longer waits for it)")
+        return "succeeded", Answered(call.process_instance_id, call.engine_task_id, result.response)
     call.last_error = result.error
     if attempt.number < call.max_attempts:
         call.next_attempt_at = now + outbound.backoff(rt, attempt.number)
         outbound.schedule_attempt(session, what="service_call", ref_id=call.id, attempt=attempt.number + 1,
                                   due=call.next_attempt_at, instance_id=call.process_instance_id, now=now)
-        return f"attempt {attempt.number} failed ({result.error}); next at {call.next_attempt_at.isoformat()}"
+        return f"attempt {attempt.number} failed ({result.error}); next at {call.next_attempt_at.isoformat()}", None
     call.state, call.incident_at, call.next_attempt_at = "incident", now, None
     _raise_incident(session, rt, call, now)
-    return f"attempt {attempt.number} failed ({result.error}); incident opened"
+    return f"attempt {attempt.number} failed ({result.error}); incident opened", None
 
 
-def _raise_incident(session: Session, rt: Runtime, call: OutboundCall, now: datetime) -> None:
+def _raise_incident(session: Session, rt: Deployment, call: OutboundCall, now: datetime) -> None:
     """Tell the people who can act: admins, and the account's owner."""
-    from bpm_server.accounts.models import Account
-    from bpm_server.identity.models import User
-    from bpm_server.notifications.service import Message
-
     log.warning("incident: %s.%s of instance %s failed %d times: %s", call.system, call.operation,
                 call.process_instance_id, call.attempts, call.last_error)
     audit(session, actor="system", action="incident.open", object_type="outbound_call", object_id=call.id, now=now,
@@ -151,7 +152,7 @@ def _raise_incident(session: Session, rt: Runtime, call: OutboundCall, now: date
         rt.notifier.notify(session, person, message, now)
 
 
-def retry_incident(session: Session, rt: Runtime, call_id: str, *, actor: str, now: datetime) -> OutboundCall:
+def retry_incident(session: Session, rt: Deployment, call_id: str, *, actor: str, now: datetime) -> OutboundCall:
     call = session.get(OutboundCall, call_id)
     if call is None or call.incident_at is None:
         raise NotFound(f"incident {call_id!r} does not exist", code="unknown_incident")

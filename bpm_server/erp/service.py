@@ -22,7 +22,7 @@ from bpm_server.accounts.models import TIERS
 from bpm_server.accounts.service import upsert_account
 from bpm_server.erp.models import ContractSignedEvent
 from bpm_server.errors import AppError, Conflict, Invalid, Unauthenticated
-from bpm_server.extensions import Runtime
+from bpm_server.extensions import Deployment
 from integrations.signing import signature_matches
 
 REPLAY_WINDOW_SECONDS = 300
@@ -60,7 +60,7 @@ class Outcome:
     created: bool
 
 
-def verify(rt: Runtime, body: bytes, timestamp: str | None, signature: str | None, now: datetime) -> None:
+def verify(rt: Deployment, body: bytes, timestamp: str | None, signature: str | None, now: datetime) -> None:
     secret = rt.config.erp_webhook_secret
     if not secret:
         raise WebhookNotConfigured("the ERP webhook is not configured on this server (BPM_ERP_WEBHOOK_SECRET)")
@@ -106,9 +106,17 @@ def body_hash(document: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def receive(session: Session, rt: Runtime, document: dict[str, Any], now: datetime) -> Outcome:
-    from bpm_server.instances.service import start_instance
+@dataclass(frozen=True)
+class NewContract:
+    """A first delivery: the project to start for it (the caller starts it through the runtime)."""
 
+    event: ContractSignedEvent
+    account_id: str
+    data: dict[str, Any]
+
+
+def receive(session: Session, document: dict[str, Any], now: datetime) -> Outcome | NewContract:
+    """Record the event once and upsert its account; a repeated delivery answers with the first one's instance."""
     digest = body_hash(document)
     event = ContractSignedEvent(event_id=document["event_id"], body_hash=digest, contract_no=document["contract_no"],
                                 account_id=document["account"]["id"], received_at=now)
@@ -126,11 +134,13 @@ def receive(session: Session, rt: Runtime, document: dict[str, Any], now: dateti
                    now=now)
     data = {k: v for k, v in document.items() if k not in ("account", "event_id") and v is not None}
     data["erp_event_id"] = document["event_id"]
-    instance = start_instance(session, rt, process_model_id=PROCESS_MODEL_ID, account_id=account["id"], data=data,
-                              now=now, started_by="erp")
-    event.process_instance_id = instance.id
+    return NewContract(event, account["id"], data)
+
+
+def link(session: Session, contract: NewContract, process_instance_id: str) -> Outcome:
+    contract.event.process_instance_id = process_instance_id
     session.flush()
-    return Outcome(instance.id, True)
+    return Outcome(process_instance_id, True)
 
 
 def _repeat(session: Session, event_id: str, digest: str) -> Outcome:

@@ -7,9 +7,10 @@ from flask import g, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
+from bpm_server import runtime
 from bpm_server.api_common import PageArgs, page_of
 from bpm_server.erp import calls, service
-from bpm_server.extensions import db_session, runtime
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
 from bpm_server.integration_log.hooks import log_inbound
 
@@ -61,14 +62,22 @@ def contract_signed():
 
     Body: ``{"event_id", "contract_no", "account": {"id", "name", "tier"}, "signed_at", "amount",
     "currency", "owner"}``. Authenticated by its signature, not by a bearer token."""
-    rt = runtime()
+    rt = deployment()
     body = request.get_data(cache=True)
     g.inbound_started = getattr(g, "inbound_started", time.perf_counter())
     service.verify(rt, body, request.headers.get("X-BPM-Timestamp"), request.headers.get("X-BPM-Signature"),
                    rt.clock.now())
     document = service.parse(body)
     g.inbound_reference = document["event_id"]
-    outcome = service.receive(db_session(), rt, document, rt.clock.now())
+    session, now = db_session(), rt.clock.now()
+    received = service.receive(session, document, now)
+    if isinstance(received, service.NewContract):
+        instance = runtime.start_instance(session, rt, process_model_id=service.PROCESS_MODEL_ID,
+                                          account_id=received.account_id, data=received.data, now=now,
+                                          started_by="erp")
+        outcome = service.link(session, received, instance.id)
+    else:
+        outcome = received
     g.inbound_instance_id = outcome.process_instance_id
     g.inbound_outcome = "ok" if outcome.created else "duplicate"
     return {"process_instance_id": outcome.process_instance_id}, (201 if outcome.created else 200)
@@ -91,5 +100,5 @@ def list_incidents(args: dict):
 @blp.response(200, IncidentSchema)
 def retry_incident(incident_id: str):
     """Try the failed call again now, with a fresh round of retries (admins)."""
-    rt = runtime()
+    rt = deployment()
     return calls.retry_incident(db_session(), rt, incident_id, actor=current_user().username, now=rt.clock.now())

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
-from bpm_server.extensions import db_session, runtime
+from bpm_server.extensions import db_session, deployment
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Liveness and dependencies")
 
@@ -19,7 +19,7 @@ def health():
         checks["database"] = {"ok": True}
     except Exception as exc:  # report, never raise: this is what monitors poll
         checks["database"] = {"ok": False, "error": exc.__class__.__name__}
-    rt = runtime()
+    rt = deployment()
     checks["queue"] = {"ok": rt.jobs.ping(), "mode": "rq" if rt.config.redis_url else "embedded"}
     checks["calendar"] = _calendar_check(rt)
     checks["erp"] = _erp_check(rt)

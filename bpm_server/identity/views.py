@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from bpm_server.extensions import db_session, runtime
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity import service
 from bpm_server.identity.auth import current_user, requires
 from bpm_server.identity.models import ROLES
@@ -65,7 +65,7 @@ class SubstituteArgs(Schema):
 @blp.response(200, SubstituteListSchema)
 def list_substitutes(args: dict):
     """Current and coming out-of-office substitutes (by default of your own department)."""
-    rt = runtime()
+    rt = deployment()
     today = rt.clock.now().astimezone(rt.calendar.time_zone).date()
     department = args.get("department") or current_user().department_id
     return {"items": service.substitutes(db_session(), department_id=department, today=today)}
@@ -81,7 +81,7 @@ def add_substitute(body: dict):
     """Department leads: while `user` is away (`from`..`until`, whole days), their new tasks go to `substitute`."""
     return service.set_substitute(db_session(), current_user(), username=body["user"], substitute=body["substitute"],
                                   starts_on=body["starts_on"], ends_on=body["ends_on"], reason=body["reason"],
-                                  now=runtime().clock.now())
+                                  now=deployment().clock.now())
 
 
 @blp.route("/substitutes/<substitute_id>", methods=["DELETE"])
@@ -89,4 +89,4 @@ def add_substitute(body: dict):
 @blp.response(204)
 def cancel_substitute(substitute_id: str):
     """Department leads: end a substitution early (the person is back)."""
-    service.cancel_substitute(db_session(), current_user(), substitute_id, runtime().clock.now())
+    service.cancel_substitute(db_session(), current_user(), substitute_id, deployment().clock.now())

@@ -4,10 +4,13 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from bpm_server import runtime
 from bpm_server.api_common import PageArgs, page_of
-from bpm_server.extensions import db_session, runtime
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
+from bpm_server.erp.calls import calls_of
 from bpm_server.instances import service
+from bpm_server.messages.service import waiting_for
 from bpm_server.instances.models import INSTANCE_STATES
 from bpm_server.tasks.schemas import TaskSchema
 
@@ -89,9 +92,6 @@ class InstanceListArgs(PageArgs):
 
 
 def _full(instance):
-    from bpm_server.erp.calls import calls_of
-    from bpm_server.messages.service import waiting_for
-
     session = db_session()
     instance.tasks, instance.history = service.instance_tasks(session, instance.id)
     calls = calls_of(session, instance.id)
@@ -111,8 +111,8 @@ def _full(instance):
 @blp.response(201, InstanceSchema)
 def start(body: dict):
     """Start the current version of a model for an account."""
-    rt = runtime()
-    instance = service.start_instance(db_session(), rt, now=rt.clock.now(),
+    rt = deployment()
+    instance = runtime.start_instance(db_session(), rt, now=rt.clock.now(),
                                       started_by=current_user().username, **body)
     return _full(instance)
 

@@ -15,7 +15,7 @@ from flask import Response, g, request
 from flask_smorest import Blueprint
 
 from bpm_server.database import db
-from bpm_server.extensions import runtime
+from bpm_server.extensions import deployment
 from bpm_server.integration_log import service
 
 LOGGED_HEADERS = ("X-BPM-Timestamp", "X-BPM-Signature", "Content-Type", "User-Agent")
@@ -41,7 +41,7 @@ def log_inbound(blp: Blueprint, *, system: str, endpoints: set[str]) -> None:
                       outcome="rejected" if rejected else g.get("inbound_outcome", "ok"),
                       duration_ms=(time.perf_counter() - g.get("inbound_started", time.perf_counter())) * 1000,
                       payload=_payload(), error=error, reference=g.get("inbound_reference"),
-                      instance_id=g.get("inbound_instance_id") or None, now=runtime().clock.now())
+                      instance_id=g.get("inbound_instance_id") or None, now=deployment().clock.now())
         if rejected:
             db.session.rollback()
             service.record_apart(db.engine, **fields)

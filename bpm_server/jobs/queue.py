@@ -6,11 +6,15 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from flask import Flask
 
 log = logging.getLogger(__name__)
+
+#: The function an rq worker calls for every job (it builds the worker's app once).
+RQ_ENTRY = "bpm_server.worker.perform"
 
 
 class JobQueue(Protocol):
@@ -26,8 +30,9 @@ class JobQueue(Protocol):
 class InProcessJobQueue:
     """Runs jobs in a daemon thread inside the web process (embedded mode)."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, perform: Callable[..., Any]) -> None:
         self._app = app
+        self._perform = perform  # bpm_server.jobs.runner.perform_in_app, given by the app factory
         self._queue: queue.Queue[tuple[str, tuple[Any, ...], str | None] | None] = queue.Queue()
         self._waiting: set[str] = set()
         self._thread: threading.Thread | None = None
@@ -60,15 +65,13 @@ class InProcessJobQueue:
                 self._thread.start()
 
     def _loop(self) -> None:
-        from bpm_server.jobs.runner import perform_in_app
-
         while True:
             item = self._queue.get()
             try:
                 if item is not None:
                     with self._lock:
                         self._waiting.discard(item[2])
-                    perform_in_app(self._app, item[0], *item[1])
+                    self._perform(self._app, item[0], *item[1])
             except Exception:  # a failing job must not kill the runner
                 log.exception("job %s failed", item[0] if item else None)
             finally:
@@ -91,19 +94,19 @@ class RqJobQueue:
 
         options: dict[str, Any] = dict(args=(job, *args), job_id=job_id, result_ttl=3600, failure_ttl=7 * 24 * 3600)
         if job_id is None:
-            self.queue.enqueue_call("bpm_server.jobs.runner.perform", **options)
+            self.queue.enqueue_call(RQ_ENTRY, **options)
             return
         # A fixed job id makes a duplicate enqueue of the same work harmless:
         # while a job with that id still waits, it will do this work too.
         try:
-            self.queue.enqueue_call("bpm_server.jobs.runner.perform", unique=True, **options)
+            self.queue.enqueue_call(RQ_ENTRY, unique=True, **options)
         except DuplicateJobError:
             waiting = self.queue.fetch_job(job_id)
             if waiting is not None and waiting.get_status() in (JobStatus.QUEUED, JobStatus.DEFERRED,
                                                                 JobStatus.SCHEDULED):
                 return
             # Only the record of one that already ran (or is running) is left: queue it again.
-            self.queue.enqueue_call("bpm_server.jobs.runner.perform", **options)
+            self.queue.enqueue_call(RQ_ENTRY, **options)
 
     def backlog(self) -> int:
         # Running jobs count too: a storm's last batch is still at work when the

@@ -11,8 +11,6 @@ from bpm_server.database import db
 
 log = logging.getLogger(__name__)
 
-_worker_app: Flask | None = None
-
 
 def perform_in_app(app: Flask, job: str, *args: Any) -> Any:
     func = import_string(job)
@@ -26,19 +24,3 @@ def perform_in_app(app: Flask, job: str, *args: Any) -> Any:
             raise
         finally:
             db.session.remove()
-
-
-def use_app(app: Flask) -> None:
-    """Run rq jobs in this process on ``app`` (set by ``bpm-server worker``)."""
-    global _worker_app
-    _worker_app = app
-
-
-def perform(job: str, *args: Any) -> Any:
-    """The function rq calls; the worker process builds its app once from the environment."""
-    global _worker_app
-    if _worker_app is None:
-        from bpm_server.app import create_app
-
-        _worker_app = create_app()
-    return perform_in_app(_worker_app, job, *args)

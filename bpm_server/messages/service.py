@@ -20,9 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bpm_server.database import new_id
-from bpm_server.engine.adapter import Run
+from bpm_server.engine.adapter import WaitingMessage
 from bpm_server.errors import Conflict, NotFound
-from bpm_server.extensions import Runtime
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages.models import MessageSubscription, ReceivedMessage
 
@@ -39,22 +38,16 @@ def correlation_key(correlation: Mapping[str, Any]) -> str:
     return json.dumps(dict(correlation), sort_keys=True, separators=(",", ":"), default=str)
 
 
-def sync_subscriptions(session: Session, instance: ProcessInstance, run: Run | None, now: datetime) -> None:
-    """Make the subscription rows match what the run waits for (none once it ended)."""
-    if run is not None:
-        now_waiting = run.message_wait_ids() if instance.state == "running" else frozenset()
-        if now_waiting == run.message_waits_at_load:
-            # Every save of a running instance leaves one row per wait, so the
-            # rows already match: no query (most steps of most processes).
-            return
-    waiting = {w.engine_task_id: w for w in run.waiting_messages()} if run is not None and \
-        instance.state == "running" else {}
+def apply_step(session: Session, instance: ProcessInstance, waiting: list[WaitingMessage], now: datetime) -> None:
+    """Make the subscription rows match what the instance waits for after a step (called
+    by the runtime only when the waits changed; none once the instance ended)."""
+    by_task = {w.engine_task_id: w for w in waiting}
     rows = {r.engine_task_id: r for r in session.scalars(
         select(MessageSubscription).where(MessageSubscription.process_instance_id == instance.id))}
-    gone = [r.id for engine_id, r in rows.items() if engine_id not in waiting]
+    gone = [r.id for engine_id, r in rows.items() if engine_id not in by_task]
     if gone:
         session.execute(delete(MessageSubscription).where(MessageSubscription.id.in_(gone)))
-    for engine_id, message in waiting.items():
+    for engine_id, message in by_task.items():
         if engine_id not in rows:
             session.add(MessageSubscription(id=new_id(), process_instance_id=instance.id, engine_task_id=engine_id,
                                             element_id=message.element_id, message_name=message.name,
@@ -68,10 +61,19 @@ def waiting_for(session: Session, instance_id: str) -> list[MessageSubscription]
                                 .order_by(MessageSubscription.created_at, MessageSubscription.id)))
 
 
-def deliver(session: Session, rt: Runtime, *, name: str, correlation: Mapping[str, Any], payload: Mapping[str, Any],
-            message_id: str, now: datetime) -> Delivery:
-    from bpm_server.instances import service as instances
+@dataclass(frozen=True)
+class Received:
+    """A message seen for the first time, matched to the one instance waiting for it."""
 
+    row: ReceivedMessage
+    process_instance_id: str
+    correlation_key: str
+
+
+def receive(session: Session, *, name: str, correlation: Mapping[str, Any], payload: Mapping[str, Any],
+            message_id: str, now: datetime) -> Received | Delivery:
+    """Record the message id (a repeat answers with the first delivery) and find the one
+    instance waiting for it; the runtime then locks that instance and delivers."""
     digest = hashlib.sha256(json.dumps({"name": name, "correlation": correlation, "payload": payload},
                                        sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
     received = ReceivedMessage(message_id=message_id, name=name, body_hash=digest, received_at=now)
@@ -93,16 +95,24 @@ def deliver(session: Session, rt: Runtime, *, name: str, correlation: Mapping[st
         raise Conflict(f"{len(instance_ids)} process instances wait for message {name!r} with correlation {key}; "
                        f"add correlation keys to tell them apart", code="ambiguous_correlation",
                        details={"process_instance_ids": instance_ids})
-    instance = instances.lock_instance(session, instance_ids[0])
-    # Under the lock, look again: a concurrent message may have just consumed the wait.
-    current = [m for m in _matches(session, name, key) if m.process_instance_id == instance.id]
+    return Received(received, instance_ids[0], key)
+
+
+def still_waiting(session: Session, received: Received, name: str) -> str:
+    """Under the instance lock, look again: a concurrent message may have just consumed the
+    wait. Returns the catch event's element id."""
+    current = [m for m in _matches(session, name, received.correlation_key)
+               if m.process_instance_id == received.process_instance_id]
     if not current:
-        raise NotFound(f"process instance {instance.id} no longer waits for message {name!r}",
+        raise NotFound(f"process instance {received.process_instance_id} no longer waits for message {name!r}",
                        code="no_waiting_instance")
-    instances.deliver_message(session, rt, instance, name=name, payload=payload, correlation=correlation, now=now)
-    received.process_instance_id, received.element_id = instance.id, current[0].element_id
+    return current[0].element_id
+
+
+def record_delivery(session: Session, received: Received, element_id: str) -> Delivery:
+    received.row.process_instance_id, received.row.element_id = received.process_instance_id, element_id
     session.flush()
-    return Delivery(message_id, instance.id, current[0].element_id, False)
+    return Delivery(received.row.message_id, received.process_instance_id, element_id, False)
 
 
 def _matches(session: Session, name: str, key: str) -> list[MessageSubscription]:

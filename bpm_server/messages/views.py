@@ -5,7 +5,8 @@ from flask import g
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from bpm_server.extensions import db_session, runtime
+from bpm_server import runtime
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import requires
 from bpm_server.integration_log.hooks import log_inbound
 from bpm_server.messages import service
@@ -39,9 +40,9 @@ class DeliverySchema(Schema):
 @blp.alt_response(409, description="several instances match (ambiguous_correlation), or message_id reused")
 def deliver(body: dict):
     """Deliver a message to the one instance waiting for it (idempotent on message_id)."""
-    rt = runtime()
+    rt = deployment()
     g.inbound_reference = body["message_id"]
-    delivery = service.deliver(db_session(), rt, now=rt.clock.now(), **body)
+    delivery = runtime.deliver_message(db_session(), rt, now=rt.clock.now(), **body)
     g.inbound_instance_id = delivery.process_instance_id
     g.inbound_outcome = "duplicate" if delivery.duplicate else "ok"
     return delivery

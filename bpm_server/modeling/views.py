@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from bpm_server.errors import Invalid, NotFound
-from bpm_server.extensions import db_session, runtime
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
 from bpm_server.modeling import service
 from bpm_server.modeling.models import ProcessModelVersion
@@ -91,7 +91,7 @@ def upload_version(model_id: str):
     """Validate and publish a new version (XML body or multipart field ``file``)."""
     xml = _uploaded_xml()
     version, created = service.publish_version(db_session(), model_id, xml, source="upload",
-                                               now=runtime().clock.now(), created_by=current_user().username)
+                                               now=deployment().clock.now(), created_by=current_user().username)
     return {"process_model_id": model_id, "created": created, "version": version}, (201 if created else 200)
 
 

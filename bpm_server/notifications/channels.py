@@ -16,11 +16,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bpm_server.database import new_id
-from bpm_server.extensions import Runtime
+from bpm_server.extensions import Deployment
 from bpm_server.identity.models import User
 from bpm_server.integration_log import service as integration_log
 from bpm_server.notifications.models import NotificationDelivery
 from bpm_server.outbound import service as outbound
+from bpm_server.tasks.models import HumanTask
 from integrations.base import CallResult, Notice
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class DeliveryAttempt:
     number: int
 
 
-def dispatch(session: Session, rt: Runtime, user: User, *, kind: str, title: str, body: str, task_id: str | None,
+def dispatch(session: Session, rt: Deployment, user: User, *, kind: str, title: str, body: str, task_id: str | None,
              notification_id: str | None, now: datetime) -> list[NotificationDelivery]:
     """Queue the notification on every channel routed to the user (none without a channels file)."""
     registry = outbound.registry()
@@ -43,8 +44,6 @@ def dispatch(session: Session, rt: Runtime, user: User, *, kind: str, title: str
         return []
     instance_id = None
     if task_id:
-        from bpm_server.tasks.models import HumanTask
-
         task = session.get(HumanTask, task_id)
         instance_id = task.process_instance_id if task else None
     notice = {"kind": kind, "title": title, "body": body, "username": user.username,
@@ -78,7 +77,7 @@ def send(attempt: DeliveryAttempt, now: datetime) -> tuple[str, CallResult]:
     return channel.kind, channel.send(Notice(**fields), now=now)
 
 
-def record_attempt(session: Session, rt: Runtime, attempt: DeliveryAttempt, kind: str, result: CallResult,
+def record_attempt(session: Session, rt: Deployment, attempt: DeliveryAttempt, kind: str, result: CallResult,
                    now: datetime) -> str:
     claimed = session.execute(update(NotificationDelivery).where(
         NotificationDelivery.id == attempt.delivery_id, NotificationDelivery.state == "pending",

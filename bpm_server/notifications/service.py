@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bpm_server.database import new_id
+from bpm_server.extensions import deployment
 from bpm_server.identity.models import User
+from bpm_server.notifications.channels import dispatch
 from bpm_server.notifications.models import Notification
 
 
@@ -35,13 +37,10 @@ class InAppNotifier:
     deployment routes to the person (e-mail, WeCom, DingTalk, Feishu, webhook)."""
 
     def notify(self, session: Session, user: User, message: Message, now: datetime) -> None:
-        from bpm_server.extensions import runtime
-        from bpm_server.notifications.channels import dispatch
-
         notification = Notification(id=new_id(), user_id=user.id, kind=message.kind, title=message.title,
                                     body=message.body, task_id=message.task_id, created_at=now)
         session.add(notification)
-        dispatch(session, runtime(), user, kind=message.kind, title=message.title, body=message.body,
+        dispatch(session, deployment(), user, kind=message.kind, title=message.title, body=message.body,
                  task_id=message.task_id, notification_id=notification.id, now=now)
 
 

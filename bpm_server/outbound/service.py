@@ -16,7 +16,10 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from bpm_server.extensions import Runtime
+from bpm_server.erp.models import OutboundCall
+from bpm_server.extensions import Deployment
+from bpm_server.notifications.models import NotificationDelivery
+from bpm_server.sla.timers import add_timer
 from integrations.registry import ChannelConfigError, Registry
 
 log = logging.getLogger(__name__)
@@ -43,15 +46,13 @@ def registry() -> Registry:
     return extensions["bpm_integrations"]
 
 
-def backoff(rt: Runtime, attempts_done: int) -> timedelta:
+def backoff(rt: Deployment, attempts_done: int) -> timedelta:
     """30 s, 1 min, 2 min, 4 min, ... with the default base."""
     return timedelta(seconds=rt.config.outbound_backoff_seconds * 2 ** max(attempts_done - 1, 0))
 
 
 def schedule_attempt(session: Session, *, what: str, ref_id: str, attempt: int, due: datetime,
                      instance_id: str | None, now: datetime) -> None:
-    from bpm_server.sla.service import add_timer
-
     add_timer(session, TIMER_KIND, instance_id or "", None, due, {"what": what, "id": ref_id, "attempt": attempt},
               now)
 
@@ -60,8 +61,8 @@ def schedule_attempt(session: Session, *, what: str, ref_id: str, attempt: int, 
 ATTEMPT_GUARD = timedelta(minutes=5)
 
 
-def fire_timer(session: Session, rt: Runtime, timer: Any, now: datetime) -> str:
-    """What ``sla.service.fire`` does with an ``integration`` timer: queue the attempt's job.
+def fire_timer(session: Session, rt: Deployment, timer: Any, now: datetime) -> str:
+    """What the runtime's ``fire_timer`` does with an ``integration`` timer: queue the attempt's job.
 
     The job id names the attempt, so handing the same timer out twice queues it
     once; the job itself checks the attempt number, so a late duplicate does
@@ -79,14 +80,11 @@ def fire_timer(session: Session, rt: Runtime, timer: Any, now: datetime) -> str:
 
 
 def _still_due(session: Session, what: str, ref_id: str, attempt: int) -> bool:
-    from bpm_server.erp.models import OutboundCall
-    from bpm_server.notifications.models import NotificationDelivery
-
     row = session.get(OutboundCall if what == "service_call" else NotificationDelivery, ref_id)
     return row is not None and row.state == "pending" and row.attempts == attempt - 1
 
 
-def enqueue_after_commit(session: Session, rt: Runtime, job: str, *args: Any, job_id: str) -> None:
+def enqueue_after_commit(session: Session, rt: Deployment, job: str, *args: Any, job_id: str) -> None:
     """Queue the job once this transaction has committed.
 
     The row the job reads may have been written in this very transaction

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import logging
 
-from bpm_server.extensions import db_session, runtime
-from bpm_server.sla import service
+from bpm_server.extensions import db_session, deployment
+from bpm_server import runtime
 
 log = logging.getLogger(__name__)
 
 
 def fire_timer(timer_id: str) -> str:
     """Act on one due timer (idempotent: a timer fired twice acts once)."""
-    rt = runtime()
-    return service.fire(db_session(), rt, timer_id, rt.clock.now())
+    rt = deployment()
+    return runtime.fire_timer(db_session(), rt, timer_id, rt.clock.now())
 
 
 def fire_timers(timer_ids: list[str]) -> dict[str, str]:
@@ -22,11 +22,11 @@ def fire_timers(timer_ids: list[str]) -> dict[str, str]:
     a queue round trip per timer in a storm. One failing timer is rolled back
     alone and stays unfired; the pump hands it out again after retry_after.
     """
-    rt, session = runtime(), db_session()
+    rt, session = deployment(), db_session()
     outcomes: dict[str, str] = {}
     for timer_id in timer_ids:
         try:
-            outcomes[timer_id] = service.fire(session, rt, timer_id, rt.clock.now())
+            outcomes[timer_id] = runtime.fire_timer(session, rt, timer_id, rt.clock.now())
             session.commit()
         except Exception as exc:  # keep going: the other timers in the batch are independent
             session.rollback()

@@ -13,24 +13,27 @@ from sqlalchemy.orm import Session
 
 from bpm_server.accounts.models import Account
 from bpm_server.audit.service import record as audit
-from bpm_server.errors import AppError, Invalid, NotFound
-from bpm_server.extensions import Runtime
+from bpm_server.errors import AppError, Invalid
+from bpm_server.extensions import Deployment
 from bpm_server.identity.models import Department, User
 from bpm_server.modeling.models import ProcessModel, ProcessModelVersion
+from bpm_server.modeling.service import compiled, department_of
 from bpm_server.notifications.service import Message
 from bpm_server.sla import breaches
 from bpm_server.sla.escalation import PolicyError, Rule, parse_rules, parse_settings
 from bpm_server.sla.models import EscalationPolicy, EscalationSetting, SlaClock, Timer
+from bpm_server.sla.timers import add_timer
 from bpm_server.tasks.models import HumanTask
 
 log = logging.getLogger(__name__)
+
+#: The timer kind of an escalation's "start_process" action (fired by the runtime).
+START_PROCESS_TIMER = "start_process"
 
 
 def _known(session: Session) -> dict[str, set[str]]:
     departments = set(session.scalars(select(Department.id)))
     # Departments named by published models count as known even before anyone joins them.
-    from bpm_server.modeling.service import compiled, department_of
-
     for version in session.scalars(select(ProcessModelVersion)):
         departments.update(filter(None, (department_of(t) for t in compiled(version).human_tasks.values())))
     return {"departments": departments, "usernames": set(session.scalars(select(User.username))),
@@ -125,7 +128,7 @@ class Applied:
     escalations: list[dict[str, Any]] = field(default_factory=list)
 
 
-def apply(session: Session, rt: Runtime, task: HumanTask, clock: SlaClock, event: str, timer: Timer,
+def apply(session: Session, rt: Deployment, task: HumanTask, clock: SlaClock, event: str, timer: Timer,
           now: datetime, *, level: int | None = None) -> Applied:
     """Run the rules for ``event`` (or the one rung ``level``). Breach rungs are
     logged through ``escalation_entries``, which the caller chains last (see there)."""
@@ -155,7 +158,7 @@ def escalation_entries(task: HumanTask, clock: SlaClock, breach_id: str | None, 
             for details in applied.escalations]
 
 
-def _act(session: Session, rt: Runtime, task: HumanTask, event: str, action: dict[str, Any], now: datetime) -> str:
+def _act(session: Session, rt: Deployment, task: HumanTask, event: str, action: dict[str, Any], now: datetime) -> str:
     verb, target = next(iter(action.items()))
     if verb == "notify":
         people = _people(session, task, target)
@@ -172,7 +175,7 @@ def _act(session: Session, rt: Runtime, task: HumanTask, event: str, action: dic
         task.priority = (task.priority or 0) + int(target)
         return f"priority raised to {task.priority}"
     if verb == "start_process":
-        return _start_process(session, rt, task, target, now)
+        return _start_process(session, task, target, now)
     return f"unknown action {verb}"
 
 
@@ -221,16 +224,12 @@ def _reassign(session: Session, task: HumanTask, target: str, now: datetime) -> 
     return result
 
 
-def _start_process(session: Session, rt: Runtime, task: HumanTask, model_id: str, now: datetime) -> str:
-    from bpm_server.instances import service as instances
-
-    try:
-        with session.begin_nested():
-            started = instances.start_instance(session, rt, process_model_id=model_id, account_id=task.account_id,
-                                               data={"escalated_from_task": task.id,
-                                                     "escalated_from_instance": task.process_instance_id},
-                                               now=now, started_by="escalation")
-    except (AppError, NotFound) as exc:
-        log.warning("escalation could not start %s: %s", model_id, exc)
-        return f"start_process {model_id} failed: {exc}"
-    return f"started {model_id} instance {started.id}"
+def _start_process(session: Session, task: HumanTask, model_id: str, now: datetime) -> str:
+    """Ask for the process to be started: a timer due now, which the runtime fires like any
+    other (a domain never moves instances itself). Durable, and started once, even if the
+    queue loses the wake-up; a start that fails is logged there and stops nothing here."""
+    timer = add_timer(session, START_PROCESS_TIMER, task.process_instance_id, task.id, now,
+                      {"process_model_id": model_id, "account_id": task.account_id,
+                       "data": {"escalated_from_task": task.id,
+                                "escalated_from_instance": task.process_instance_id}}, now)
+    return f"start_process {model_id} requested (timer {timer.id})"

@@ -22,11 +22,10 @@ from flask import Flask
 from sqlalchemy import text
 
 from bpm_server.database import db
-from bpm_server.sla import service
+from bpm_server.sla import timers
 
 log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x42504D54  # "BPMT"
-_ENGINE_TICK = timedelta(microseconds=1)
 
 
 class TimerPump:
@@ -77,11 +76,11 @@ class TimerPump:
                 self._reconcile_before = self._reconcile_before or now
                 # The reconciler (a new leader's first passes): everything due that was
                 # handed out before it took over, whatever happened to it since.
-                due = service.due_timers(session, now, self.batch, enqueued_before=self._reconcile_before)
+                due = timers.due_timers(session, now, self.batch, enqueued_before=self._reconcile_before)
             elif rt.jobs.backlog():
-                due = service.due_timers(session, now, self.batch, only_fresh=True)
+                due = timers.due_timers(session, now, self.batch, only_fresh=True)
             else:
-                due = service.due_timers(session, now, self.batch, enqueued_before=now - self.retry_after)
+                due = timers.due_timers(session, now, self.batch, enqueued_before=now - self.retry_after)
             for timer in due:
                 timer.enqueued_at = now
             session.commit()
@@ -93,7 +92,7 @@ class TimerPump:
                 return 0.0
             self._reconciling, self._reconcile_before = False, None
             # Timers already handed out do not count, or a backlog would make the pump spin.
-            upcoming = service.next_due(session, self.retry_after)
+            upcoming = timers.next_due(session, self.retry_after)
         finally:
             session.remove()
         if upcoming is None:
@@ -134,27 +133,3 @@ def start_in_thread(app: Flask) -> TimerPump | None:
     pump = TimerPump(app)
     threading.Thread(target=pump.run_forever, name="bpm-timer-pump", daemon=True).start()
     return pump
-
-
-def advance_test_clock(app: Flask, target: datetime) -> int:
-    """Move the test clock to ``target``, firing every timer that falls due on the way,
-    each at its own moment and in order, as real time would. Returns how many fired."""
-    rt = app.extensions["bpm"]
-    session = db.session
-    fired = 0
-    while True:
-        due = service.due_timers(session, target, limit=1)
-        if not due:
-            break
-        timer = due[0]
-        # The BPMN engine counts its timer as due only once the moment has passed
-        # (due < now); fired at exactly ``due`` it would re-arm the same timer and
-        # this loop would never end. So BPMN timers fire a microsecond later.
-        moment = timer.due_at + (_ENGINE_TICK if timer.kind == "bpmn" else timedelta(0))
-        if moment > rt.clock.now():
-            rt.clock.set(moment)
-        service.fire(session, rt, timer.id, rt.clock.now())
-        session.flush()
-        fired += 1
-    rt.clock.set(target)
-    return fired

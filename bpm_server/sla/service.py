@@ -11,31 +11,52 @@ import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
 from bpm_server.errors import Conflict, Forbidden, Invalid
-from bpm_server.extensions import Runtime
+from bpm_server.extensions import Deployment
 from bpm_server.identity.models import Department, User
+from bpm_server.engine.adapter import CompiledModel
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.service import compiled
 from bpm_server.notifications.service import Message
 from bpm_server.sla import breaches, definitions, policies
 from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.sla.models import SlaClock, SlaClockEvent, Timer
+from bpm_server.sla import timers
+from bpm_server.sla.timers import add_timer, cancel_timers
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
 log = logging.getLogger(__name__)
 
 
+# --------------------------------------------------------------------------- a step's outcome
+
+
+def apply_step(session: Session, rt: Deployment, instance: ProcessInstance, model: CompiledModel, *,
+               opened: list[HumanTask], closed: list[HumanTask], next_timer: datetime | None,
+               arm_engine_timer: bool, now: datetime) -> None:
+    """The SLA side of one step of an instance (called by the runtime, after the task rows):
+    clocks stop for the stages that closed and start for those that opened, and the
+    instance's earliest BPMN timer is kept armed."""
+    for task in closed:
+        stop_clock(session, rt, task, now)
+    for task in opened:
+        start_clock(session, rt, task, instance, now, model=model)
+    if arm_engine_timer and model.has_timer_events:  # no timer element, so no row to look for
+        timers.arm_engine_timer(session, instance.id, next_timer if instance.state == "running" else None, now)
+
+
 # --------------------------------------------------------------------------- clocks
 
 
-def start_clock(session: Session, rt: Runtime, task: HumanTask, instance: ProcessInstance, now: datetime) -> None:
+def start_clock(session: Session, rt: Deployment, task: HumanTask, instance: ProcessInstance, now: datetime, *,
+                model: CompiledModel | None = None) -> None:
     """Give a newly ready task its due moments and timers (no-op without an SLA)."""
-    spec = compiled(instance.version).human_tasks[task.name]
+    spec = (model or compiled(instance.version)).human_tasks[task.name]
     definition = definitions.parse(spec.properties)
     if definition is None:
         return
@@ -110,7 +131,7 @@ def _schedule(session: Session, calendar: BusinessCalendar, task: HumanTask, clo
     add_timer(session, "sla_breach", task.process_instance_id, task.id, task.due_at, {}, now)
 
 
-def stop_clock(session: Session, rt: Runtime, task: HumanTask, now: datetime) -> None:
+def stop_clock(session: Session, rt: Deployment, task: HumanTask, now: datetime) -> None:
     """The task closed: no more timers; a late completion is logged as a follow-up to its breach."""
     if any(isinstance(obj, (SlaClock, Timer)) for obj in session.new):
         session.flush()  # a clock or timer made in this transaction must be in the table for the UPDATEs
@@ -133,7 +154,7 @@ def stop_clock(session: Session, rt: Runtime, task: HumanTask, now: datetime) ->
                                  "late_working_hours": round(late.total_seconds() / 3600, 2)})
 
 
-def pause(session: Session, rt: Runtime, user: User, task: HumanTask, reason: str, now: datetime) -> SlaClock:
+def pause(session: Session, rt: Deployment, user: User, task: HumanTask, reason: str, now: datetime) -> SlaClock:
     clock = _clock_for_change(session, user, task)
     if not clock.pausable:
         raise Conflict(f"stage {task.name!r} does not allow pausing its SLA (slaPausable is not set)",
@@ -153,7 +174,7 @@ def pause(session: Session, rt: Runtime, user: User, task: HumanTask, reason: st
     return clock
 
 
-def resume(session: Session, rt: Runtime, user: User, task: HumanTask, reason: str | None, now: datetime) -> SlaClock:
+def resume(session: Session, rt: Deployment, user: User, task: HumanTask, reason: str | None, now: datetime) -> SlaClock:
     clock = _clock_for_change(session, user, task)
     if clock.state != "paused":
         raise Conflict("the SLA clock is not paused", code="not_paused")
@@ -184,87 +205,8 @@ def clock_events(session: Session, task_id: str) -> list[SlaClockEvent]:
                                 .order_by(SlaClockEvent.id)))
 
 
-# --------------------------------------------------------------------------- timers
-
-
-def add_timer(session: Session, kind: str, instance_id: str, task_id: str | None, due_at: datetime,
-              payload: dict[str, Any], now: datetime) -> Timer:
-    timer = Timer(id=new_id(), kind=kind, process_instance_id=instance_id, task_id=task_id, due_at=due_at,
-                  payload=payload, created_at=now)
-    session.add(timer)
-    return timer
-
-
-def cancel_timers(session: Session, *, now: datetime, task_id: str | None = None, instance_id: str | None = None,
-                  kind: str | None = None) -> None:
-    query = update(Timer).where(Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
-    if task_id:
-        query = query.where(Timer.task_id == task_id)
-    if instance_id:
-        query = query.where(Timer.process_instance_id == instance_id)
-    if kind:
-        query = query.where(Timer.kind == kind)
-    session.execute(query.values(cancelled_at=now))
-
-
-def arm_engine_timer(session: Session, instance: ProcessInstance, due: datetime | None, now: datetime,
-                     *, model_has_timers: bool = True) -> None:
-    """Keep one pending row for the instance's earliest BPMN timer (boundary, catch, cycle)."""
-    if not model_has_timers:  # no timer element, so no row to look for
-        return
-    pending = session.scalar(select(Timer).where(Timer.process_instance_id == instance.id, Timer.kind == "bpmn",
-                                                 Timer.fired_at.is_(None), Timer.cancelled_at.is_(None)))
-    if pending is not None and due is not None and pending.due_at == due:
-        return
-    if pending is not None:
-        pending.cancelled_at = now
-    if due is not None and instance.state == "running":
-        add_timer(session, "bpmn", instance.id, None, due, {}, now)
-
-
-def due_timers(session: Session, now: datetime, limit: int = 500, *, enqueued_before: datetime | None = None,
-               only_fresh: bool = False) -> list[Timer]:
-    """Unfired timers due by ``now``, oldest first: all of them; or those never handed
-    to the queue (``only_fresh``) or handed out before ``enqueued_before`` as well."""
-    query = select(Timer).where(Timer.fired_at.is_(None), Timer.cancelled_at.is_(None), Timer.due_at <= now)
-    if only_fresh:
-        query = query.where(Timer.enqueued_at.is_(None))
-    elif enqueued_before is not None:
-        query = query.where((Timer.enqueued_at.is_(None)) | (Timer.enqueued_at < enqueued_before))
-    return list(session.scalars(query.order_by(Timer.due_at, Timer.created_at).limit(limit)))
-
-
-def next_due(session: Session, retry_after: timedelta | None = None) -> datetime | None:
-    """When the pump has something to do next: the earliest timer not yet handed
-    to the queue, or (with ``retry_after``) the moment a handed-out one that
-    has still not fired is to be handed out again."""
-    pending = (Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
-    if retry_after is None:
-        return session.scalar(select(Timer.due_at).where(*pending).order_by(Timer.due_at).limit(1))
-    fresh = session.scalar(select(Timer.due_at).where(*pending, Timer.enqueued_at.is_(None))
-                           .order_by(Timer.due_at).limit(1))
-    handed = session.scalar(select(func.min(Timer.enqueued_at)).where(*pending, Timer.enqueued_at.is_not(None)))
-    moments = [m for m in (fresh, handed + retry_after if handed else None) if m is not None]
-    return min(moments) if moments else None
-
-
-def fire(session: Session, rt: Runtime, timer_id: str, now: datetime) -> str:
-    """Act on one timer, once. Returns what happened (for logs and job results)."""
-    claimed = session.execute(update(Timer).where(Timer.id == timer_id, Timer.fired_at.is_(None),
-                                                  Timer.cancelled_at.is_(None)).values(fired_at=now)).rowcount
-    if not claimed:
-        return "already fired or cancelled"
-    timer = session.get(Timer, timer_id)
-    if timer.kind == "bpmn":
-        from bpm_server.instances import service as instances
-
-        instance = instances.lock_instance(session, timer.process_instance_id)
-        instances.advance_instance(session, rt, instance, now)
-        return f"instance {instance.state}"
-    if timer.kind == "integration":  # an attempt of an outbound call or notification (bpm_server.outbound)
-        from bpm_server.outbound.service import fire_timer as fire_integration
-
-        return fire_integration(session, rt, timer, now)
+def fire(session: Session, rt: Deployment, timer: Timer, now: datetime) -> str:
+    """Act on a claimed SLA timer (warning, breach, escalation rung). Returns what happened."""
     task = session.get(HumanTask, timer.task_id)
     clock = session.get(SlaClock, timer.task_id)
     if task is None or clock is None or task.state not in OPEN_STATES or clock.state != "running":
@@ -279,10 +221,10 @@ def fire(session: Session, rt: Runtime, timer_id: str, now: datetime) -> str:
         breaches.append_all(session, policies.escalation_entries(task, clock, timer.payload.get("breach_id"),
                                                                  applied, now))
         return "escalation: " + "; ".join(applied.actions)
-    raise ValueError(f"unknown timer kind {timer.kind!r}")
+    raise ValueError(f"timer kind {timer.kind!r} is not an SLA timer")
 
 
-def _breach(session: Session, rt: Runtime, task: HumanTask, clock: SlaClock, timer: Timer, now: datetime) -> str:
+def _breach(session: Session, rt: Deployment, task: HumanTask, clock: SlaClock, timer: Timer, now: datetime) -> str:
     if clock.breached_at is not None:  # one breach per task, ever
         return "already breached"
     clock.breached_at = timer.due_at

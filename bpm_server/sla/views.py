@@ -8,10 +8,11 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from bpm_server import runtime
 from bpm_server.api_common import PageArgs, page_of
 from bpm_server.audit.service import record as audit
 from bpm_server.errors import Invalid, NotFound
-from bpm_server.extensions import db_session, runtime
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
 from bpm_server.sla import breaches, policies, service
 from bpm_server.sla.models import EscalationPolicy, EscalationSetting, SlaClock
@@ -147,7 +148,7 @@ def get_clock(task_id: str):
 @blp.response(200, ClockSchema)
 def pause_clock(body: dict, task_id: str):
     """Stop the SLA clock while the stage waits on the customer (stage must be slaPausable)."""
-    rt = runtime()
+    rt = deployment()
     service.pause(db_session(), rt, current_user(), tasks.get_task(db_session(), task_id), body["reason"],
                   rt.clock.now())
     db_session().flush()
@@ -160,7 +161,7 @@ def pause_clock(body: dict, task_id: str):
 @blp.response(200, ClockSchema)
 def resume_clock(body: dict, task_id: str):
     """Restart the clock; the due moment moves by the paused working time."""
-    rt = runtime()
+    rt = deployment()
     service.resume(db_session(), rt, current_user(), tasks.get_task(db_session(), task_id), body["reason"],
                    rt.clock.now())
     db_session().flush()
@@ -198,7 +199,7 @@ def put_policy(body: dict, name: str):
     if not 1 <= len(name) <= 100:
         raise Invalid("policy name must be 1 to 100 characters")
     return policies.put_policy(db_session(), name, body["rules"], actor=current_user().username,
-                               now=runtime().clock.now())
+                               now=deployment().clock.now())
 
 
 class ClockSetSchema(Schema):
@@ -220,14 +221,12 @@ test_clock_blp = Blueprint("test_clock", __name__, url_prefix="/api/v1/test",
 @test_clock_blp.response(200, ClockStateSchema)
 def set_test_clock(body: dict):
     """Move the deployment's clock forward, firing everything that becomes due, in order."""
-    from bpm_server.sla.scheduler import advance_test_clock
-
-    rt = runtime()
+    rt = deployment()
     target: datetime = body["now"]
     if target < rt.clock.now():
         raise Invalid(f"the clock only moves forward: it is {rt.clock.now().isoformat()}",
                       code="clock_backwards", details={"now": ["must not be earlier than the current clock"]})
-    fired = advance_test_clock(current_app._get_current_object(), target)
+    fired = runtime.advance_test_clock(db_session(), rt, target)
     audit(db_session(), actor=current_user().username, action="test_clock.set", object_type="clock",
           object_id="deployment", now=rt.clock.now(), fired=fired)
     return {"now": rt.clock.now(), "fired": fired}
@@ -238,7 +237,7 @@ def set_test_clock(body: dict):
 @test_clock_blp.response(200, ClockStateSchema)
 def get_test_clock():
     """The test clock's current time."""
-    return {"now": runtime().clock.now(), "fired": 0}
+    return {"now": deployment().clock.now(), "fired": 0}
 
 
 # --------------------------------------------------------------------------- SLA statistics (the dashboard's numbers)
@@ -331,7 +330,7 @@ def sla_statistics(args: dict):
     """On-time rate per stage and department, median and 90th-percentile working time per stage (stages
     completed in the period), open work per department and open breaches (now). ``?format=csv`` for CSV.
     Process owners and department leads only."""
-    session, rt = db_session(), runtime()
+    session, rt = db_session(), deployment()
     if not stats.may_view(session, current_user()):
         raise Forbidden("the SLA statistics are for process owners and department leads", code="role_required")
     now = rt.clock.now()

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from bpm_server.accounts.models import Account
 from bpm_server.audit.service import record as audit
 from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound
-from bpm_server.extensions import Runtime, runtime
+from bpm_server.extensions import Deployment, deployment
 from bpm_server.identity import service as identity
 from bpm_server.identity.models import Department, User
 from bpm_server.sla.calendar import BusinessCalendar
@@ -117,7 +117,7 @@ class AccountForecast:
         return sum(1 for _, g in self.items if g.state == "breached")
 
 
-def forecast(session: Session, rt: Runtime, lead: User, *, days: int, now: datetime,
+def forecast(session: Session, rt: Deployment, lead: User, *, days: int, now: datetime,
              department_id: str | None = None) -> tuple[str, datetime, list[AccountForecast]]:
     """The department's open tasks already breached or due within ``days``
     working days, grouped by account (accounts with the most urgent task first)."""
@@ -168,7 +168,7 @@ def _assign_to_stand_ins(session: Session, flush_context: Any, instances: Any) -
     if not changed:
         return
     actor = g.get("user")
-    rt = runtime()
+    rt = deployment()
     today = _today(rt.calendar, rt.clock.now())
     for task in changed:
         if not inspect(task).attrs.assignee.history.added and not inspect(task).attrs.assignee_id.history.added:

@@ -1,4 +1,4 @@
-"""The inbox and the three things staff do with a task: look, claim, complete."""
+"""The inbox, and the task rows: looking, claiming, and what a completion or a step writes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.exc import StaleDataError
 
 from bpm_server.audit.service import record as audit
-from bpm_server.extensions import Runtime
+from bpm_server.database import new_id
+from bpm_server.engine.adapter import CompiledModel, ReadyTask
 from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound
 from bpm_server.identity.models import User
-from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
+from bpm_server.instances.service import json_safe
 from bpm_server.modeling.forms import EMPTY_FORM, field_errors, validator_for
-from bpm_server.modeling.service import form_of, forms_of_version
+from bpm_server.modeling.service import department_of, form_name_of, form_of, forms_of_version
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
 
@@ -145,33 +146,69 @@ def claim(session: Session, user: User, task_id: str, now: datetime) -> HumanTas
     return task
 
 
-def complete(session: Session, rt: Runtime, user: User, task_id: str,
-             data: Any, now: datetime) -> HumanTask:
-    # Lock the task's instance first, then read the task: read under the lock,
-    # it cannot be one a competing request completed while we waited.
-    instance = instances.lock_instance_of_task(session, task_id)
-    task = get_task(session, task_id, fresh=True)
+def check_completion(user: User, task: HumanTask, data: Any) -> None:
+    """May this user complete this task with this body? (The form itself: ``validate_form``.)"""
     _authorize_act(user, task)
     _ensure_open(task, user)
     if not isinstance(data, dict):
         raise Invalid("data must be a JSON object with the form's fields", code="invalid_form_data",
                       details={"data": ["must be an object"]})
-    if instance is None:  # the foreign key makes this unreachable short of a damaged database
-        raise NotFound(f"the process instance of task {task_id!r} does not exist", code="unknown_instance")
-    _versions_seen(session)[instance.id] = instance.version_id  # for form_for, after the instance is released
-    _validate_form(instance.version, task, data)
-    try:
-        instances.complete_human_task(session, rt, instance, task, data, user_id=user.id, now=now)
-    except StaleDataError:
-        raise Conflict(f"task {task_id} was completed by someone else at the same moment",
-                       code="concurrent_change") from None
+
+
+def note_version(session: Session, instance: ProcessInstance) -> None:
+    """Remember the instance's version for ``form_for``, after the instance is released."""
+    _versions_seen(session)[instance.id] = instance.version_id
+
+
+def record_completion(instance: ProcessInstance, task: HumanTask, user: User, data: Mapping[str, Any],
+                      now: datetime) -> None:
+    """The task row as completed by ``user``, next in the instance's history."""
+    task.state, task.submitted, task.completed_at = "completed", dict(data), now
+    task.completed_by_id = task.assignee_id = user.id
+    instance.steps_completed += 1
+    task.history_seq = instance.steps_completed
+
+
+def audit_completion(session: Session, task: HumanTask, user: User, now: datetime) -> None:
     task.assignee = task.completed_by = user
     audit(session, actor=user.username, action="task.complete", object_type="task", object_id=task.id, now=now,
           process_instance_id=task.process_instance_id, stage=task.name)
-    return task
 
 
-def _validate_form(version: Any, task: HumanTask, data: Mapping[str, Any]) -> None:
+def apply_step(session: Session, instance: ProcessInstance, model: CompiledModel, *, opened: list[ReadyTask],
+               closed: frozenset[str], completed: HumanTask | None,
+               now: datetime) -> tuple[list[HumanTask], list[HumanTask]]:
+    """The task rows of one step (called by the runtime, first among the domains): the
+    stages the engine no longer has ready are cancelled (unless completed), the new
+    ones are created. Returns (opened rows, closed rows) for the SLA clocks."""
+    closed_rows = [completed] if completed is not None else []
+    others = closed - {completed.engine_task_id} if completed is not None else closed
+    if others:  # interrupted by an event, or the instance ended
+        for row in session.scalars(select(HumanTask).where(
+                HumanTask.process_instance_id == instance.id, HumanTask.engine_task_id.in_(others),
+                HumanTask.state.in_(OPEN_STATES))):
+            row.state = "cancelled"
+            closed_rows.append(row)
+    if opened and (session.dirty or session.new):
+        # Written now, before the new rows exist: the instance row must be there for
+        # theirs, and a new stage's SLA may be anchored on the one just completed, whose
+        # row its clock reads (without autoflush, so that the new row is inserted once,
+        # with its due moments).
+        session.flush()
+    opened_rows = []
+    for ready in opened:
+        spec = model.human_tasks[ready.name]
+        row = HumanTask(id=new_id(), process_instance_id=instance.id, engine_task_id=ready.engine_task_id,
+                        name=spec.name, title=spec.title, department_id=department_of(spec), lane=spec.lane,
+                        form_name=form_name_of(spec), instructions=spec.instructions, state="ready",
+                        account_id=instance.account_id, process_model_id=instance.process_model_id,
+                        data=json_safe(ready.data), created_at=now)
+        session.add(row)
+        opened_rows.append(row)
+    return opened_rows, closed_rows
+
+
+def validate_form(version: Any, task: HumanTask, data: Mapping[str, Any]) -> None:
     schema = form_of(version, task.form_name)
     errors = field_errors(validator_for((version.id, task.form_name or ""), schema), data)
     if errors:

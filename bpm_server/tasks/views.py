@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
+from bpm_server import runtime
 from bpm_server.api_common import page_of
-from bpm_server.extensions import db_session, runtime
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, WORKERS, current_user, requires
 from bpm_server.tasks import leads, service
 from bpm_server.tasks.schemas import (CompleteSchema, ForecastArgs, ForecastSchema, InboxArgs, ReassignResultSchema,
@@ -20,7 +21,7 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Task
 def inbox(args: dict):
     """The caller's inbox: own tasks and the department's unclaimed ones, soonest due first."""
     filters = service.InboxFilter(**args)
-    rows, total = service.inbox(db_session(), current_user(), filters, runtime().clock.now())
+    rows, total = service.inbox(db_session(), current_user(), filters, deployment().clock.now())
     return page_of(rows, total, filters.page, filters.per_page)
 
 
@@ -43,7 +44,7 @@ def get_task(task_id: str):
 def claim(task_id: str):
     """Take a department task; it leaves colleagues' inboxes."""
     session = db_session()
-    task = service.claim(session, current_user(), task_id, runtime().clock.now())
+    task = service.claim(session, current_user(), task_id, deployment().clock.now())
     task.form = service.form_for(session, task)
     return task
 
@@ -57,8 +58,8 @@ def claim(task_id: str):
 def complete(body: dict, task_id: str):
     """Complete a stage with its form data; the next stage lands in its department's inbox."""
     session = db_session()
-    rt = runtime()
-    task = service.complete(session, rt, current_user(), task_id, body["data"], rt.clock.now())
+    rt = deployment()
+    task = runtime.complete_task(session, rt, current_user(), task_id, body["data"], rt.clock.now())
     task.form = service.form_for(session, task)
     return task
 
@@ -75,7 +76,7 @@ def complete(body: dict, task_id: str):
 def reassign(body: dict):
     """Department leads: give one or many tasks to a person (or back to the queue with `to: null`).
     The reason goes into the audit trail; an absent person's tasks go to their substitute."""
-    rt = runtime()
+    rt = deployment()
     moved = leads.reassign(db_session(), current_user(), body["task_ids"], to=body["to"], reason=body["reason"],
                            now=rt.clock.now())
     return {"items": moved}
@@ -87,7 +88,7 @@ def reassign(body: dict):
 @blp.response(200, ForecastSchema)
 def breach_forecast(args: dict):
     """Department leads: open tasks already breached or due within `days` working days, grouped by account."""
-    rt = runtime()
+    rt = deployment()
     department, horizon, groups = leads.forecast(db_session(), rt, current_user(), days=args["days"],
                                                  now=rt.clock.now(), department_id=args.get("department"))
     return {"department": department, "days": args["days"], "horizon": horizon, "accounts": [

@@ -3,25 +3,15 @@
 ``register_pages(app)`` is called by the app factory. Each page module owns a
 Flask blueprint named ``blp`` (made with ``session.page_blueprint`` so service
 errors become HTML pages); add new ones to ``_page_blueprints`` and their entry
-in the navigation to ``NAV_ITEMS``. Blueprint names must differ from the API's
+in the navigation to ``nav.NAV_ITEMS``. Blueprint names must differ from the API's
 (health, identity, accounts, modeling, instances, tasks, sla, notifications,
 audit, test): pages use e.g. "inbox", "account_pages", "instance_pages".
 """
 from __future__ import annotations
 
 from flask import Blueprint, Flask
-from flask_babel import lazy_gettext as _l
 
-# (roles that see it, endpoint, label). "lead" = the user leads their department.
-# The first entry a user may open is their home page after signing in.
-NAV_ITEMS = [
-    (("staff",), "inbox.inbox", _l("Inbox")),
-    (("lead",), "leads.lead_inbox", _l("Department lead")),
-    (("process_owner",), "modeler.models", _l("Process models")),
-    (("auditor", "process_owner"), "breaches.breach_log", _l("Breach log")),
-    (("process_owner", "lead"), "dashboard.dashboard", _l("SLA dashboard")),
-    (("staff", "process_owner", "auditor"), "account_pages.account_list", _l("Accounts")),
-]
+
 
 
 def _page_blueprints() -> list[Blueprint]:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bpm_server.accounts.models import Account
 from bpm_server.accounts.service import get_account
 from bpm_server.database import db
-from bpm_server.extensions import runtime
+from bpm_server.extensions import deployment
 from bpm_server.instances import service as instances
 from bpm_server.sla import breaches
 from bpm_server.tasks import inbox as inbox_service
@@ -30,7 +30,7 @@ def account_list() -> Any:
 @page_requires(*VIEWERS)
 def account(account_id: str) -> Any:
     session = db.session
-    rt = runtime()
+    rt = deployment()
     now = rt.clock.now()
     found = get_account(session, account_id)
     processes, total = instances.list_instances(session, account_id=account_id, per_page=MAX_INSTANCES)

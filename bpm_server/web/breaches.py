@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bpm_server.database import db
-from bpm_server.extensions import runtime
+from bpm_server.extensions import deployment
 from bpm_server.identity.models import Department
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.sla import breaches
@@ -65,7 +65,7 @@ def _whole(text: str | None, default: int, highest: int) -> int:
 @blp.route("/breaches")
 @page_requires("auditor", "process_owner")
 def breach_log() -> str:
-    session, rt = db.session, runtime()
+    session, rt = db.session, deployment()
     args = {key: request.args.get(key, "").strip()[:200] for key in (*TEXT_FILTERS, "from", "to")}
     period = parse_period(args["from"], args["to"], rt.calendar.time_zone)
     page = _whole(request.args.get("page"), 1, 1_000_000)

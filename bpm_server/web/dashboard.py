@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bpm_server.database import db
-from bpm_server.extensions import runtime
+from bpm_server.extensions import deployment
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.sla import stats as sla_stats
 from bpm_server.web.session import LEAD, page_blueprint, page_requires
@@ -91,7 +91,7 @@ def parse_dates(start_text: str, end_text: str, today: date) -> tuple[date, date
 @blp.route("/dashboard")
 @page_requires("process_owner", LEAD)
 def dashboard() -> str:
-    session, rt = db.session, runtime()
+    session, rt = db.session, deployment()
     zone = rt.calendar.time_zone
     now = rt.clock.now()
     model_id = request.args.get("process_model_id", "").strip() or None

@@ -20,7 +20,7 @@ from flask_babel import Babel, Domain, get_locale, gettext
 from werkzeug.routing import BuildError
 from werkzeug.utils import cached_property
 
-from bpm_server.extensions import runtime
+from bpm_server.extensions import deployment
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # Order matters: Flask-Babel pairs the n-th directory with the n-th domain.
@@ -155,7 +155,7 @@ def working_duration_filter(value: Any) -> str:
     if value is None:
         return ""
     seconds = abs(int(value.total_seconds() if isinstance(value, timedelta) else float(value)))
-    days, rest = divmod(seconds, runtime().calendar.minutes_per_day * 60)  # a working day of this calendar
+    days, rest = divmod(seconds, deployment().calendar.minutes_per_day * 60)  # a working day of this calendar
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     parts = []

@@ -8,7 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bpm_server.database import db
-from bpm_server.extensions import runtime
+from bpm_server.extensions import deployment
 from bpm_server.identity.auth import current_user
 from bpm_server.tasks import inbox as inbox_service
 from bpm_server.tasks import service as tasks
@@ -30,7 +30,7 @@ def _int_arg(name: str, default: int) -> int:
 def inbox() -> Any:
     user = current_user()
     session = db.session
-    rt = runtime()
+    rt = deployment()
     tab = request.args.get("tab", "mine")
     if tab not in inbox_service.TABS:
         tab = "mine"
@@ -50,6 +50,6 @@ def inbox() -> Any:
 @blp.route("/inbox/tasks/<task_id>/claim", methods=["POST"])
 @page_requires("staff")
 def claim(task_id: str) -> Any:
-    task = tasks.claim(db.session, current_user(), task_id, runtime().clock.now())
+    task = tasks.claim(db.session, current_user(), task_id, deployment().clock.now())
     flash(_("You claimed “%(title)s”.", title=task.title), "ok")
     return redirect(url_for("task_page.task", task_id=task.id))

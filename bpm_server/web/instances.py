@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bpm_server.database import db
-from bpm_server.extensions import runtime
+from bpm_server.extensions import deployment
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.sla.calendar import BusinessCalendar
@@ -129,7 +129,7 @@ def timeline(session: Any, instance: ProcessInstance, tasks: list[HumanTask]) ->
 @blp.route("/instances/<instance_id>")
 @page_requires("staff", "process_owner", "auditor")
 def instance_view(instance_id: str) -> str:
-    session, rt = db.session, runtime()
+    session, rt = db.session, deployment()
     now = rt.clock.now()
     instance = instances.get_instance(session, instance_id)  # unknown id: the 404 page
     tasks = list(session.scalars(select(HumanTask).where(HumanTask.process_instance_id == instance.id)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bpm_server.database import db
 from bpm_server.errors import AppError
-from bpm_server.extensions import runtime
+from bpm_server.extensions import deployment
 from bpm_server.identity import service as identity
 from bpm_server.identity.auth import current_user
 from bpm_server.identity.models import User
@@ -51,7 +51,7 @@ def _days() -> int:
 @page_requires(LEAD)
 def lead_inbox() -> Any:
     session = db.session
-    rt = runtime()
+    rt = deployment()
     user = current_user()
     now = rt.clock.now()
     days = _days()
@@ -80,7 +80,7 @@ def reassign() -> Any:
     target = request.form.get("to") or None
     try:
         moved = leads.reassign(db.session, current_user(), task_ids, to=target, reason=request.form.get("reason", ""),
-                               now=runtime().clock.now())
+                               now=deployment().clock.now())
     except AppError as exc:
         db.session.rollback()
         flash(_say(exc), "error")
@@ -109,7 +109,7 @@ def add_substitute() -> Any:
         row = identity.set_substitute(db.session, current_user(), username=request.form.get("user", ""),
                                       substitute=request.form.get("substitute", ""), starts_on=starts_on,
                                       ends_on=ends_on, reason=request.form.get("reason") or None,
-                                      now=runtime().clock.now())
+                                      now=deployment().clock.now())
     except AppError as exc:
         db.session.rollback()
         flash(_say(exc), "error")
@@ -122,6 +122,6 @@ def add_substitute() -> Any:
 @blp.route("/leads/substitutes/<substitute_id>/cancel", methods=["POST"])
 @page_requires(LEAD)
 def cancel_substitute(substitute_id: str) -> Any:
-    identity.cancel_substitute(db.session, current_user(), substitute_id, runtime().clock.now())
+    identity.cancel_substitute(db.session, current_user(), substitute_id, deployment().clock.now())
     flash(_("Substitute ended."), "ok")
     return _back()

@@ -19,9 +19,10 @@ from flask_babel import gettext as _
 
 from bpm_server.database import db
 from bpm_server.errors import AppError, TooManyAttempts, error_body
-from bpm_server.extensions import runtime
+from bpm_server.extensions import deployment
 from bpm_server.identity import service as identity
 from bpm_server.identity.models import Department, User
+from bpm_server.web.nav import NAV_ITEMS
 
 F = TypeVar("F", bound=Callable[..., Any])
 blp = Blueprint("session", __name__, template_folder="templates", static_folder="static",
@@ -158,7 +159,7 @@ def login() -> Any:
         username = request.form.get("username", "").strip()
         try:
             user = identity.sign_in(db.session, username, request.form.get("password", ""),
-                                    remote_addr=request.remote_addr, now=runtime().clock.now())
+                                    remote_addr=request.remote_addr, now=deployment().clock.now())
         except TooManyAttempts as exc:
             minutes = (exc.retry_after_seconds + 59) // 60
             message = _("Too many failed sign-ins for this username. Try again in %(minutes)s minutes.",
@@ -206,7 +207,6 @@ def start() -> Any:
 
 def nav_links(user: User | None) -> list[tuple[str, str]]:
     """(label, url) of the pages this user may open, for the navigation bar."""
-    from bpm_server.web import NAV_ITEMS
 
     if user is None:
         return []

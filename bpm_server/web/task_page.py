@@ -8,10 +8,11 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from bpm_server import runtime
 from bpm_server.accounts.models import Account
 from bpm_server.database import db
 from bpm_server.errors import Invalid
-from bpm_server.extensions import runtime
+from bpm_server.extensions import deployment
 from bpm_server.identity.auth import current_user
 from bpm_server.instances import service as instances
 from bpm_server.modeling.service import form_of
@@ -39,7 +40,7 @@ def _deliverables(task: HumanTask) -> list[dict[str, Any]]:
 def _render(task: HumanTask, values: dict[str, Any] | None = None, errors: dict[str, list[str]] | None = None,
             status: int = 200) -> Any:
     session = db.session
-    rt = runtime()
+    rt = deployment()
     schema = tasks.form_for(session, task)
     user = current_user()
     glance = inbox_service.glances(session, [task], rt.calendar, rt.clock.now())[task.id]
@@ -63,13 +64,13 @@ def task(task_id: str) -> Any:
 @page_requires("staff")
 def complete(task_id: str) -> Any:
     session = db.session
-    rt = runtime()
+    rt = deployment()
     found = tasks.get_task(session, task_id)
     tasks.authorize_view(current_user(), found)
     schema = tasks.form_for(session, found)
     data = forms.data_from_form(schema, request.form)
     try:
-        done = tasks.complete(session, rt, current_user(), task_id, data, rt.clock.now())
+        done = runtime.complete_task(session, rt, current_user(), task_id, data, rt.clock.now())
     except Invalid as exc:
         # Nothing is saved (the request rolls back on 422); the form comes back with the messages.
         session.rollback()

@@ -74,14 +74,14 @@ def channels_file(tmp_path: Path, robots: HttpFake, mail: MailSink, down_url: st
 def warn_kickoff(people, app, *, caller: str = "sales") -> str:
     """A standard-tier kickoff claimed by ``caller`` and moved past its warning point."""
     from bpm_server.database import db
-    from bpm_server.sla.scheduler import advance_test_clock
+    from bpm_server.runtime import advance_test_clock
     from datetime import datetime
 
     iid = start_project(people["sales"], account_id="GAMMA")["id"]
     task = open_task(people["sales"], iid, "kickoff")
     assert people[caller].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
     with app.app_context():
-        advance_test_clock(app, datetime.fromisoformat("2026-03-03T16:00:00+08:00"))  # warning at 14:48
+        advance_test_clock(db.session, app.extensions["bpm"], datetime.fromisoformat("2026-03-03T16:00:00+08:00"))  # warning at 14:48
         db.session.commit()
         db.session.remove()
     return task["id"]

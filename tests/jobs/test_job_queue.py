@@ -24,7 +24,7 @@ from bpm_server.app import create_app
 from bpm_server.clock import SettableClock
 from bpm_server.database import db
 from bpm_server.instances.models import ProcessInstance
-from bpm_server.instances.service import start_instance
+from bpm_server.runtime import start_instance
 from bpm_server.jobs.queue import InProcessJobQueue, RqJobQueue
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.modeling.service import publish_version

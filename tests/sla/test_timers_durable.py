@@ -26,11 +26,12 @@ from bpm_server.accounts.service import upsert_account
 from bpm_server.app import create_app
 from bpm_server.clock import SettableClock
 from bpm_server.database import db
-from bpm_server.instances.service import start_instance
+from bpm_server.runtime import start_instance
 from bpm_server.jobs.queue import RqJobQueue
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.modeling.service import sync_from_disk
-from bpm_server.sla import service
+from bpm_server.runtime import fire_timer
+from bpm_server.sla import timers
 from bpm_server.sla.models import BreachEntry, Timer
 from bpm_server.sla.policies import sync_file
 from bpm_server.sla.scheduler import TimerPump
@@ -78,7 +79,7 @@ def fire_in_own_session(app: Flask, timer_id: str, now: datetime) -> str:
     rt = app.extensions["bpm"]
     with app.app_context():
         try:
-            result = service.fire(db.session, rt, timer_id, now)
+            result = fire_timer(db.session, rt, timer_id, now)
             db.session.commit()
             return result
         except Exception:
@@ -120,8 +121,8 @@ def test_firing_twice_in_one_transaction_acts_once(people, synced_app: Flask) ->
     [breach_timer] = [t for t in timers_of(synced_app, iid) if t.kind == "sla_breach"]
     rt.clock.set(breach_timer.due_at + timedelta(hours=2))
     with synced_app.app_context():
-        first = service.fire(db.session, rt, breach_timer.id, rt.clock.now())
-        second = service.fire(db.session, rt, breach_timer.id, rt.clock.now())
+        first = fire_timer(db.session, rt, breach_timer.id, rt.clock.now())
+        second = fire_timer(db.session, rt, breach_timer.id, rt.clock.now())
         db.session.commit()
         db.session.remove()
     assert first.startswith("breach logged") and second == "already fired or cancelled"
@@ -456,7 +457,7 @@ def test_a_failing_timer_does_not_hold_up_the_others_in_its_batch(rq_app: Flask,
     kickoff = next(t.task_id for t in timers_of(rq_app, instance_id) if t.id in due_ids)
     with rq_app.app_context():
         # An escalation rung whose payload lost its level: firing it raises.
-        broken = service.add_timer(db.session, "escalation", instance_id, kickoff,
+        broken = timers.add_timer(db.session, "escalation", instance_id, kickoff,
                                    rt.clock.now() - timedelta(days=40), {}, rt.clock.now())
         db.session.commit()
         broken_id = broken.id

@@ -1,0 +1,27 @@
+"""The process runtime: every command that changes an instance goes through here.
+
+Commands (``commands``): ``start_instance``, ``complete_task``,
+``deliver_message``, ``advance`` (due BPMN timers), ``finish_service_call``,
+``fire_timer`` (any due timer row, dispatched by kind) and
+``advance_test_clock``. Each locks the instance, loads its run, applies the
+command, runs the engine, and hands the step's outcome to the domains in a
+fixed order (``step``): instance row, task rows, SLA clocks and timers,
+message subscriptions, outbound calls, audit.
+
+Only entry points (views, pages, jobs, the CLI) import this package; domains
+never do.
+"""
+from __future__ import annotations
+
+from bpm_server.runtime.commands import (
+    advance,
+    advance_test_clock,
+    complete_task,
+    deliver_message,
+    finish_service_call,
+    fire_timer,
+    start_instance,
+)
+
+__all__ = ["advance", "advance_test_clock", "complete_task", "deliver_message", "finish_service_call",
+           "fire_timer", "start_instance"]

@@ -1,0 +1,170 @@
+"""The commands that change an instance. Each one: lock the instance, load the run,
+apply the command, run the engine, hand the step's outcome to the domains
+(``step.hand_off``). Entry points (views, pages, jobs, the CLI) call these; the
+caller owns the transaction.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from bpm_server.accounts.service import get_account
+from bpm_server.engine.adapter import EngineError, Run
+from bpm_server.errors import AppError, Conflict, NotFound
+from bpm_server.extensions import Deployment
+from bpm_server.identity.models import User
+from bpm_server.instances import service as instances
+from bpm_server.instances.models import ProcessInstance
+from bpm_server.messages import service as messages
+from bpm_server.modeling.service import compiled, current_version
+from bpm_server.outbound import service as outbound
+from bpm_server.runtime.step import Before, load, run_step
+from bpm_server.sla import service as sla
+from bpm_server.sla import timers
+from bpm_server.sla.policies import START_PROCESS_TIMER
+from bpm_server.tasks import service as tasks
+from bpm_server.tasks.models import HumanTask
+
+log = logging.getLogger(__name__)
+
+# The BPMN engine counts its timer as due only once the moment has passed (due <
+# now); fired at exactly ``due`` it would re-arm the same timer. So the test clock
+# fires BPMN timers a microsecond later.
+_ENGINE_TICK = timedelta(microseconds=1)
+
+
+def start_instance(session: Session, rt: Deployment, *, process_model_id: str, account_id: str,
+                   data: Mapping[str, Any], now: datetime, started_by: str | None) -> ProcessInstance:
+    """Start the current version of a model for an account and run it to its first wait."""
+    version = current_version(session, process_model_id)
+    account = get_account(session, account_id)
+    model = compiled(version)
+    instances.check_start_data(version, model, data)
+    instance = instances.new_instance(session, version, account, now=now, started_by=started_by)
+    try:
+        run = Run.start(model, rt.evaluator, instances.start_data(account, data))  # type: ignore[arg-type]
+    except EngineError as exc:
+        # The diagram failed before its first wait: keep the instance, in error, so
+        # the incident is visible instead of a lost start.
+        instances.record_error(instance, exc, now, engine_state="{}")
+        session.flush()
+        return instance
+    run_step(session, rt, instance, model, run, Before(), None, now)
+    return instance
+
+
+def complete_task(session: Session, rt: Deployment, user: User, task_id: str, data: Any,
+                  now: datetime) -> HumanTask:
+    """A person completes a stage with its form data; the instance moves on."""
+    # Lock the task's instance first, then read the task: read under the lock,
+    # it cannot be one a competing request completed while we waited.
+    instance = instances.lock_instance_of_task(session, task_id)
+    task = tasks.get_task(session, task_id, fresh=True)
+    tasks.check_completion(user, task, data)
+    if instance is None:  # the foreign key makes this unreachable short of a damaged database
+        raise NotFound(f"the process instance of task {task_id!r} does not exist", code="unknown_instance")
+    tasks.note_version(session, instance)
+    tasks.validate_form(instance.version, task, data)
+    if instance.state != "running":
+        raise Conflict(f"the process instance is {instance.state}; its tasks cannot be completed",
+                       code="instance_not_running")
+    try:
+        model, run, before = load(rt, instance)
+        tasks.record_completion(instance, task, user, data, now)
+        run_step(session, rt, instance, model, run, before, lambda r: r.complete(task.engine_task_id, data), now,
+                 completed_task=task)
+    except StaleDataError:
+        raise Conflict(f"task {task_id} was completed by someone else at the same moment",
+                       code="concurrent_change") from None
+    tasks.audit_completion(session, task, user, now)
+    return task
+
+
+def deliver_message(session: Session, rt: Deployment, *, name: str, correlation: Mapping[str, Any],
+                    payload: Mapping[str, Any], message_id: str, now: datetime) -> messages.Delivery:
+    """Hand a correlated message to the one instance waiting for it (once per message id)."""
+    received = messages.receive(session, name=name, correlation=correlation, payload=payload,
+                                message_id=message_id, now=now)
+    if isinstance(received, messages.Delivery):  # a repeat: the first delivery's answer
+        return received
+    instance = instances.lock_instance(session, received.process_instance_id)
+    element_id = messages.still_waiting(session, received, name)
+    if instance.state != "running":
+        raise Conflict(f"the process instance is {instance.state}", code="instance_not_running")
+    model, run, before = load(rt, instance)
+    run_step(session, rt, instance, model, run, before, lambda r: r.deliver_message(name, payload, correlation), now)
+    return messages.record_delivery(session, received, element_id)
+
+
+def advance(session: Session, rt: Deployment, instance_id: str, now: datetime) -> ProcessInstance:
+    """Run whatever became runnable without a person: due BPMN timers, waiting scripts."""
+    instance = instances.lock_instance(session, instance_id)
+    if instance.state == "running":
+        model, run, before = load(rt, instance)
+        run_step(session, rt, instance, model, run, before, lambda r: r.advance(), now)
+    return instance
+
+
+def finish_service_call(session: Session, rt: Deployment, instance_id: str, engine_task_id: str, result: Any,
+                        now: datetime) -> bool:
+    """Give a waiting service task the external system's answer. False when the instance
+    no longer waits for it (ended, or interrupted)."""
+    instance = instances.lock_instance(session, instance_id)
+    if instance.state != "running":
+        return False
+    model, run, before = load(rt, instance)
+    if engine_task_id not in before.service_calls:
+        return False
+    run_step(session, rt, instance, model, run, before, lambda r: r.complete_service_call(engine_task_id, result),
+             now)
+    return True
+
+
+def fire_timer(session: Session, rt: Deployment, timer_id: str, now: datetime) -> str:
+    """Act on one due timer, once (a timer handed out twice acts once). Returns what happened."""
+    timer = timers.claim(session, timer_id, now)
+    if timer is None:
+        return "already fired or cancelled"
+    if timer.kind == "bpmn":
+        return f"instance {advance(session, rt, timer.process_instance_id, now).state}"
+    if timer.kind == outbound.TIMER_KIND:  # an attempt of an outbound call or notification
+        return outbound.fire_timer(session, rt, timer, now)
+    if timer.kind == START_PROCESS_TIMER:  # an escalation asked for a process
+        return _start_for_escalation(session, rt, timer.payload, now)
+    return sla.fire(session, rt, timer, now)
+
+
+def _start_for_escalation(session: Session, rt: Deployment, request: Mapping[str, Any], now: datetime) -> str:
+    model_id = request["process_model_id"]
+    try:
+        with session.begin_nested():  # a start that fails leaves nothing behind, and fires nothing again
+            started = start_instance(session, rt, process_model_id=model_id, account_id=request["account_id"],
+                                     data=request.get("data") or {}, now=now, started_by="escalation")
+    except AppError as exc:
+        log.warning("escalation could not start %s: %s", model_id, exc)
+        return f"start_process {model_id} failed: {exc}"
+    return f"started {model_id} instance {started.id}"
+
+
+def advance_test_clock(session: Session, rt: Deployment, target: datetime) -> int:
+    """Move the test clock to ``target``, firing every timer that falls due on the way,
+    each at its own moment and in order, as real time would. Returns how many fired."""
+    fired = 0
+    while True:
+        due = timers.due_timers(session, target, limit=1)
+        if not due:
+            break
+        timer = due[0]
+        moment = timer.due_at + (_ENGINE_TICK if timer.kind == "bpmn" else timedelta(0))
+        if moment > rt.clock.now():
+            rt.clock.set(moment)  # type: ignore[attr-defined]
+        fire_timer(session, rt, timer.id, rt.clock.now())
+        session.flush()
+        fired += 1
+    rt.clock.set(target)  # type: ignore[attr-defined]
+    return fired
+

@@ -1,0 +1,143 @@
+"""One step of an instance: run the engine once, compute what changed, hand it on.
+
+Every command in ``commands`` ends here. ``settle`` runs the command's action
+on the engine and settles what the engine alone can decide (service tasks of
+systems this deployment does not have are answered at once), then computes the
+step's ``StepOutcome`` from the engine, once. ``hand_off`` gives that outcome
+to the domains in a fixed order:
+
+1. the instance row (``instances.record_step``): engine state, data, end;
+2. task rows (``tasks.apply_step``): closed stages cancelled, new ones created;
+3. SLA clocks and timers (``sla.apply_step``): clocks stop and start, the
+   instance's next BPMN timer is armed;
+4. message subscriptions (``messages.apply_step``), when the waits changed;
+5. outbound calls (``erp.calls.apply_step``), for service tasks started;
+6. audit, by the command itself, last.
+
+No domain inspects the engine or calls back into the runtime.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bpm_server.engine.adapter import CompiledModel, EngineError, ReadyTask, Run, ServiceCall, WaitingMessage
+from bpm_server.erp import calls as outbound_calls
+from bpm_server.extensions import Deployment
+from bpm_server.instances import service as instances
+from bpm_server.instances.models import ProcessInstance
+from bpm_server.messages import service as messages
+from bpm_server.modeling.service import compiled
+from bpm_server.sla import service as sla
+from bpm_server.tasks import service as tasks
+from bpm_server.tasks.models import HumanTask
+
+
+@dataclass(frozen=True)
+class Before:
+    """What the stored run had open when loaded, to tell what a step changed."""
+
+    ready: frozenset[str] = frozenset()
+    service_calls: frozenset[str] = frozenset()
+
+
+@dataclass
+class StepOutcome:
+    """What one step did, computed once from the engine (a plain value)."""
+
+    engine_state: str
+    data: dict[str, Any] = field(default_factory=dict)
+    completed: bool = False
+    error: EngineError | None = None
+    opened: list[ReadyTask] = field(default_factory=list)       # human tasks that became ready
+    closed: frozenset[str] = frozenset()                        # ready before, not any more
+    next_timer: datetime | None = None                          # the run's earliest BPMN timer
+    message_waits: list[WaitingMessage] | None = None           # None: the same waits as before
+    calls_started: list[ServiceCall] = field(default_factory=list)
+    calls_skipped: list[ServiceCall] = field(default_factory=list)
+
+
+def load(rt: Deployment, instance: ProcessInstance) -> tuple[CompiledModel, Run, Before]:
+    model = compiled(instance.version)
+    run = Run.load(model, instance.engine_state, rt.evaluator)  # type: ignore[arg-type]
+    return model, run, Before(run.ready_task_ids(), frozenset(run.started_service_task_ids()))
+
+
+def settle(run: Run, before: Before, action: Callable[[Run], None] | None) -> StepOutcome:
+    """Apply ``action`` to the run and let the engine go as far as it can; never raises
+    for what the diagram did (an engine failure is the outcome's ``error``)."""
+    started: list[ServiceCall] = []
+    skipped: list[ServiceCall] = []
+    try:
+        if action is not None:
+            action(run)
+        seen = set(before.service_calls)
+        while True:
+            new = [c for c in run.pending_service_calls() if c.engine_task_id not in seen]
+            if not new:
+                break
+            seen.update(c.engine_task_id for c in new)
+            for call in new:
+                system = call.operation.partition(".")[0]
+                if outbound_calls.is_configured(system):
+                    started.append(call)
+                else:  # the diagram decides what a skipped call means
+                    skipped.append(call)
+                    run.complete_service_call(call.engine_task_id, outbound_calls.skipped_response(system))
+        completed = run.is_completed
+        ready = run.ready_tasks()
+        waits_now = run.message_wait_ids() if not completed else frozenset()
+        waits = None if waits_now == run.message_waits_at_load else ([] if completed else run.waiting_messages())
+        outcome = StepOutcome(
+            engine_state=run.dump(), data=run.data, completed=completed,
+            opened=[t for t in ready if t.engine_task_id not in before.ready],
+            closed=before.ready - {t.engine_task_id for t in ready},
+            next_timer=None if completed else run.next_timer_due(), message_waits=waits,
+            calls_started=started, calls_skipped=skipped)
+    except EngineError as exc:
+        return StepOutcome(engine_state=_dump_after_failure(run), error=exc)
+    return outcome
+
+
+def _dump_after_failure(run: Run) -> str:
+    # The state as the failure left it (the failed task in ERROR), so a retry can resume it.
+    try:
+        return run.dump()
+    except EngineError:
+        return ""
+
+
+def hand_off(session: Session, rt: Deployment, instance: ProcessInstance, model: CompiledModel,
+             outcome: StepOutcome, now: datetime, *, completed_task: HumanTask | None = None) -> None:
+    """Give the step's outcome to the domains, in the order of the module docstring."""
+    if outcome.error is not None:
+        instances.record_error(instance, outcome.error, now, engine_state=outcome.engine_state or None)
+        # The completed stage stays completed (its data is kept); its clock stops.
+        sla.apply_step(session, rt, instance, model, opened=[], closed=[completed_task] if completed_task else [],
+                       next_timer=None, arm_engine_timer=False, now=now)
+        session.flush()
+        return
+    instances.record_step(instance, engine_state=outcome.engine_state, data=outcome.data,
+                          completed=outcome.completed, now=now)
+    opened, closed = tasks.apply_step(session, instance, model, opened=outcome.opened, closed=outcome.closed,
+                                      completed=completed_task, now=now)
+    sla.apply_step(session, rt, instance, model, opened=opened, closed=closed, next_timer=outcome.next_timer,
+                   arm_engine_timer=True, now=now)
+    if outcome.message_waits is not None:
+        messages.apply_step(session, instance, outcome.message_waits, now)
+    if outcome.calls_started or outcome.calls_skipped:
+        outbound_calls.apply_step(session, rt, instance, started=outcome.calls_started,
+                                  skipped=outcome.calls_skipped, now=now)
+    session.flush()
+
+
+def run_step(session: Session, rt: Deployment, instance: ProcessInstance, model: CompiledModel, run: Run,
+             before: Before, action: Callable[[Run], None] | None, now: datetime, *,
+             completed_task: HumanTask | None = None) -> StepOutcome:
+    outcome = settle(run, before, action)
+    hand_off(session, rt, instance, model, outcome, now, completed_task=completed_task)
+    return outcome
