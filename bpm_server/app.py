@@ -8,17 +8,31 @@ from flask import Flask
 from flask_smorest import Api
 
 from bpm_server import __version__
+from bpm_server.accounts.views import blp as accounts
+from bpm_server.audit.views import blp as audit
 from bpm_server.clock import Clock, SettableClock, SystemClock
 from bpm_server.config import Config
 from bpm_server.database import db
 from bpm_server.engine import adapter
 from bpm_server.engine.sandbox import RestrictedEvaluator
+from bpm_server.erp.views import blp as erp
 from bpm_server.errors import register_error_handlers
 from bpm_server.extensions import Deployment, migrate
+from bpm_server.health.views import blp as health
+from bpm_server.identity.views import blp as identity
+from bpm_server.instances.views import blp as instances
+from bpm_server.integration_log.views import blp as integration_log
 from bpm_server.jobs.queue import InProcessJobQueue, JobQueue, RqJobQueue
 from bpm_server.jobs.runner import perform_in_app
+from bpm_server.messages.views import blp as messages
+from bpm_server.modeling.views import blp as modeling
 from bpm_server.notifications.service import InAppNotifier, Notifier
+from bpm_server.notifications.views import blp as notifications
 from bpm_server.sla.calendar import BusinessCalendar
+from bpm_server.sla.views import blp as sla
+from bpm_server.sla.views import test_clock_blp
+from bpm_server.tasks.views import blp as tasks
+from bpm_server.web import register_pages
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -59,11 +73,9 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     for blueprint in _blueprints():
         api.register_blueprint(blueprint)
     if config.test_clock:  # absent otherwise: the route 404s like any unknown path
-        from bpm_server.sla.views import test_clock_blp
-
+    
         api.register_blueprint(test_clock_blp)
     register_error_handlers(app)
-    from bpm_server.web import register_pages
 
     register_pages(app)  # the web UI: pages, sign-in, CSRF, languages
 
@@ -80,18 +92,5 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
 
 
 def _blueprints() -> list:
-    from bpm_server.accounts.views import blp as accounts
-    from bpm_server.audit.views import blp as audit
-    from bpm_server.notifications.views import blp as notifications
-    from bpm_server.sla.views import blp as sla
-    from bpm_server.health.views import blp as health
-    from bpm_server.identity.views import blp as identity
-    from bpm_server.instances.views import blp as instances
-    from bpm_server.modeling.views import blp as modeling
-    from bpm_server.tasks.views import blp as tasks
-    from bpm_server.erp.views import blp as erp
-    from bpm_server.messages.views import blp as messages
-    from bpm_server.integration_log.views import blp as integration_log
-
     return [health, identity, accounts, modeling, instances, tasks, sla, notifications, audit,
             erp, messages, integration_log]

@@ -10,7 +10,11 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
+
+from bpm_server.database import db
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +94,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.after_request
     def _finish_transaction(response):
         # The request owns the transaction: services flush, this commits.
-        from sqlalchemy.exc import IntegrityError
-        from sqlalchemy.orm.exc import StaleDataError
-
-        from bpm_server.database import db
-
         if response.status_code >= 400:
             db.session.rollback()
             return response

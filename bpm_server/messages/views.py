@@ -9,7 +9,6 @@ from bpm_server import runtime
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import requires
 from bpm_server.integration_log.hooks import log_inbound
-from bpm_server.messages import service
 
 blp = Blueprint("messages", __name__, url_prefix="/api/v1/messages", description="BPMN messages from outside")
 log_inbound(blp, system="messages", endpoints={"messages.deliver"})

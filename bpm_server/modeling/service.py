@@ -23,6 +23,7 @@ from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
 from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn
 from bpm_server.errors import Invalid, NotFound
+from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.forms import EMPTY_FORM, schema_problem
 from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
 from bpm_server.sla.definitions import problems_for_model
@@ -290,7 +291,6 @@ def instance_counts(session: Session, model_id: str) -> dict[int, dict[str, int]
 
     Running instances keep the version they started with, so process owners
     need this before they retire or fix a version."""
-    from bpm_server.instances.models import ProcessInstance  # instances depend on modeling, not the reverse
 
     if session.get(ProcessModel, model_id) is None:
         raise NotFound(f"process model {model_id!r} does not exist", code="unknown_process_model")

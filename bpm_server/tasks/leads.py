@@ -12,7 +12,7 @@ never redirected.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Iterable
 
 from flask import g, has_app_context

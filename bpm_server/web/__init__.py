@@ -11,28 +11,25 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-
+from bpm_server.web.accounts import blp as account_pages
+from bpm_server.web.breaches import blp as breaches
+from bpm_server.web.dashboard import blp as dashboard
+from bpm_server.web.i18n import init_i18n
+from bpm_server.web.inbox import blp as inbox
+from bpm_server.web.instances import blp as instance_pages
+from bpm_server.web.leads import blp as leads
+from bpm_server.web.modeler import blp as modeler
+from bpm_server.web.session import blp as session
+from bpm_server.web.session import init_session
+from bpm_server.web.task_page import blp as task_page
 
 
 def _page_blueprints() -> list[Blueprint]:
-    from bpm_server.web.accounts import blp as account_pages
-    from bpm_server.web.breaches import blp as breaches
-    from bpm_server.web.dashboard import blp as dashboard
-    from bpm_server.web.inbox import blp as inbox
-    from bpm_server.web.instances import blp as instance_pages
-    from bpm_server.web.leads import blp as leads
-    from bpm_server.web.modeler import blp as modeler
-    from bpm_server.web.session import blp as session
-    from bpm_server.web.task_page import blp as task_page
-
     return [session, inbox, task_page, leads, account_pages,  # engineer B
             modeler, instance_pages, breaches, dashboard]  # engineer C
 
 
 def register_pages(app: Flask) -> None:
-    from bpm_server.web.i18n import init_i18n
-    from bpm_server.web.session import init_session
-
     init_i18n(app)
     init_session(app)
     for blueprint in _page_blueprints():

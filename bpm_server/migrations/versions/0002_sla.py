@@ -155,7 +155,7 @@ def upgrade():
     bind = op.get_bind()
     for table in ("sla_breach_log", "audit_event"):
         if bind.dialect.name == "postgresql":
-            op.execute(f"""
+            op.execute("""
                 CREATE OR REPLACE FUNCTION bpm_refuse_change() RETURNS trigger AS $$
                 BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql""")
             op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "

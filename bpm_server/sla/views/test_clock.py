@@ -1,0 +1,49 @@
+"""The test clock (only with BPM_TEST_CLOCK=1): move time, firing what falls due, in order."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from marshmallow import Schema, fields
+
+from bpm_server import runtime
+from bpm_server.audit.service import record as audit
+from bpm_server.errors import Invalid
+from bpm_server.extensions import db_session, deployment
+from bpm_server.identity.auth import current_user, requires
+from bpm_server.sla.views.blueprint import test_clock_blp
+
+
+class ClockSetSchema(Schema):
+    now = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset"})
+
+
+class ClockStateSchema(Schema):
+    now = fields.DateTime()
+    fired = fields.Integer()
+
+
+
+@test_clock_blp.route("/clock", methods=["POST"])
+@requires("admin", "staff", "process_owner", "auditor", "integration")
+@test_clock_blp.arguments(ClockSetSchema)
+@test_clock_blp.response(200, ClockStateSchema)
+def set_test_clock(body: dict):
+    """Move the deployment's clock forward, firing everything that becomes due, in order."""
+    rt = deployment()
+    target: datetime = body["now"]
+    if target < rt.clock.now():
+        raise Invalid(f"the clock only moves forward: it is {rt.clock.now().isoformat()}",
+                      code="clock_backwards", details={"now": ["must not be earlier than the current clock"]})
+    fired = runtime.advance_test_clock(db_session(), rt, target)
+    audit(db_session(), actor=current_user().username, action="test_clock.set", object_type="clock",
+          object_id="deployment", now=rt.clock.now(), fired=fired)
+    return {"now": rt.clock.now(), "fired": fired}
+
+
+@test_clock_blp.route("/clock")
+@requires("admin", "staff", "process_owner", "auditor", "integration")
+@test_clock_blp.response(200, ClockStateSchema)
+def get_test_clock():
+    """The test clock's current time."""
+    return {"now": deployment().clock.now(), "fired": 0}
+
