@@ -171,6 +171,19 @@ def retry_incident(session: Session, rt: Deployment, call_id: str, *, actor: str
     return call
 
 
+def withdraw(session: Session, instance_id: str, now: datetime) -> int:
+    """The instance was cancelled: its calls still pending or in incident are not made."""
+    return session.execute(update(OutboundCall).where(
+        OutboundCall.process_instance_id == instance_id, OutboundCall.state.in_(("pending", "incident")))
+        .values(state="cancelled", next_attempt_at=None, updated_at=now)).rowcount
+
+
+def answered_calls(session: Session, instance_id: str) -> list[OutboundCall]:
+    """Calls that succeeded; the runtime gives a suspended instance their answers on resume."""
+    return list(session.scalars(select(OutboundCall).where(OutboundCall.process_instance_id == instance_id,
+                                                           OutboundCall.state == "succeeded")))
+
+
 def incidents(session: Session, *, open_only: bool = True, process_instance_id: str | None = None, page: int = 1,
               per_page: int = 50) -> tuple[list[OutboundCall], int]:
     query = select(OutboundCall).where(OutboundCall.incident_at.is_not(None))

@@ -30,6 +30,13 @@ class ProcessInstance(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Operations (bpm_server.runtime.operations): a suspended instance keeps its state
+    # ("running") and holds its pending timers here until it is resumed.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    suspended_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    held_timers: Mapped[list | None] = mapped_column(JsonType, nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Optimistic lock: every change bumps it, and an UPDATE that finds another
     # writer got there first matches no row (StaleDataError -> 409). Together
     # with SELECT ... FOR UPDATE on PostgreSQL this is the per-instance lock.

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from bpm_server import runtime
+from bpm_server.runtime import operations
 from bpm_server.api_common import PageArgs, page_of
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
@@ -46,6 +47,12 @@ class InstanceSummarySchema(Schema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     completed_at = fields.DateTime(allow_none=True)
+    suspended = fields.Function(lambda i: i.suspended_at is not None, metadata={
+        "description": "held by an operator: nothing completes and no timer fires until it is resumed"})
+    suspended_at = fields.DateTime(allow_none=True)
+    suspended_by = fields.String(allow_none=True)
+    cancelled_by = fields.String(allow_none=True)
+    cancel_reason = fields.String(allow_none=True)
 
 
 class IncidentSummarySchema(Schema):
@@ -133,3 +140,117 @@ def list_instances(args: dict):
 def get_instance(instance_id: str):
     """State, open tasks with due dates, and the history of completed stages."""
     return _full(service.get_instance(db_session(), instance_id))
+
+
+# --------------------------------------------------------------------------- operations (admins, process owners)
+
+OPERATORS = ("admin", "process_owner")
+
+
+class CancelSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class HoldSchema(Schema):
+    reason = fields.String(load_default=None, validate=validate.Length(max=1000))
+
+
+class DataEditSchema(Schema):
+    data = fields.Dict(required=True, metadata={"description": "fields to set in the process data"})
+
+
+class VersionField(fields.Field):
+    """A version number of the instance's model, or a version id."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "":
+            raise ValidationError("a version number or a version id")
+        return value
+
+
+class MigrateSchema(Schema):
+    version = VersionField(required=True, metadata={"type": "integer",
+                                                    "description": "the target version number (or version id)"})
+    dry_run = fields.Boolean(load_default=False)
+
+
+class MigrationProblemSchema(Schema):
+    element_id = fields.String()
+    problem = fields.String()
+
+
+class MigrationResultSchema(Schema):
+    process_instance_id = fields.String()
+    from_version = fields.Integer()
+    to_version = fields.Integer()
+    possible = fields.Boolean(metadata={"description": "whether the instance can move to the target"})
+    migrated = fields.Boolean()
+    problems = fields.List(fields.Nested(MigrationProblemSchema))
+    changed = fields.List(fields.String(), metadata={"description": "open elements whose definition changed"})
+
+
+def _operate(command, instance_id: str, **kw):
+    rt = deployment()
+    instance = command(db_session(), rt, instance_id, actor=current_user().username, now=rt.clock.now(), **kw)
+    return _full(instance)
+
+
+@blp.route("/<instance_id>/cancel", methods=["POST"])
+@requires(*OPERATORS)
+@blp.arguments(CancelSchema)
+@blp.response(200, InstanceSchema)
+@blp.alt_response(409, description="the instance already ended (instance_ended)")
+def cancel(body: dict, instance_id: str):
+    """Cancel the instance: open tasks cancelled, timers and SLA clocks stopped, waits withdrawn."""
+    return _operate(operations.cancel, instance_id, reason=body["reason"])
+
+
+@blp.route("/<instance_id>/suspend", methods=["POST"])
+@requires(*OPERATORS)
+@blp.arguments(HoldSchema)
+@blp.response(200, InstanceSchema)
+@blp.alt_response(409, description="not running, or already suspended")
+def suspend(body: dict, instance_id: str):
+    """Hold the instance: nothing completes and no timer fires until it is resumed."""
+    return _operate(operations.suspend, instance_id, reason=body["reason"])
+
+
+@blp.route("/<instance_id>/resume", methods=["POST"])
+@requires(*OPERATORS)
+@blp.arguments(HoldSchema)
+@blp.response(200, InstanceSchema)
+@blp.alt_response(409, description="the instance is not suspended (not_suspended)")
+def resume(body: dict, instance_id: str):
+    """Release a suspended instance; whatever became due meanwhile fires, in order."""
+    return _operate(operations.resume, instance_id, reason=body["reason"])
+
+
+@blp.route("/<instance_id>/retry", methods=["POST"])
+@requires(*OPERATORS)
+@blp.response(200, InstanceSchema)
+@blp.alt_response(409, description="the instance is not in error (instance_not_in_error)")
+def retry(instance_id: str):
+    """Run an instance in error again from the element that failed."""
+    return _operate(operations.retry, instance_id)
+
+
+@blp.route("/<instance_id>/data", methods=["PATCH"])
+@requires("admin")
+@blp.arguments(DataEditSchema)
+@blp.response(200, InstanceSchema)
+@blp.alt_response(422, description="the data would fail the model's start form")
+def edit_data(body: dict, instance_id: str):
+    """Change process data (admins; audited with before and after)."""
+    return _operate(operations.edit_data, instance_id, changes=body["data"])
+
+
+@blp.route("/<instance_id>/migrate", methods=["POST"])
+@requires(*OPERATORS)
+@blp.arguments(MigrateSchema)
+@blp.response(200, MigrationResultSchema)
+@blp.alt_response(422, description="the version belongs to another model (other_model)")
+def migrate(body: dict, instance_id: str):
+    """Move the instance to another version of its model; ``dry_run`` says whether it can, and why not."""
+    rt = deployment()
+    return operations.migrate_instance(db_session(), rt, instance_id, body["version"], dry_run=body["dry_run"],
+                                       actor=current_user().username, now=rt.clock.now())

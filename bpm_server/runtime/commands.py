@@ -51,6 +51,7 @@ def start_instance(session: Session, rt: Deployment, *, process_model_id: str, a
         # The diagram failed before its first wait: keep the instance, in error, so
         # the incident is visible instead of a lost start.
         instances.record_error(instance, exc, now, engine_state="{}")
+        instance.data = instances.json_safe(instances.start_data(account, data))  # what a retry starts from
         session.flush()
         return instance
     run_step(session, rt, instance, model, run, Before(), None, now)
@@ -69,9 +70,7 @@ def complete_task(session: Session, rt: Deployment, user: User, task_id: str, da
         raise NotFound(f"the process instance of task {task_id!r} does not exist", code="unknown_instance")
     tasks.note_version(session, instance)
     tasks.validate_form(instance.version, task, data)
-    if instance.state != "running":
-        raise Conflict(f"the process instance is {instance.state}; its tasks cannot be completed",
-                       code="instance_not_running")
+    _ensure_moving(instance)
     try:
         model, run, before = load(rt, instance)
         tasks.record_completion(instance, task, user, data, now)
@@ -84,6 +83,15 @@ def complete_task(session: Session, rt: Deployment, user: User, task_id: str, da
     return task
 
 
+def _ensure_moving(instance: ProcessInstance) -> None:
+    if instance.state != "running":
+        raise Conflict(f"the process instance is {instance.state}; its tasks cannot be completed",
+                       code="instance_not_running")
+    if instance.suspended_at is not None:
+        raise Conflict("the process instance is suspended; nothing in it moves until it is resumed",
+                       code="instance_suspended")
+
+
 def deliver_message(session: Session, rt: Deployment, *, name: str, correlation: Mapping[str, Any],
                     payload: Mapping[str, Any], message_id: str, now: datetime) -> messages.Delivery:
     """Hand a correlated message to the one instance waiting for it (once per message id)."""
@@ -93,8 +101,7 @@ def deliver_message(session: Session, rt: Deployment, *, name: str, correlation:
         return received
     instance = instances.lock_instance(session, received.process_instance_id)
     element_id = messages.still_waiting(session, received, name)
-    if instance.state != "running":
-        raise Conflict(f"the process instance is {instance.state}", code="instance_not_running")
+    _ensure_moving(instance)
     model, run, before = load(rt, instance)
     run_step(session, rt, instance, model, run, before, lambda r: r.deliver_message(name, payload, correlation), now)
     return messages.record_delivery(session, received, element_id)
@@ -103,7 +110,7 @@ def deliver_message(session: Session, rt: Deployment, *, name: str, correlation:
 def advance(session: Session, rt: Deployment, instance_id: str, now: datetime) -> ProcessInstance:
     """Run whatever became runnable without a person: due BPMN timers, waiting scripts."""
     instance = instances.lock_instance(session, instance_id)
-    if instance.state == "running":
+    if instance.state == "running" and instance.suspended_at is None:
         model, run, before = load(rt, instance)
         run_step(session, rt, instance, model, run, before, lambda r: r.advance(), now)
     return instance
@@ -114,8 +121,8 @@ def finish_service_call(session: Session, rt: Deployment, instance_id: str, engi
     """Give a waiting service task the external system's answer. False when the instance
     no longer waits for it (ended, or interrupted)."""
     instance = instances.lock_instance(session, instance_id)
-    if instance.state != "running":
-        return False
+    if instance.state != "running" or instance.suspended_at is not None:
+        return False  # a suspended instance gets the answer (kept on the call row) when resumed
     model, run, before = load(rt, instance)
     if engine_task_id not in before.service_calls:
         return False

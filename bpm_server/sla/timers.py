@@ -84,3 +84,22 @@ def next_due(session: Session, retry_after: timedelta | None = None) -> datetime
     handed = session.scalar(select(func.min(Timer.enqueued_at)).where(*pending, Timer.enqueued_at.is_not(None)))
     moments = [m for m in (fresh, handed + retry_after if handed else None) if m is not None]
     return min(moments) if moments else None
+
+
+def hold(session: Session, instance_id: str, now: datetime) -> list[dict[str, Any]]:
+    """Take an instance's pending timers off the schedule (it is suspended) and return
+    them, to be put back by ``restore`` with their own due moments."""
+    pending = list(session.scalars(select(Timer).where(
+        Timer.process_instance_id == instance_id, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
+        .order_by(Timer.due_at)))
+    for timer in pending:
+        timer.cancelled_at = now
+    return [{"kind": t.kind, "task_id": t.task_id, "due_at": t.due_at.isoformat(), "payload": t.payload}
+            for t in pending]
+
+
+def restore(session: Session, instance_id: str, held: list[dict[str, Any]], now: datetime) -> None:
+    """Put held timers back; those that fell due meanwhile fire at once, in due order."""
+    for timer in held:
+        add_timer(session, timer["kind"], instance_id, timer["task_id"], datetime.fromisoformat(timer["due_at"]),
+                  timer["payload"], now)

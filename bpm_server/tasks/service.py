@@ -208,6 +208,21 @@ def apply_step(session: Session, instance: ProcessInstance, model: CompiledModel
     return opened_rows, closed_rows
 
 
+def cancel_open(session: Session, instance: ProcessInstance) -> list[HumanTask]:
+    """Every open task of the instance, cancelled (the instance is cancelled)."""
+    rows = list(session.scalars(select(HumanTask).where(HumanTask.process_instance_id == instance.id,
+                                                        HumanTask.state.in_(OPEN_STATES))))
+    for row in rows:
+        row.state = "cancelled"
+    return rows
+
+
+def open_rows(session: Session, instance_id: str) -> list[HumanTask]:
+    return list(session.scalars(select(HumanTask).where(HumanTask.process_instance_id == instance_id,
+                                                        HumanTask.state.in_(OPEN_STATES))
+                                .order_by(HumanTask.created_at, HumanTask.id)))
+
+
 def validate_form(version: Any, task: HumanTask, data: Mapping[str, Any]) -> None:
     schema = form_of(version, task.form_name)
     errors = field_errors(validator_for((version.id, task.form_name or ""), schema), data)
