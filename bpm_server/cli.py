@@ -196,6 +196,23 @@ def audit_verify() -> None:
     _fail(f"breach log broken{where}: {status.reason}")
 
 
+@main.command()
+def doctor() -> None:
+    """Check that every instance's engine state agrees with its tasks, timers and subscriptions."""
+    from bpm_server.database import db as database
+    from bpm_server.runtime.doctor import examine
+
+    app = _app()
+    with app.app_context():
+        findings = [str(f) for f in examine(database.session, app.extensions["bpm"])]
+        database.session.rollback()
+    for line in findings:
+        click.echo(line)
+    if findings:
+        _fail(f"{len(findings)} disagreement(s) between engine state and rows")
+    click.echo("all instances agree with their tasks, timers and subscriptions")
+
+
 @main.group()
 def demo() -> None:
     """Demo data."""

@@ -315,3 +315,27 @@ def test_demo_seed_writes_tokens_and_is_safe_to_run_twice(cli: Cli) -> None:
 def test_worker_without_redis_fails_with_a_clear_message(cli: Cli) -> None:
     stderr = failed(cli("worker", "--burst"))
     assert "BPM_REDIS_URL is not set" in stderr
+
+
+# --------------------------------------------------------------------------- doctor
+
+def test_doctor_passes_on_a_healthy_database_and_names_each_disagreement(cli: Cli) -> None:
+    cli.ok("models", "sync")
+    cli.ok("demo", "seed", "--tokens-file", str(cli.cwd / "tokens.txt"))
+    healthy = cli.ok("doctor")
+    assert "all instances agree" in healthy.stdout
+
+    (instance_id, task_id), = cli.query("SELECT process_instance_id, id FROM human_task WHERE state = 'ready'")
+    engine = create_engine(cli.database_url)
+    with engine.begin() as conn:  # the damage a half-applied restore would leave
+        conn.execute(text("UPDATE human_task SET engine_task_id = 'lost' WHERE id = :id"), {"id": task_id})
+        conn.execute(text("UPDATE timer SET cancelled_at = CURRENT_TIMESTAMP WHERE task_id = :id "
+                          "AND kind = 'sla_breach'"), {"id": task_id})
+    engine.dispose()
+    error = failed(cli("doctor"))
+    result = cli("doctor")
+    assert f"instance {instance_id}: task {task_id} (kickoff) is ready but the engine has no such ready task" \
+        in result.stdout
+    assert "the engine has a ready task" in result.stdout and "no task row" in result.stdout
+    assert "has a running SLA clock but no breach timer" in result.stdout
+    assert "3 disagreement(s)" in error
