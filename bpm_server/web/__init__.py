@@ -15,6 +15,7 @@ from bpm_server.web.accounts import blp as account_pages
 from bpm_server.web.breaches import blp as breaches
 from bpm_server.web.dashboard import blp as dashboard
 from bpm_server.web.i18n import init_i18n
+from bpm_server.web.incidents import blp as incident_pages
 from bpm_server.web.inbox import blp as inbox
 from bpm_server.web.instances import blp as instance_pages
 from bpm_server.web.leads import blp as leads
@@ -26,7 +27,7 @@ from bpm_server.web.task_page import blp as task_page
 
 def _page_blueprints() -> list[Blueprint]:
     return [session, inbox, task_page, leads, account_pages,  # engineer B
-            modeler, instance_pages, breaches, dashboard]  # engineer C
+            modeler, instance_pages, incident_pages, breaches, dashboard]  # engineer C
 
 
 def register_pages(app: Flask) -> None:

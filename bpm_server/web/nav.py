@@ -9,6 +9,7 @@ NAV_ITEMS = [
     (("staff",), "inbox.inbox", _l("Inbox")),
     (("lead",), "leads.lead_inbox", _l("Department lead")),
     (("process_owner",), "modeler.models", _l("Process models")),
+    (("process_owner",), "incident_pages.incident_list", _l("Incidents")),
     (("auditor", "process_owner"), "breaches.breach_log", _l("Breach log")),
     (("process_owner", "lead"), "dashboard.dashboard", _l("SLA dashboard")),
     (("staff", "process_owner", "auditor"), "account_pages.account_list", _l("Accounts")),
