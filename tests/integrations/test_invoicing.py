@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from integrations.signing import signature_matches
 from tests.api.flows import (STAGE_DATA, contract_signed, do_stage, invoice_issued, post_contract_signed,
                              walk_to_acceptance)
 from tests.conftest import START
 from tests.integrations.conftest import BACKOFF, ERP_OUT_SECRET, WEBHOOK_SECRET, pump
+from tests.support import signed_by
 
 
 def start_by_webhook(people, event_id="EV-1", contract_no="HT-1") -> str:
@@ -53,8 +53,7 @@ def test_full_path_webhook_to_invoice_with_two_erp_failures(people, synced_app, 
     assert len(keys) == 1
     for request in fake_erp.requests:
         assert request.path == "/invoice-requests"
-        assert signature_matches(ERP_OUT_SECRET, request.headers["X-BPM-Timestamp"], request.body,
-                                 request.headers["X-BPM-Signature"])
+        assert signed_by(ERP_OUT_SECRET, request.headers, request.body)
     sent = fake_erp.requests[-1].json
     assert sent["contract_no"] == "HT-1" and sent["account_id"] == "DELTA" and sent["process_instance_id"] == iid
     assert sent["acceptance_report_url"] == STAGE_DATA["delivery"]["acceptance_report_url"]
