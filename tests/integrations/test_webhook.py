@@ -93,6 +93,14 @@ def test_timestamp_inside_the_window_is_accepted(people):
     assert deliver(people, contract_signed(), timestamp=NOW - 299).status_code == 201
 
 
+@pytest.mark.parametrize("offset", [-300, 300], ids=["300 s old", "300 s ahead"])
+def test_timestamp_exactly_at_the_edge_of_the_window_is_accepted(people, offset):
+    """The window is 300 s either way, inclusive: 300 s is in, 301 s is out (above)."""
+    response = deliver(people, contract_signed(), timestamp=NOW + offset)
+    assert response.status_code == 201, response.get_json()
+    assert len(instances(people)) == 1
+
+
 def test_signature_covers_the_raw_body(people):
     signed_for = b'{"event_id": "EV-1"}'
     response = deliver(people, contract_signed(), signature=sign(WEBHOOK_SECRET, NOW, signed_for))
