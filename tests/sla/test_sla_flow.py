@@ -111,6 +111,24 @@ def test_each_later_rung_of_a_ladder_fires_once_at_its_own_time(leads):
     assert breach_kinds("consulting") == ["sla_breach"] and breach_kinds("finance") == ["sla_breach"]
 
 
+def test_the_test_clock_fires_timers_in_due_order_each_at_its_own_moment(leads):
+    """Timers created later but due earlier fire first, as real time would fire them."""
+    people = leads
+    gamma = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["tasks"][0]  # due Tue 18:00
+    move_clock(people["admin"], "2026-03-02T10:00:00+08:00")
+    acme = start_project(people["sales"], account_id="ACME", signed_at=SIGNED)["tasks"][0]  # later, due Mon 18:00
+    move_clock(people["admin"], "2026-03-06T10:00:00+08:00")
+
+    logged = sorted(breaches(people["auditor"]), key=lambda b: b["seq"])
+    assert [(b["account_id"], at(b["breached_at"])) for b in logged] == [
+        ("ACME", at("2026-03-02T18:00:00+08:00")), ("GAMMA", at("2026-03-03T18:00:00+08:00"))]
+    for breach in logged:  # logged at the moment it happened, not when a later timer had moved the clock
+        assert at(breach["recorded_at"]) == at(breach["breached_at"]), breach
+        assert all(at(e["at"]) > at(breach["breached_at"]) for e in breach["escalations"][1:]), breach
+    warned = {n["task_id"]: at(n["created_at"]) for n in notifications(people["sales"]) if n["kind"] == "sla_warning"}
+    assert warned == {acme["id"]: at(acme["warn_at"]), gamma["id"]: at(gamma["warn_at"])}
+
+
 def test_level_two_does_not_fire_when_the_task_was_done_in_time(leads):
     people = leads
     iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
