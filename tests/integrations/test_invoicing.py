@@ -117,6 +117,32 @@ def test_last_retry_failing_opens_an_incident_an_admin_retries(people, synced_ap
     assert people["auditor"].get("/api/v1/incidents?open=false").get_json()["items"][0]["retried_by"] == "admin"
 
 
+def test_a_retried_incident_gets_a_fresh_round_of_attempts(people, synced_app, fake_erp, clock):
+    iid = start_by_webhook(people)
+    walk_to_acceptance(people, iid)
+    fake_erp.fail(100)
+
+    def attempts_until_quiet() -> None:  # long enough steps for any back-off of these attempts (at most 8 min)
+        for _ in range(4):
+            pump(synced_app)
+            clock.set(clock.now() + BACKOFF * 32)
+
+    attempts_until_quiet()
+    [incident] = instance(people, iid)["incidents"]
+    assert len(fake_erp.requests) == 3 and incident["attempts"] == 3
+
+    assert people["admin"].post(f"/api/v1/incidents/{incident['id']}/retry").status_code == 200
+    pump(synced_app)  # the first attempt of the new round fails too: retried later, no incident yet
+    state = instance(people, iid)
+    assert len(fake_erp.requests) == 4 and state["incidents"] == []
+    assert state["waiting_for"][0]["attempts"] == 4
+
+    attempts_until_quiet()
+    assert len(fake_erp.requests) == 6, "three more attempts (outbound_max_attempts), then an incident again"
+    [again] = instance(people, iid)["incidents"]
+    assert again["id"] == incident["id"] and again["attempts"] == 6
+
+
 def test_erp_timeout_and_garbage_are_failures_that_retry(people, synced_app, fake_erp, clock):
     iid = start_by_webhook(people)
     walk_to_acceptance(people, iid)
