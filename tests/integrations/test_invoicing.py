@@ -146,8 +146,9 @@ def test_a_retried_incident_gets_a_fresh_round_of_attempts(people, synced_app, f
 def test_erp_timeout_and_garbage_are_failures_that_retry(people, synced_app, fake_erp, clock):
     iid = start_by_webhook(people)
     walk_to_acceptance(people, iid)
-    fake_erp.mode, fake_erp.delay = "slow", 3.0  # the client gives up after 2 s
+    fake_erp.mode = "hang"  # no answer at all: the client gives up after its 2 s timeout
     pump(synced_app)
+    fake_erp.release()
     fake_erp.mode = "garbage"
     clock.set(clock.now() + BACKOFF)
     pump(synced_app)
