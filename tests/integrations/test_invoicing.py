@@ -198,40 +198,6 @@ def test_invoice_payload_is_kept_in_the_process_data(people, synced_app, fake_er
     assert json.dumps(data)  # plain JSON all the way
 
 
-def test_a_lost_attempt_job_is_queued_again_by_its_guard_timer(people, synced_app, fake_erp, clock):
-    """Redis flushed (or the worker killed) after the timer fired: the rows still know."""
-    from datetime import timedelta
-
-    class LosingQueue:  # takes jobs and forgets them, like a flushed Redis
-        def enqueue(self, job, *args, job_id=None):
-            pass
-
-        def ping(self):
-            return True
-
-    iid = start_by_webhook(people)
-    walk_to_acceptance(people, iid)
-    rt = synced_app.extensions["bpm"]
-    real_jobs, rt.jobs = rt.jobs, LosingQueue()
-    try:
-        from bpm_server.sla.scheduler import TimerPump
-
-        with synced_app.app_context():
-            TimerPump(synced_app).pump_once()
-    finally:
-        rt.jobs = real_jobs
-    assert fake_erp.requests == []
-    pump(synced_app)
-    assert fake_erp.requests == [], "the guard waits a few minutes before queuing again"
-    clock.set(clock.now() + timedelta(minutes=5))
-    pump(synced_app)
-    assert len(fake_erp.requests) == 1
-    assert instance(people, iid)["waiting_for"][0]["kind"] == "message"
-    clock.set(clock.now() + timedelta(minutes=10))
-    pump(synced_app)  # the guard of the attempt that did happen finds nothing to do
-    assert len(fake_erp.requests) == 1
-
-
 def test_a_service_task_operator_must_name_system_and_operation(people):
     from tests.api.test_access import GOOD_XML
 
