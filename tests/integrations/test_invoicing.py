@@ -2,8 +2,6 @@
 retried with back-off), incidents an admin retries, and the "invoice issued" message."""
 from __future__ import annotations
 
-import json
-
 from tests.api.flows import (STAGE_DATA, contract_signed, do_stage, invoice_issued, post_contract_signed,
                              walk_to_acceptance)
 from tests.conftest import START
@@ -195,7 +193,10 @@ def test_invoice_payload_is_kept_in_the_process_data(people, synced_app, fake_er
     data = instance(people, iid)["data"]
     assert data["invoice"] == {"invoice_number": "INV-9", "invoice_date": "2026-05-07",
                                "pdf_url": "https://erp.example/inv/9.pdf", "contract_no": "HT-1"}
-    assert json.dumps(data)  # plain JSON all the way
+    # Finance, who issues the receipt, sees the invoice on the invoicing stage.
+    [task] = instance(people, iid)["tasks"]
+    shown = people["finance"].get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert task["name"] == "invoicing" and shown["data"]["invoice"]["pdf_url"] == "https://erp.example/inv/9.pdf"
 
 
 def test_a_service_task_operator_must_name_system_and_operation(people):
