@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from tests.conftest import Caller
+from tests.support import sign
 
 STAGE_DATA: dict[str, dict[str, Any]] = {
     "kickoff": {"kickoff_minutes": "Kickoff held with the customer's IT director", "attendees": "Li, Wang",
@@ -70,8 +71,6 @@ def contract_signed(event_id: str = "EV-1", contract_no: str = "HT-1", account_i
 def post_contract_signed(client: Any, body: Any, *, secret: str, timestamp: int, signature: str | None = None,
                          headers: dict[str, str] | None = None):
     """POST the webhook signed as the ERP signs it (``signature`` overrides; ``body`` may be raw bytes)."""
-    from integrations.signing import signature as sign
-
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     sent = {"Content-Type": "application/json", "X-BPM-Timestamp": str(timestamp),
             "X-BPM-Signature": signature if signature is not None else sign(secret, str(timestamp), raw)}

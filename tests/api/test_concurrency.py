@@ -6,8 +6,14 @@ plus the same columns); the threads start together on a barrier.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
+import pytest
+from sqlalchemy import text
+
+from bpm_server.database import db
+from bpm_server.instances.service import lock_instance
 from tests.api.flows import STAGE_DATA, open_task, start_project
 
 
@@ -66,3 +72,39 @@ def test_claim_racing_completion_by_a_colleague(people):
             assert [h["completed_by"] for h in instance["history"]] == ["sales"]
         else:  # the claim won: the task is sales2's and still open
             assert instance["tasks"][0]["assignee"] == "sales2" and instance["history"] == []
+
+
+def _sessions_waiting_for_a_lock(app) -> int:
+    with app.app_context():
+        with db.engine.connect() as conn:
+            return conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                    "AND wait_event_type = 'Lock'"))
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite has no row locks; its lock_version columns decide
+def test_a_completion_waits_while_another_transaction_holds_the_instance_lock(people, synced_app):
+    iid = start_project(people["sales"])["id"]
+    task = open_task(people["sales"], iid, "kickoff")
+    answers: list = []
+    complete = threading.Thread(target=lambda: answers.append(
+        people["sales"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": STAGE_DATA["kickoff"]})))
+
+    with synced_app.app_context():
+        lock_instance(db.session, iid)  # this connection now holds the instance, as a completing request would
+        complete.start()
+        # Wait (bounded) until PostgreSQL reports the completion's connection as waiting for a lock.
+        deadline = time.monotonic() + 30
+        while complete.is_alive() and not _sessions_waiting_for_a_lock(synced_app) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert complete.is_alive() and answers == [], \
+            f"the completion went ahead while the instance was locked: {[(a.status_code, a.get_json()) for a in answers]}"
+        assert _sessions_waiting_for_a_lock(synced_app) == 1
+        db.session.commit()  # releases the lock
+        db.session.remove()
+    complete.join(timeout=60)
+    assert not complete.is_alive()
+    [answer] = answers
+    assert answer.status_code == 200, answer.get_json()
+    instance = people["admin"].get(f"/api/v1/process-instances/{iid}").get_json()
+    assert [h["name"] for h in instance["history"]] == ["kickoff"]
+    assert [t["name"] for t in instance["tasks"]] == ["needs_research"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from bpm_server.database import db
-from bpm_server.instances.models import ProcessInstance
+from bpm_server.modeling.models import ProcessModel
 from tests.api.flows import do_stage, open_task, start_project
+from tests.fixtures.diagrams import script_task, sequence, user_task
 
 XSS = '<img src=x onerror="window.pwned=1">'
 
@@ -46,7 +47,7 @@ def test_diagram_marks_timeline_and_sla_status(page, login, live_server):
     expect(timeline.locator("li[data-kind=completed]").first).to_contain_text("Project kickoff completed · sales")
     expect(timeline.locator("li[data-kind=breach]")).to_contain_text("SLA of Needs research breached")
     expect(timeline.locator("li[data-kind=pause]")).to_contain_text(XSS)  # shown as text ...
-    assert timeline.locator("img").count() == 0  # ... never as markup
+    expect(timeline.locator("img")).to_have_count(0)  # ... never as markup
     assert page.evaluate("window.pwned") is None
     expect(page.get_by_text("No incidents.")).to_be_visible()
 
@@ -63,16 +64,27 @@ def test_chinese_by_default_and_unknown_instance_is_a_404_page(page, login, live
 
 
 def test_an_engine_error_is_listed_as_an_incident(page, login, live_server):
-    instance = start_project(live_server.people["sales"], "GAMMA")
-    with live_server.app.app_context():  # as the engine records a failed script (instances.service._record_error)
-        row = db.session.get(ProcessInstance, instance["id"])
-        row.state = "error"
-        row.error = {"element_id": "init", "message": XSS, "line": 1, "at": "2026-03-02T01:00:00+00:00"}
+    """A process owner's script fails when it runs: the engine stops the instance and the page says why."""
+    people = live_server.people
+    with live_server.app.app_context():
+        db.session.add(ProcessModel(id="fragile", name="Fragile", description="", created_at=live_server.clock.now()))
         db.session.commit()
+    lookup = script_task("init", "price = {}[%r]" % XSS)  # fails with a KeyError naming the key: user text
+    uploaded = people["owner"].post("/api/v1/process-models/fragile/versions",
+                                    data=sequence("fragile", lookup, user_task("follow_up")),
+                                    content_type="application/xml")
+    assert uploaded.status_code == 201, uploaded.get_json()
+    started = people["sales"].post("/api/v1/process-instances",
+                                   json={"process_model_id": "fragile", "account_id": "GAMMA", "data": {}})
+    assert started.status_code == 201, started.get_json()
+    instance = started.get_json()
+
     login(page, "owner")
     page.goto(f"/instances/{instance['id']}?lang=en")
     expect(page.get_by_test_id("instance-state")).to_have_text("stopped by an error")
     incident = page.get_by_test_id("incident")
-    expect(incident).to_contain_text("init: " + XSS)
-    assert page.get_by_test_id("incidents").locator("img").count() == 0
+    expect(incident).to_contain_text("init: ")
+    expect(incident).to_contain_text(XSS)  # shown as text ...
+    expect(page.get_by_test_id("incidents").locator("img")).to_have_count(0)  # ... never as markup
+    assert page.evaluate("window.pwned") is None
     expect(page.get_by_text("No incidents.")).to_be_hidden()

@@ -242,6 +242,9 @@ ATTACKS = [
     ("for i in range(10**12):\n    pass", "range() is limited"),
     ("s = 'a'\ns *= 10**10", "would exceed"),
     ("n = 10\nn **= 10**9", "too large a number"),
+    ("s = [0] * 600000\ns += s", "would exceed"),
+    ("t = 'a' * 999999\nt += 'bc'", "would exceed"),
+    ("n = 1\nn <<= 10**6", "too large a number"),
     ("for x in iter(int, 1):\n    pass", "'iter' is not available"),
 ]
 

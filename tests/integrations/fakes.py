@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,9 +36,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         with owner.lock:
             owner.requests.append(Received(parts.path, parse_qs(parts.query), self.headers, body))
-            status, answer, delay = owner.next_answer()
-        if delay:
-            time.sleep(delay)
+            status, answer, hang = owner.next_answer()
+        if hang:  # bounded, so a test that forgets to release cannot hang the run
+            owner.released.wait(timeout=60)
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -62,7 +61,8 @@ class HttpFake:
     """A loopback HTTP server that records requests and answers as told.
 
     ``fail(n)`` makes the next n requests answer 500; ``mode`` can be "ok",
-    "garbage" (200 with a non-JSON body) or "slow" (answers after ``delay``).
+    "garbage" (200 with a non-JSON body) or "hang" (answers only once
+    ``release()`` or ``stop()`` is called: a client with a timeout gives up first).
     """
 
     def __init__(self, ok_body: Any = None) -> None:
@@ -71,7 +71,7 @@ class HttpFake:
         self.lock = threading.Lock()
         self.failures_left = 0
         self.mode = "ok"
-        self.delay = 0.0
+        self.released = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -84,7 +84,12 @@ class HttpFake:
         self._thread.start()
         return self
 
+    def release(self) -> None:
+        """Let every hanging request answer."""
+        self.released.set()
+
     def stop(self) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
 
@@ -92,14 +97,15 @@ class HttpFake:
         with self.lock:
             self.failures_left = times
 
-    def next_answer(self) -> tuple[int, bytes, float]:
+    def next_answer(self) -> tuple[int, bytes, bool]:
+        """Status, body, and whether to hang before answering."""
         if self.failures_left > 0:
             self.failures_left -= 1
-            return 500, b'{"error": "ERP is having a bad day"}', 0.0
+            return 500, b'{"error": "ERP is having a bad day"}', False
         if self.mode == "garbage":
-            return 200, b"<html>maintenance</html>", 0.0
+            return 200, b"<html>maintenance</html>", False
         body = self.ok_body(len(self.requests)) if callable(self.ok_body) else self.ok_body
-        return 200, json.dumps(body).encode(), self.delay if self.mode == "slow" else 0.0
+        return 200, json.dumps(body).encode(), self.mode == "hang"
 
 
 @dataclass

@@ -14,10 +14,10 @@ from typing import Iterator
 import pytest
 
 from integrations.registry import ChannelConfigError, load_channels
-from integrations.signing import signature_matches
 from tests.api.flows import open_task, start_project
 from tests.integrations.conftest import BACKOFF, pump
 from tests.integrations.fakes import HttpFake, MailSink
+from tests.support import signed_by
 
 ROBOT_OK = {"errcode": 0, "errmsg": "ok", "code": 0, "msg": "success"}
 DING_SECRET, FEISHU_SECRET, HOOK_SECRET = "SEC-ding", "feishu-secret", "hook-secret"
@@ -117,7 +117,7 @@ def test_a_warning_reaches_mail_and_every_robot_in_its_own_format(people, synced
 
     hook = by_path["/bpm-events"]
     assert hook.json["kind"] == "sla_warning" and hook.json["task_id"] == task_id and hook.json["username"] == "sales"
-    assert signature_matches(HOOK_SECRET, hook.headers["X-BPM-Timestamp"], hook.body, hook.headers["X-BPM-Signature"])
+    assert signed_by(HOOK_SECRET, hook.headers, hook.body)
 
     log = people["auditor"].get("/api/v1/integration-log?direction=outbound").get_json()["items"]
     assert sorted(e["system"] for e in log) == ["dingtalk", "feishu", "smtp", "webhook", "wecom"]

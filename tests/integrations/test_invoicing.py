@@ -2,13 +2,11 @@
 retried with back-off), incidents an admin retries, and the "invoice issued" message."""
 from __future__ import annotations
 
-import json
-
-from integrations.signing import signature_matches
 from tests.api.flows import (STAGE_DATA, contract_signed, do_stage, invoice_issued, post_contract_signed,
                              walk_to_acceptance)
 from tests.conftest import START
 from tests.integrations.conftest import BACKOFF, ERP_OUT_SECRET, WEBHOOK_SECRET, pump
+from tests.support import signed_by
 
 
 def start_by_webhook(people, event_id="EV-1", contract_no="HT-1") -> str:
@@ -53,8 +51,7 @@ def test_full_path_webhook_to_invoice_with_two_erp_failures(people, synced_app, 
     assert len(keys) == 1
     for request in fake_erp.requests:
         assert request.path == "/invoice-requests"
-        assert signature_matches(ERP_OUT_SECRET, request.headers["X-BPM-Timestamp"], request.body,
-                                 request.headers["X-BPM-Signature"])
+        assert signed_by(ERP_OUT_SECRET, request.headers, request.body)
     sent = fake_erp.requests[-1].json
     assert sent["contract_no"] == "HT-1" and sent["account_id"] == "DELTA" and sent["process_instance_id"] == iid
     assert sent["acceptance_report_url"] == STAGE_DATA["delivery"]["acceptance_report_url"]
@@ -118,11 +115,38 @@ def test_last_retry_failing_opens_an_incident_an_admin_retries(people, synced_ap
     assert people["auditor"].get("/api/v1/incidents?open=false").get_json()["items"][0]["retried_by"] == "admin"
 
 
+def test_a_retried_incident_gets_a_fresh_round_of_attempts(people, synced_app, fake_erp, clock):
+    iid = start_by_webhook(people)
+    walk_to_acceptance(people, iid)
+    fake_erp.fail(100)
+
+    def attempts_until_quiet() -> None:  # long enough steps for any back-off of these attempts (at most 8 min)
+        for _ in range(4):
+            pump(synced_app)
+            clock.set(clock.now() + BACKOFF * 32)
+
+    attempts_until_quiet()
+    [incident] = instance(people, iid)["incidents"]
+    assert len(fake_erp.requests) == 3 and incident["attempts"] == 3
+
+    assert people["admin"].post(f"/api/v1/incidents/{incident['id']}/retry").status_code == 200
+    pump(synced_app)  # the first attempt of the new round fails too: retried later, no incident yet
+    state = instance(people, iid)
+    assert len(fake_erp.requests) == 4 and state["incidents"] == []
+    assert state["waiting_for"][0]["attempts"] == 4
+
+    attempts_until_quiet()
+    assert len(fake_erp.requests) == 6, "three more attempts (outbound_max_attempts), then an incident again"
+    [again] = instance(people, iid)["incidents"]
+    assert again["id"] == incident["id"] and again["attempts"] == 6
+
+
 def test_erp_timeout_and_garbage_are_failures_that_retry(people, synced_app, fake_erp, clock):
     iid = start_by_webhook(people)
     walk_to_acceptance(people, iid)
-    fake_erp.mode, fake_erp.delay = "slow", 3.0  # the client gives up after 2 s
+    fake_erp.mode = "hang"  # no answer at all: the client gives up after its 2 s timeout
     pump(synced_app)
+    fake_erp.release()
     fake_erp.mode = "garbage"
     clock.set(clock.now() + BACKOFF)
     pump(synced_app)
@@ -169,41 +193,10 @@ def test_invoice_payload_is_kept_in_the_process_data(people, synced_app, fake_er
     data = instance(people, iid)["data"]
     assert data["invoice"] == {"invoice_number": "INV-9", "invoice_date": "2026-05-07",
                                "pdf_url": "https://erp.example/inv/9.pdf", "contract_no": "HT-1"}
-    assert json.dumps(data)  # plain JSON all the way
-
-
-def test_a_lost_attempt_job_is_queued_again_by_its_guard_timer(people, synced_app, fake_erp, clock):
-    """Redis flushed (or the worker killed) after the timer fired: the rows still know."""
-    from datetime import timedelta
-
-    class LosingQueue:  # takes jobs and forgets them, like a flushed Redis
-        def enqueue(self, job, *args, job_id=None):
-            pass
-
-        def ping(self):
-            return True
-
-    iid = start_by_webhook(people)
-    walk_to_acceptance(people, iid)
-    rt = synced_app.extensions["bpm"]
-    real_jobs, rt.jobs = rt.jobs, LosingQueue()
-    try:
-        from bpm_server.sla.scheduler import TimerPump
-
-        with synced_app.app_context():
-            TimerPump(synced_app).pump_once()
-    finally:
-        rt.jobs = real_jobs
-    assert fake_erp.requests == []
-    pump(synced_app)
-    assert fake_erp.requests == [], "the guard waits a few minutes before queuing again"
-    clock.set(clock.now() + timedelta(minutes=5))
-    pump(synced_app)
-    assert len(fake_erp.requests) == 1
-    assert instance(people, iid)["waiting_for"][0]["kind"] == "message"
-    clock.set(clock.now() + timedelta(minutes=10))
-    pump(synced_app)  # the guard of the attempt that did happen finds nothing to do
-    assert len(fake_erp.requests) == 1
+    # Finance, who issues the receipt, sees the invoice on the invoicing stage.
+    [task] = instance(people, iid)["tasks"]
+    shown = people["finance"].get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert task["name"] == "invoicing" and shown["data"]["invoice"]["pdf_url"] == "https://erp.example/inv/9.pdf"
 
 
 def test_a_service_task_operator_must_name_system_and_operation(people):

@@ -59,6 +59,11 @@ def pump_and_work(app: Flask, cwd: Path) -> str:
 
     with app.app_context():
         TimerPump(app).pump_once()
+    return work(app, cwd)
+
+
+def work(app: Flask, cwd: Path) -> str:
+    """A ``bpm-server worker --burst`` process, wired to the fake ERP, runs everything queued."""
     config = app.extensions["bpm"].config
     env = {k: v for k, v in os.environ.items() if not k.startswith("BPM_")}
     env.update(BPM_DATABASE_URL=config.database_url, BPM_REDIS_URL=config.redis_url,
@@ -97,3 +102,42 @@ def test_invoice_request_retries_on_a_real_rq_worker(people, synced_app, fake_er
     assert final["state"] == "completed"
     log = people["auditor"].get("/api/v1/integration-log?direction=outbound").get_json()["items"]
     assert [e["outcome"] for e in reversed(log)] == ["failed", "failed", "ok"]
+
+
+def test_a_job_lost_with_a_flushed_redis_is_handed_out_again(people, synced_app, fake_erp, clock, tmp_path):
+    """Redis flushed (or the worker killed) after the pump handed a timer out: the rows still know."""
+    from bpm_server.sla.scheduler import TimerPump
+
+    response = post_contract_signed(people["erp"].client, contract_signed(contract_no="HT-LOST"),
+                                    secret=WEBHOOK_SECRET, timestamp=int(clock.now().timestamp()))
+    iid = response.get_json()["process_instance_id"]
+    walk_to_acceptance(people, iid)
+    jobs = synced_app.extensions["bpm"].jobs
+    timer_pump = TimerPump(synced_app)  # one pump for the whole test, as in a running worker
+
+    with synced_app.app_context():
+        timer_pump.pump_once()  # the request's attempt is now a job on Redis
+    assert jobs.backlog() == 1
+    _flush_redis()
+    assert jobs.backlog() == 0
+    work(synced_app, tmp_path)
+    assert fake_erp.requests == []
+
+    with synced_app.app_context():
+        timer_pump.pump_once()
+    assert jobs.backlog() == 0, "a timer handed out moments ago is left alone: its job may still be on its way"
+
+    clock.set(clock.now() + timedelta(minutes=5))
+    with synced_app.app_context():
+        timer_pump.pump_once()
+    assert jobs.backlog() == 1
+    work(synced_app, tmp_path)
+    assert len(fake_erp.requests) == 1
+    waiting = people["admin"].get(f"/api/v1/process-instances/{iid}").get_json()["waiting_for"]
+    assert [(w["kind"], w["name"]) for w in waiting] == [("message", "invoice_issued")]
+
+    clock.set(clock.now() + timedelta(minutes=10))
+    with synced_app.app_context():
+        timer_pump.pump_once()  # the attempt that did happen is not made again
+    work(synced_app, tmp_path)
+    assert len(fake_erp.requests) == 1

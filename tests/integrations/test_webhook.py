@@ -1,15 +1,17 @@
 """The ERP's contract-signed webhook: signature, replay window, validation, idempotency, races."""
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from tests.api.flows import contract_signed, post_contract_signed
 from tests.conftest import START
 from tests.integrations.conftest import WEBHOOK_SECRET
+from tests.support import sign
 
 NOW = int(START.timestamp())
 
@@ -91,12 +93,72 @@ def test_timestamp_inside_the_window_is_accepted(people):
     assert deliver(people, contract_signed(), timestamp=NOW - 299).status_code == 201
 
 
-def test_signature_covers_the_raw_body(people):
-    from integrations.signing import signature
+@pytest.mark.parametrize("offset", [-300, 300], ids=["300 s old", "300 s ahead"])
+def test_timestamp_exactly_at_the_edge_of_the_window_is_accepted(people, offset):
+    """The window is 300 s either way, inclusive: 300 s is in, 301 s is out (above)."""
+    response = deliver(people, contract_signed(), timestamp=NOW + offset)
+    assert response.status_code == 201, response.get_json()
+    assert len(instances(people)) == 1
 
+
+def test_signature_covers_the_raw_body(people):
     signed_for = b'{"event_id": "EV-1"}'
-    response = deliver(people, contract_signed(), signature=signature(WEBHOOK_SECRET, str(NOW), signed_for))
+    response = deliver(people, contract_signed(), signature=sign(WEBHOOK_SECRET, NOW, signed_for))
     assert response.status_code == 401 and instances(people) == []
+
+
+# Known answers, computed outside Python (``printf '%s' '<timestamp>.<body>' | openssl dgst -sha256
+# -hmac <secret>``), so neither the product's signer nor the tests' own can drift unnoticed.
+KAT_BODY = '{"name":"客户"}'.encode()
+KAT_VECTORS = [
+    ("test-webhook-secret", "1700000000", KAT_BODY,
+     "sha256=5c8c85b160019163697e53021bd28b2adfecdb21b4a776363a4d9a728209afa2"),
+    ("test-webhook-secret", "1700000300", KAT_BODY,
+     "sha256=24f39fc0cd3071c4eb8781e7427ee18278ae100bfd88e6d05356df2002926276"),
+    ("kat-secret", "1772413200", b'{"event_id":"EV-KAT"}',
+     "sha256=d26ae85a4648343d83b839fa349309576d8139b3a150f8996e4c0ecaeec28613"),
+    ("kat-secret", "1772413200", b"",
+     "sha256=b92684cd1186b07e80499c0271901965dda7e64b96f536716c4593695498b512"),
+]
+
+
+@pytest.mark.parametrize("secret, timestamp, body, expected", KAT_VECTORS)
+def test_signatures_match_the_known_answers(secret, timestamp, body, expected):
+    from integrations.signing import signature, signed_headers
+
+    assert sign(secret, timestamp, body) == expected  # the tests' own signer
+    assert signature(secret, timestamp, body) == expected  # the product's, for our outbound calls
+    assert signed_headers(secret, int(timestamp), body)["X-BPM-Signature"] == expected
+
+
+def test_webhook_accepts_the_known_answer_signature_and_only_for_its_timestamp(people, clock):
+    clock.set(datetime.fromtimestamp(1700000000, timezone.utc))
+    secret, timestamp, body, expected = KAT_VECTORS[0]
+    assert secret == WEBHOOK_SECRET
+    # Signed right, so the body is read (and refused for what it lacks, not for its signature).
+    accepted = deliver(people, body, timestamp=int(timestamp), signature=expected)
+    assert accepted.status_code == 422 and accepted.get_json()["error"]["code"] == "invalid_event"
+    # The same signature under a timestamp inside the window but not the one it was made for.
+    moved = deliver(people, body, timestamp=int(timestamp) + 60, signature=expected)
+    assert moved.status_code == 401 and moved.get_json()["error"]["code"] == "bad_signature"
+
+
+def test_a_captured_delivery_cannot_be_restamped_past_the_replay_window(people, clock):
+    body = contract_signed(event_id="EV-CAPTURED", contract_no="HT-CAP")
+    raw = json.dumps(body).encode()
+    captured = sign(WEBHOOK_SECRET, NOW, raw)
+    assert deliver(people, raw, signature=captured).status_code == 201
+
+    clock.set(START + timedelta(seconds=400))  # the captured stamp is now stale
+    replayed = deliver(people, raw, timestamp=NOW, signature=captured)
+    assert replayed.status_code == 401 and replayed.get_json()["error"]["code"] == "stale_timestamp"
+    # An attacker puts a fresh timestamp beside the captured signature: it no longer matches.
+    restamped = deliver(people, raw, timestamp=NOW + 400, signature=captured)
+    assert restamped.status_code == 401, restamped.get_json()
+    assert restamped.get_json()["error"]["code"] == "bad_signature"
+    assert len(instances(people)) == 1
+    rejected = log(people, outcome="rejected")
+    assert [e["error"].split(":")[0] for e in rejected] == ["bad_signature", "stale_timestamp"]
 
 
 def test_body_that_is_not_json(people):

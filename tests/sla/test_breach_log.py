@@ -18,12 +18,12 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from bpm_server.config import PROJECT_ROOT
@@ -322,6 +322,47 @@ def test_audit_verify_detects_an_edited_entry(logged, synced_app: Flask, databas
     assert status["first_broken_id"] == gamma["id"]
     if synced_app.extensions["bpm"].config.database_url.startswith("postgresql"):
         _assert_refused(synced_app, REFUSED_SQL[0])  # the trigger is back on for everyone else
+
+
+# Every column the chain vouches for, with a forged value an attacker might want there.
+FORGERIES = {
+    "id": lambda old: "00000000-0000-0000-0000-000000000000",
+    "kind": lambda old: "completion",
+    "breach_id": lambda old: "00000000-0000-0000-0000-000000000001",
+    "process_instance_id": lambda old: "00000000-0000-0000-0000-000000000002",
+    "process_model_id": lambda old: QUICK,
+    "account_id": lambda old: "BETA",
+    "task_id": lambda old: "00000000-0000-0000-0000-000000000003",
+    "task_name": lambda old: "invoicing",
+    "department": lambda old: "finance",
+    "assignee": lambda old: "mallory",
+    "due_at": lambda old: old + timedelta(days=3),  # "it was not due yet"
+    "breached_at": lambda old: old + timedelta(days=3),
+    "recorded_at": lambda old: old + timedelta(hours=1),
+    "details": lambda old: {**old, "sla": "20 working days"},
+}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # detection is the same code on both databases
+@pytest.mark.parametrize("column", sorted(FORGERIES))
+def test_editing_any_column_of_an_entry_breaks_the_chain_there(logged, synced_app: Flask, column: str) -> None:
+    [gamma] = breach_items(logged["auditor"], account_id="GAMMA")
+    table = BreachEntry.__table__
+    with synced_app.app_context():
+        old = db.session.execute(select(table.c[column]).where(table.c.seq == gamma["seq"])).scalar_one()
+        db.session.remove()
+    forged = FORGERIES[column](old)
+    assert forged != old
+    with synced_app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE sla_breach_log DISABLE TRIGGER sla_breach_log_append_only"))
+            conn.execute(update(table).where(table.c.seq == gamma["seq"]).values({column: forged}))
+            conn.execute(text("ALTER TABLE sla_breach_log ENABLE TRIGGER sla_breach_log_append_only"))
+
+    status = logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()
+    assert status["intact"] is False, f"{column} changed from {old!r} to {forged!r} and the chain still verifies"
+    assert status["first_broken_seq"] == gamma["seq"]
+    assert status["reason"] == "its content does not match its hash"
 
 
 def test_audit_verify_detects_a_removed_last_entry(logged, synced_app: Flask, database_url: str,

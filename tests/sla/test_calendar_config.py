@@ -3,8 +3,10 @@ drives every SLA; a bad file stops the server at start, loudly; the health
 endpoint says when holiday data runs out.
 
 The calendar file used here declares Tuesday 2026-03-03 a holiday, Saturday
-2026-03-07 a working day and 2027-01-01 a holiday (a year the holiday package
-does not cover yet). The test clock starts Monday 2026-03-02 09:00 Shanghai.
+2026-03-07 a working day and Friday 2100-01-01 a holiday (a year no release of
+the holiday package will cover: which years a release covers is a fact about
+the installed package, not about this product). The test clock starts Monday
+2026-03-02 09:00 Shanghai.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from bpm_server.sla.calendar import BusinessCalendar, CalendarFileError, Working
 from tests.api.flows import do_stage, open_task, start_project
 
 SIGNED = "2026-03-02T09:00:00+08:00"
-CALENDAR = {"holidays": ["2026-03-03", "2027-01-01"], "working_days": ["2026-03-07"]}
+CALENDAR = {"holidays": ["2026-03-03", "2100-01-01"], "working_days": ["2026-03-07"]}
 
 
 def at(iso: str) -> datetime:
@@ -88,15 +90,15 @@ def test_an_extra_working_day_in_the_calendar_file_counts(leads) -> None:
 
 def test_calendar_file_fills_a_year_the_holiday_package_does_not_cover(leads, caplog) -> None:
     people = leads
-    move_clock(people["admin"], "2026-12-31T17:00:00+08:00")
+    move_clock(people["admin"], "2099-12-31T17:00:00+08:00")
     with caplog.at_level(logging.WARNING, logger="bpm_server.sla.calendar"):
         [kickoff] = start_project(people["sales"], account_id="GAMMA",
-                                  signed_at="2026-12-31T17:00:00+08:00")["tasks"]
-    # 1 h on Thursday, Friday 2027-01-01 off (calendar file), Monday 8 h, Tuesday 7 h.
-    assert at(kickoff["due_at"]) == at("2027-01-05T17:00:00+08:00")
+                                  signed_at="2099-12-31T17:00:00+08:00")["tasks"]
+    # 1 h on Thursday, Friday 2100-01-01 off (calendar file), Monday 8 h, Tuesday 7 h.
+    assert at(kickoff["due_at"]) == at("2100-01-05T17:00:00+08:00")
     warnings = [r.getMessage() for r in caplog.records
                 if r.name == "bpm_server.sla.calendar" and r.levelno == logging.WARNING]
-    assert any("2027" in message for message in warnings), warnings
+    assert any("2100" in message for message in warnings), warnings
 
 
 # --------------------------------------------------------------------------- a bad file fails at start
@@ -158,22 +160,30 @@ def test_the_cli_refuses_to_start_with_a_bad_calendar_file(tmp_path: Path) -> No
 # --------------------------------------------------------------------------- health
 
 
-def test_health_names_the_years_without_holiday_data(app) -> None:
+def test_health_names_the_years_without_holiday_data(app, clock) -> None:
+    clock.set(at("2099-06-01T09:00:00+08:00"))  # this year and the next: no package covers either
     client = app.test_client()
     response = client.get("/api/v1/health")  # no authentication: monitors poll it
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["status"] == "ok"
     calendar = body["checks"]["calendar"]
-    # The clock is in 2026, which the package covers; the next year is not announced yet.
-    assert 2027 in calendar["uncovered_years"] and 2026 not in calendar["uncovered_years"]
-    assert "2027" in calendar["warning"]
+    assert calendar["uncovered_years"] == [2099, 2100]
+    assert "2099" in calendar["warning"] and "2100" in calendar["warning"]
     assert calendar["time_zone"] == "Asia/Shanghai"
 
 
+def test_health_has_no_warning_for_a_covered_year(app, clock) -> None:
+    clock.set(at("2025-06-01T09:00:00+08:00"))  # 2025 and 2026 are in every supported package release
+    calendar = app.test_client().get("/api/v1/health").get_json()["checks"]["calendar"]
+    assert calendar["uncovered_years"] == [] and "warning" not in calendar
+
+
 def test_health_follows_the_clock_into_uncovered_years(leads, app) -> None:
-    move_clock(leads["admin"], "2027-02-01T09:00:00+08:00")
+    before = app.test_client().get("/api/v1/health").get_json()["checks"]["calendar"]["uncovered_years"]
+    assert 2098 not in before
+    move_clock(leads["admin"], "2098-02-01T09:00:00+08:00")
     body = app.test_client().get("/api/v1/health").get_json()
     assert body["status"] == "ok"
-    assert {2027, 2028} <= set(body["checks"]["calendar"]["uncovered_years"])
-    assert "2027" in body["checks"]["calendar"]["warning"] and "2028" in body["checks"]["calendar"]["warning"]
+    assert body["checks"]["calendar"]["uncovered_years"] == [2098, 2099]
+    assert "2098" in body["checks"]["calendar"]["warning"] and "2099" in body["checks"]["calendar"]["warning"]

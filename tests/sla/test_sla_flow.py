@@ -82,6 +82,53 @@ def test_breach_is_logged_once_and_the_ladder_escalates_while_the_task_stays_ope
         "intact": True, "entries": 4, "first_broken_seq": None, "first_broken_id": None, "reason": None}
 
 
+def test_each_later_rung_of_a_ladder_fires_once_at_its_own_time(leads):
+    """Two "after" rungs: the first one's timer must not run the second one's actions early."""
+    people = leads
+    ladder = [{"on": "warning", "actions": [{"notify": "assignee"}]},
+              {"on": "breach", "actions": [{"notify": "assignee"}]},
+              {"on": "breach", "after": "1 working hour", "actions": [{"notify": "user:consulting"}]},
+              {"on": "breach", "after": "4 working hours", "actions": [{"notify": "user:finance"}]}]
+    response = people["owner"].put("/api/v1/sla/policies/standard", json={"rules": ladder})
+    assert response.status_code == 200, response.get_json()
+    iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
+    task = open_task(people["sales"], iid, "kickoff")
+    assert people["sales"].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+
+    def breach_kinds(who: str) -> list[str]:
+        return [n["kind"] for n in notifications(people[who]) if n["kind"] == "sla_breach"]
+
+    # Breached Tuesday 18:00; rung 3 is due Wednesday 10:00, rung 4 Wednesday 14:00.
+    move_clock(people["admin"], "2026-03-04T10:30:00+08:00")
+    [breach] = breaches(people["auditor"])
+    assert [e["level"] for e in breach["escalations"]] == [2, 3]
+    assert breach_kinds("consulting") == ["sla_breach"] and breach_kinds("finance") == []
+
+    move_clock(people["admin"], "2026-03-04T15:00:00+08:00")
+    [breach] = breaches(people["auditor"])
+    assert [e["level"] for e in breach["escalations"]] == [2, 3, 4]
+    assert breach["escalations"][2]["actions"] == ["notify user:finance: finance"]
+    assert breach_kinds("consulting") == ["sla_breach"] and breach_kinds("finance") == ["sla_breach"]
+
+
+def test_the_test_clock_fires_timers_in_due_order_each_at_its_own_moment(leads):
+    """Timers created later but due earlier fire first, as real time would fire them."""
+    people = leads
+    gamma = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["tasks"][0]  # due Tue 18:00
+    move_clock(people["admin"], "2026-03-02T10:00:00+08:00")
+    acme = start_project(people["sales"], account_id="ACME", signed_at=SIGNED)["tasks"][0]  # later, due Mon 18:00
+    move_clock(people["admin"], "2026-03-06T10:00:00+08:00")
+
+    logged = sorted(breaches(people["auditor"]), key=lambda b: b["seq"])
+    assert [(b["account_id"], at(b["breached_at"])) for b in logged] == [
+        ("ACME", at("2026-03-02T18:00:00+08:00")), ("GAMMA", at("2026-03-03T18:00:00+08:00"))]
+    for breach in logged:  # logged at the moment it happened, not when a later timer had moved the clock
+        assert at(breach["recorded_at"]) == at(breach["breached_at"]), breach
+        assert all(at(e["at"]) > at(breach["breached_at"]) for e in breach["escalations"][1:]), breach
+    warned = {n["task_id"]: at(n["created_at"]) for n in notifications(people["sales"]) if n["kind"] == "sla_warning"}
+    assert warned == {acme["id"]: at(acme["warn_at"]), gamma["id"]: at(gamma["warn_at"])}
+
+
 def test_level_two_does_not_fire_when_the_task_was_done_in_time(leads):
     people = leads
     iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]

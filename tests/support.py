@@ -1,0 +1,22 @@
+"""Helpers shared by test modules (plain functions; fixtures live in conftest.py).
+
+The signer here is the test suite's own, written from the ERP contract
+(HMAC-SHA256 over ``<timestamp>.<raw body>``, hex, prefixed ``sha256=``) with
+nothing but :mod:`hmac`: signing test deliveries with the product's own
+``integrations.signing`` would make a wrong scheme agree with itself.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The ``X-BPM-Signature`` value the ERP sends for ``body`` sent at ``timestamp``."""
+    message = str(timestamp).encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signed_by(secret: str, headers, body: bytes) -> bool:
+    """Whether a request we received carries a valid signature of its timestamp and body."""
+    return hmac.compare_digest(sign(secret, headers["X-BPM-Timestamp"], body), headers["X-BPM-Signature"])
