@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from flask import Response, request
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
+from bpm_server.instances.views import MigrationResultSchema
 from bpm_server.modeling import service
 from bpm_server.modeling.models import ProcessModelVersion
+from bpm_server.runtime import operations
 
 blp = Blueprint("process_models", __name__, url_prefix="/api/v1/process-models",
                 description="Process models (BPMN) and their immutable versions")
@@ -153,3 +155,29 @@ def instance_counts(model_id: str):
     return {"process_model_id": model_id,
             "versions": [{"version": number, "running": states.get("running", 0), "total": sum(states.values()),
                           "by_state": states} for number, states in sorted(counts.items(), reverse=True)]}
+
+
+class BulkMigrateSchema(Schema):
+    to_version = fields.Integer(required=True, validate=validate.Range(min=1))
+    from_version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    dry_run = fields.Boolean(load_default=True, metadata={"description": "default true: say what would happen"})
+
+
+class BulkMigrationSchema(Schema):
+    items = fields.List(fields.Nested(MigrationResultSchema))
+    total = fields.Integer()
+    migrated = fields.Integer()
+
+
+@blp.route("/<model_id>/migrate", methods=["POST"])
+@requires("admin", "process_owner")
+@blp.arguments(BulkMigrateSchema)
+@blp.response(200, BulkMigrationSchema)
+def migrate_instances(body: dict, model_id: str):
+    """Migrate every running or failed instance of the model (optionally only those on
+    ``from_version``) to ``to_version``; a dry run (the default) changes nothing."""
+    rt = deployment()
+    results = operations.migrate_model_instances(db_session(), rt, model_id, body["to_version"],
+                                                 from_version=body["from_version"], dry_run=body["dry_run"],
+                                                 actor=current_user().username, now=rt.clock.now())
+    return {"items": results, "total": len(results), "migrated": sum(r.migrated for r in results)}

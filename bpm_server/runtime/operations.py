@@ -25,7 +25,7 @@ from bpm_server.engine.operations import (
     set_data,
 )
 from bpm_server.erp import calls as outbound_calls
-from bpm_server.errors import Conflict, Invalid, NotFound
+from bpm_server.errors import AppError, Conflict, Invalid, NotFound
 from bpm_server.extensions import Deployment
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
@@ -242,3 +242,30 @@ def _keep_task_rows(session: Session, instance_id: str, moved: Run) -> frozenset
             taken.add(match)
         ids.add(row.engine_task_id)
     return frozenset(ids)
+
+
+def migrate_model_instances(session: Session, rt: Deployment, model_id: str, to_version: int, *,
+                            from_version: int | None, dry_run: bool, actor: str, now: datetime,
+                            limit: int = 500) -> list[MigrationResult]:
+    """Migrate (or dry-run) every running or failed instance of a model, each on its own:
+    one that cannot move is reported and the others go on."""
+    query = (select(ProcessInstance.id).join(ProcessModelVersion, ProcessModelVersion.id == ProcessInstance.version_id)
+             .where(ProcessInstance.process_model_id == model_id, ProcessInstance.state.in_(("running", "error")),
+                    ProcessModelVersion.version != to_version))
+    if from_version is not None:
+        query = query.where(ProcessModelVersion.version == from_version)
+    if session.scalar(select(ProcessModelVersion.id).where(ProcessModelVersion.process_model_id == model_id,
+                                                           ProcessModelVersion.version == to_version)) is None:
+        raise NotFound(f"model {model_id!r} has no version {to_version}", code="unknown_version")
+    results = []
+    for instance_id in session.scalars(query.order_by(ProcessInstance.created_at, ProcessInstance.id).limit(limit)):
+        try:
+            with session.begin_nested():  # one instance's failure undoes only its own changes
+                results.append(migrate_instance(session, rt, instance_id, to_version, dry_run=dry_run,
+                                                actor=actor, now=now))
+        except (AppError, EngineError) as exc:
+            message = exc.message
+            results.append(MigrationResult(instance_id, 0, to_version, False, False,
+                                           [{"element_id": getattr(exc, "element_id", None) or model_id,
+                                             "problem": message}]))
+    return results

@@ -25,8 +25,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bpm_server.engine.adapter import CompiledModel, EngineError, ReadyTask, Run, ServiceCall, WaitingMessage
+from bpm_server.engine.adapter import (
+    CompiledModel,
+    EngineError,
+    ReadyTask,
+    Run,
+    ServiceCall,
+    WaitingMessage,
+)
 from bpm_server.erp import calls as outbound_calls
+from bpm_server.errors import Conflict
 from bpm_server.extensions import Deployment
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
@@ -63,7 +71,11 @@ class StepOutcome:
 
 def load(rt: Deployment, instance: ProcessInstance) -> tuple[CompiledModel, Run, Before]:
     model = compiled(instance.version)
-    run = Run.load(model, instance.engine_state, rt.evaluator)  # type: ignore[arg-type]
+    try:
+        run = Run.load(model, instance.engine_state, rt.evaluator)  # type: ignore[arg-type]
+    except EngineError as exc:  # a damaged row: say so (bpm-server doctor lists them all)
+        raise Conflict(f"the stored state of process instance {instance.id} cannot be read: {exc.message}",
+                       code="instance_state_unreadable") from None
     return model, run, Before(run.ready_task_ids(), frozenset(run.started_service_task_ids()))
 
 

@@ -226,3 +226,24 @@ def test_migration_to_another_models_version_is_invalid_input(synced_app, people
     assert people["sales"].post(f"/api/v1/process-instances/{iid}/migrate", json={"version": 1}).status_code == 403
     missing = people["owner"].post(f"/api/v1/process-instances/{iid}/migrate", json={"version": 99})
     assert missing.status_code == 404
+
+
+def test_bulk_migration_reports_each_instance_and_moves_those_that_can(synced_app, people) -> None:
+    _new_model(synced_app, "bulk")
+    _upload(people["owner"], "bulk", sequence("bulk", user_task("first"), user_task("second")))
+    start = {"process_model_id": "bulk", "account_id": "ACME", "data": {}}
+    stays = people["sales"].post("/api/v1/process-instances", json=start).get_json()["id"]
+    moves = people["sales"].post("/api/v1/process-instances", json=start).get_json()["id"]
+    do_first = open_task(people["sales"], moves, "first")
+    assert people["sales"].post(f"/api/v1/tasks/{do_first['id']}/complete", json={"data": {}}).status_code == 200
+    _upload(people["owner"], "bulk", sequence("bulk", user_task("second"), user_task("third")))
+
+    dry = people["owner"].post("/api/v1/process-models/bulk/migrate", json={"to_version": 2}).get_json()
+    assert {(r["process_instance_id"], r["possible"], r["migrated"]) for r in dry["items"]} == \
+        {(stays, False, False), (moves, True, False)}
+    done = people["owner"].post("/api/v1/process-models/bulk/migrate",
+                                json={"to_version": 2, "dry_run": False}).get_json()
+    assert done["migrated"] == 1
+    assert (_instance(people["sales"], stays)["version"], _instance(people["sales"], moves)["version"]) == (1, 2)
+    assert people["sales"].post("/api/v1/process-models/bulk/migrate", json={"to_version": 2}).status_code == 403
+    assert people["owner"].post("/api/v1/process-models/bulk/migrate", json={"to_version": 9}).status_code == 404
