@@ -75,6 +75,33 @@ def operate(instance_id: str, verb: str) -> Any:
     return redirect(_back(instance_id))
 
 
+@blp.route("/instances/<instance_id>/migrate", methods=["POST"])
+@page_requires(*OPERATORS)
+def migrate(instance_id: str) -> Any:
+    """Check (dry run) or carry out a migration to the chosen version."""
+    rt, session = deployment(), db.session
+    dry_run = request.form.get("dry_run") == "1"
+    try:
+        number = int(request.form.get("version", ""))
+        result = operations.migrate_instance(session, rt, instance_id, number, dry_run=dry_run,
+                                             actor=current_user().username, now=rt.clock.now())
+    except ValueError:
+        flash(_("Choose a version."), "error")
+        return redirect(_back(instance_id))
+    except AppError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+        return redirect(_back(instance_id))
+    if result.migrated:
+        flash(_("The instance now runs version %(v)s.", v=result.to_version), "ok")
+    elif result.possible:
+        flash(_("The instance can move to version %(v)s.", v=result.to_version), "ok")
+    else:
+        flash(_("The instance cannot move to version %(v)s: %(why)s", v=result.to_version,
+                why="; ".join(f"{p['element_id']}: {p['problem']}" for p in result.problems)), "error")
+    return redirect(_back(instance_id))
+
+
 @blp.route("/incidents/calls/<call_id>/retry", methods=["POST"])
 @page_requires("admin")
 def retry_call(call_id: str) -> Any:

@@ -22,6 +22,7 @@ from bpm_server.database import db
 from bpm_server.extensions import deployment
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
+from bpm_server.modeling.models import ProcessModelVersion
 from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.sla.models import BreachEntry, SlaClock, SlaClockEvent
 from bpm_server.tasks.models import HumanTask
@@ -145,5 +146,8 @@ def instance_view(instance_id: str) -> str:
         "marks": diagram_marks(rows),
         "strings": {"load_failed": _("The diagram could not be loaded."), "incident": _("Incident")},
     }
+    other_versions = list(session.scalars(select(ProcessModelVersion.version).where(
+        ProcessModelVersion.process_model_id == instance.process_model_id,
+        ProcessModelVersion.id != instance.version_id).order_by(ProcessModelVersion.version.desc())))
     return render_template("instances/view.html", instance=instance, rows=rows, now=now,
-                           events=timeline(session, instance, tasks), config=config)
+                           events=timeline(session, instance, tasks), config=config, other_versions=other_versions)

@@ -87,3 +87,29 @@ def test_staff_see_no_operations_and_cannot_post_them(page, login, live_server):
     expect(page.get_by_test_id("operations")).to_have_count(0)
     page.goto("/incidents")
     expect(page.get_by_test_id("forbidden")).to_be_visible()
+
+
+def test_an_owner_checks_then_migrates_an_instance_from_its_page(page, login, live_server):
+    app, people = live_server.app, live_server.people
+    with app.app_context():
+        db.session.add(ProcessModel(id="twostep", name="两步流程", description="",
+                                    created_at=app.extensions["bpm"].clock.now()))
+        db.session.commit()
+
+    def upload(*tasks: str) -> None:
+        xml = sequence("twostep", *(user_task(t) for t in tasks))
+        assert people["owner"].post("/api/v1/process-models/twostep/versions", data=xml,
+                                    headers={"Content-Type": "application/xml"}).status_code == 201
+
+    upload("first", "second")
+    iid = people["sales"].post("/api/v1/process-instances", json={
+        "process_model_id": "twostep", "account_id": "ACME", "data": {}}).get_json()["id"]
+    upload("first", "review", "second")
+    login(page, "owner")
+    page.goto(f"/instances/{iid}")
+    page.get_by_test_id("op-migrate-check").click()
+    expect(page.locator(".flash.ok")).to_contain_text("实例可以迁移到版本 2")
+    assert people["sales"].get(f"/api/v1/process-instances/{iid}").get_json()["version"] == 1
+    page.get_by_test_id("op-migrate-go").click()
+    expect(page.locator(".flash.ok")).to_contain_text("实例现在运行版本 2")
+    expect(page.locator("h1")).to_contain_text("twostep v2")
