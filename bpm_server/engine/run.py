@@ -277,14 +277,17 @@ class Run:
                               f"(an endless loop without a human task?)", name, budget="engine steps")
 
     def _check_depth(self) -> None:
-        tasks = self.workflow.get_tasks(max_depth=10**6)
-        deepest = max(tasks, key=lambda t: t.depth, default=None)
-        if deepest is not None and deepest.depth > MAX_TASK_DEPTH:
+        # One walk per task tree with the depth carried along: Task.depth walks up to the root,
+        # so max(t.depth for t in tasks) would cost tasks x depth on every command.
+        trees = [self.workflow.task_tree] + [sub.task_tree for sub in self.workflow.subprocesses.values()]
+        deepest, deepest_live = _deepest_tasks(trees)
+        if deepest is not None and deepest[1] > MAX_TASK_DEPTH:
             # Name the element the loop is at now (not the predicted end beyond it).
-            live = [t for t in tasks if t.state & _LIVE_STATES and t.depth > MAX_TASK_DEPTH // 2]
-            name = _element_of(max(live, key=lambda t: t.depth) if live else deepest)
+            task = deepest_live[0] if deepest_live is not None and deepest_live[1] > MAX_TASK_DEPTH // 2 \
+                else deepest[0]
+            name = _element_of(task)
             raise EngineError(f"loop too deep at element {name}: the process went round a loop too often "
-                              f"(task tree depth {deepest.depth}, limit {MAX_TASK_DEPTH}); model the repetition "
+                              f"(task tree depth {deepest[1]}, limit {MAX_TASK_DEPTH}); model the repetition "
                               f"as a loop activity or cap the loop", name, budget="loop depth")
 
     @_command
@@ -439,6 +442,21 @@ class Run:
         if isinstance(exc, ScriptError):
             return _script_engine_error(exc, current)
         return EngineError(f"the engine failed{_at(current)}: {_describe(exc)}", current)
+
+
+def _deepest_tasks(roots: list[Any]) -> tuple[tuple[Any, int] | None, tuple[Any, int] | None]:
+    """(deepest task, its depth) and the same among READY/WAITING/STARTED/ERROR tasks, over the trees."""
+    deepest: tuple[Any, int] | None = None
+    live: tuple[Any, int] | None = None
+    stack = [(root, 0) for root in roots]
+    while stack:
+        task, depth = stack.pop()
+        if deepest is None or depth > deepest[1]:
+            deepest = (task, depth)
+        if task.state & _LIVE_STATES and (live is None or depth > live[1]):
+            live = (task, depth)
+        stack.extend((child, depth + 1) for child in task.children)
+    return deepest, live
 
 
 def _budgets_of(evaluator: RestrictedEvaluator) -> Budgets:
