@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from bpm_server.engine.adapter import EngineError, Run, compile_bpmn
+from bpm_server.engine.adapter import BpmnInvalid, EngineError, Run, compile_bpmn
 from bpm_server.engine.sandbox import Budgets, RestrictedEvaluator
 from tests.fixtures.diagrams import HEADER, script_task, sequence, user_task
 
@@ -39,13 +39,13 @@ def loop(process_id: str, body_task: str, body_id: str, condition: str) -> bytes
             '</bpmn:definitions>').encode()
 
 
-def processes(*bodies: tuple[str, str]) -> bytes:
-    """Several executable processes in one diagram: (process id, its nodes), each start -> nodes -> end."""
+def processes(*bodies: tuple[str, ...]) -> bytes:
+    """Several executable processes in one diagram: (process id, *its nodes), each start -> nodes -> end."""
     parts = []
-    for pid, nodes in bodies:
-        xml = sequence(pid, nodes).decode()
+    for pid, *nodes in bodies:
+        xml = sequence(pid, *nodes).decode()
         xml = xml[xml.index("<bpmn:process"):xml.index("</bpmn:definitions>")]
-        for ref in ('id="start"', 'id="end"', 'Ref="start"', 'Ref="end"', 'id="f'):  # ids are per document
+        for ref in ('id="start"', 'id="end"', 'Ref="start"', 'Ref="end"', 'sequenceFlow id="f'):  # ids: per document
             xml = xml.replace(ref, ref.replace('"', f'"{pid}_', 1))
         parts.append(xml)
     return (HEADER + "".join(parts) + "</bpmn:definitions>").encode()
@@ -232,3 +232,30 @@ def test_a_healthy_run_is_unaffected(evaluator):
     run = Run.start(model, evaluator, {"items": [1, 2, 3]})
     run = Run.load(model, run.dump(), evaluator)
     assert run.ready_tasks()[0].data["total"] == 12
+
+
+# ---------------------------------------------------------------- the upload check
+
+
+def test_a_process_that_calls_itself_is_refused_at_upload_naming_the_call_activity():
+    with pytest.raises(BpmnInvalid) as info:
+        compile_bpmn(sequence("selfcall", user_task("first"), call_activity("again", "selfcall")))
+    [problem] = info.value.problems
+    assert problem.element_id == "again"
+    assert "selfcall -> selfcall" in problem.message
+
+
+def test_a_call_cycle_through_another_process_is_refused_at_upload():
+    xml = processes(("caller", call_activity("to_callee", "callee")),
+                    ("callee", user_task("t"), call_activity("back_to_caller", "caller")))
+    with pytest.raises(BpmnInvalid) as info:
+        compile_bpmn(xml, "caller")
+    assert [p.element_id for p in info.value.problems] == ["back_to_caller"]
+    assert "caller -> callee -> caller" in info.value.problems[0].message
+
+
+def test_calling_the_same_process_twice_in_a_row_is_not_a_cycle():
+    xml = processes(("caller", call_activity("first_call", "callee"), call_activity("second_call", "callee")),
+                    ("callee", user_task("t")))
+    run = Run.start(compile_bpmn(xml, "caller"), RestrictedEvaluator(), {})
+    assert [t.name for t in run.ready_tasks()] == ["t"]
