@@ -144,3 +144,28 @@ def test_budgets_must_be_positive():
         Budgets(cpu_seconds=0)
     with pytest.raises(ValueError, match="max_engine_steps"):
         Budgets(max_engine_steps=-1)
+
+
+def test_a_deployment_sets_its_budgets_in_the_environment():
+    from bpm_server.app import script_budgets
+    from bpm_server.config import Config
+
+    defaults = script_budgets(Config.from_env({}, env_file=None))
+    assert defaults == Budgets()  # safe defaults: 1 s, 256 MB, 1,000,000 elements, 10,000 steps, depth 20
+    assert (defaults.cpu_seconds, defaults.memory_bytes, defaults.max_engine_steps, defaults.max_call_depth) == (
+        1.0, 256 * 1024 * 1024, 10_000, 20)
+
+    config = Config.from_env({"BPM_SCRIPT_CPU_SECONDS": "2.5", "BPM_SCRIPT_MEMORY_MB": "512",
+                              "BPM_SCRIPT_MAX_VALUE_LENGTH": "5000", "BPM_SCRIPT_MAX_INT_BITS": "64",
+                              "BPM_ENGINE_MAX_STEPS": "300", "BPM_ENGINE_MAX_CALL_DEPTH": "3"}, env_file=None)
+    assert script_budgets(config) == Budgets(cpu_seconds=2.5, memory_bytes=512 * 1024 * 1024,
+                                             max_value_length=5000, max_int_bits=64,
+                                             max_engine_steps=300, max_call_depth=3)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "lots"])
+def test_a_budget_that_is_not_a_positive_number_is_refused_at_start_up(value):
+    from bpm_server.config import Config
+
+    with pytest.raises(ValueError, match="BPM_ENGINE_MAX_STEPS"):
+        Config.from_env({"BPM_ENGINE_MAX_STEPS": value}, env_file=None)
