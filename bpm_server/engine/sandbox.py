@@ -291,6 +291,22 @@ def _located(new: Any, old: ast.AST) -> Any:
 class _Compiled:
     code: types.CodeType
     used_names: frozenset[str]  # names the code reads (used to copy only what's needed)
+    # Whether the code can loop, call, grow a value or read a growing method: only then
+    # does an evaluation need its own meter (a plain comparison runs without one).
+    needs_meter: bool = True
+
+
+def _needs_meter(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.comprehension, ast.FunctionDef, ast.Lambda, ast.AugAssign)):
+            return True
+        if isinstance(node, ast.BinOp) and type(node.op) in _GUARDED_BINOPS:
+            return True
+        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in _METERED_ATTRIBUTES:
+            return True
+    return False
 
 
 _ERROR_RE = re.compile(r"^Line (\d+|None): (.*)$", re.DOTALL)
@@ -336,6 +352,7 @@ def _compile(source: str, mode: Literal["eval", "exec"]) -> _Compiled:
     except (RecursionError, MemoryError):
         raise ScriptError("the code is too deeply nested or too large") from None
 
+    needs_meter = _needs_meter(tree)  # before RestrictedPython rewrites the tree
     compile_func = compile_restricted_eval if mode == "eval" else compile_restricted_exec
     try:
         result = compile_func(tree, filename=SCRIPT_FILENAME, policy=_DiagramPolicy)
@@ -362,7 +379,7 @@ def _compile(source: str, mode: Literal["eval", "exec"]) -> _Compiled:
 
     if result.code is None:  # pragma: no cover - no errors implies code
         raise ScriptError("the code could not be compiled")
-    return _Compiled(code=result.code, used_names=frozenset(result.used_names))
+    return _Compiled(code=result.code, used_names=frozenset(result.used_names), needs_meter=needs_meter)
 
 
 # --------------------------------------------------------------------------
@@ -451,6 +468,8 @@ _DIGITS = re.compile(r"\d+")
 #: str methods whose result can be much longer than their inputs.
 _GROWING_STR_METHODS = frozenset({"replace", "join", "ljust", "rjust", "center", "zfill", "expandtabs",
                                   "translate"})
+#: Attributes whose read goes through the meter (see ``_Meter.getattr``).
+_METERED_ATTRIBUTES = _GROWING_STR_METHODS | {"extend", "to_bytes"}
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -464,6 +483,11 @@ def _resident_bytes() -> int | None:
         return int(os.read(fd, 128).split()[1]) * _PAGE_SIZE
     finally:
         os.close(fd)
+
+
+_NUMBERS = frozenset({int, float})
+#: On two ints/floats these cannot produce a much wider number (floats overflow with an error).
+_SAFE_NUMBER_OPERATORS = frozenset({"+", "%", "+=", "-=", "%=", "/=", "//=", ">>=", "&=", "|=", "^="})
 
 
 def _is_int(value: Any) -> bool:
@@ -585,6 +609,10 @@ class _Meter:
 
     def binop(self, op: str, left: Any, right: Any) -> Any:
         """``_binop_``: ``a + b``, ``a * b``, ``a ** b``, ``a << b`` and ``a % b`` in diagram code."""
+        if type(left) in _NUMBERS and type(right) in _NUMBERS and (  # the common case, kept cheap
+                op in _SAFE_NUMBER_OPERATORS or type(left) is float or type(right) is float
+                or (op == "*" and left.bit_length() + right.bit_length() <= self.budgets.max_int_bits)):
+            return _BINARY_OPERATORS[op](left, right)
         self._check_operation(op, left, right)
         return _BINARY_OPERATORS[op](left, right)
 
@@ -594,7 +622,9 @@ class _Meter:
             func = _INPLACE_OPERATORS[op]
         except KeyError:
             raise _AccessDenied(f"operator {op} is not allowed") from None
-        self._check_operation(op, left, right)
+        if not (type(left) in _NUMBERS and type(right) in _NUMBERS and (
+                op in _SAFE_NUMBER_OPERATORS or type(left) is float or type(right) is float)):
+            self._check_operation(op, left, right)
         return func(left, right)
 
     def format(self, value: Any, spec: str, conversion: int) -> str:
@@ -777,6 +807,15 @@ _GUARDS: Mapping[str, Any] = types.MappingProxyType({
     "_print_": _PrintSink,
 })
 
+def _never_called(*_: Any) -> Any:  # pragma: no cover - only metered code calls these
+    raise _AccessDenied("internal error: unmetered code reached a metered guard")
+
+
+#: Stand-ins for the meter's guards in code that does not need a meter (so the names are always bound).
+_UNMETERED_GUARDS: Mapping[str, Any] = types.MappingProxyType({
+    "_tick_": _never_called, "_binop_": _never_called, "_inplacevar_": _never_called, "_format_": _never_called,
+})
+
 #: Global names owned by the sandbox; never taken from, nor returned as, variables.
 _RESERVED_NAMES = frozenset(_GUARDS) | {"_print", "_tick_", "_binop_", "_inplacevar_", "_format_"}
 
@@ -925,7 +964,7 @@ class RestrictedEvaluator:
         """
         source = _prepare_source(expression, "eval")
         compiled = _compile(source, "eval")
-        namespace = self._namespace(_copy_variables(context, compiled.used_names))
+        namespace = self._namespace(_copy_variables(context, compiled.used_names), compiled.needs_meter)
         namespace["_print"] = _PrintSink()  # print() inside an expression
         try:
             return eval(compiled.code, namespace)  # noqa: S307 - restricted code object
@@ -944,7 +983,7 @@ class RestrictedEvaluator:
         source = _prepare_source(script, "exec")
         compiled = _compile(source, "exec")
         variables = _copy_variables(context)
-        namespace = self._namespace(variables)
+        namespace = self._namespace(variables, compiled.needs_meter)
         try:
             exec(compiled.code, namespace)  # noqa: S102 - restricted code object
         except (Exception, _Stop) as exc:
@@ -969,9 +1008,12 @@ class RestrictedEvaluator:
             result[name] = variables[name]
         return result
 
-    def _namespace(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+    def _namespace(self, variables: Mapping[str, Any], needs_meter: bool = True) -> dict[str, Any]:
         namespace: dict[str, Any] = dict(self._helpers)
         namespace.update(variables)  # data shadows helpers of the same name
         namespace.update(_GUARDS)  # sandbox internals always win
-        namespace.update(_Meter(self.budgets).guards())  # a fresh meter: budgets are per evaluation
+        if needs_meter:
+            namespace.update(_Meter(self.budgets).guards())  # a fresh meter: budgets are per evaluation
+        else:  # code that cannot loop, call or grow a value: the plain guards are enough
+            namespace.update(_UNMETERED_GUARDS)
         return namespace
