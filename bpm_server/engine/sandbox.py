@@ -39,8 +39,9 @@ where SIGALRM cannot reach; ``sys.settrace`` would slow every line):
   (loops and recursion are the only ways to run long in Python code).  A tick
   compares ``perf_counter()`` with a deadline (about 0.2 us); only when the
   wall deadline has passed is the thread's CPU time read, so time spent
-  waiting for the GIL does not count.  The first tick starts the meter: code
-  with no loop or call pays nothing.
+  waiting for the GIL does not count.  The first tick starts the meter, and
+  code that cannot loop, call or grow a value (most gateway conditions) gets
+  no meter at all: it pays what it paid before the budgets.
 * *Size of values*: ``+``, ``*``, ``**``, ``<<`` and ``%`` (and their
   augmented forms), f-string format specs and the growing ``str``/``list``
   methods (``replace``, ``join``, ``ljust``..., ``extend``) are routed
