@@ -14,7 +14,7 @@ from bpm_server.clock import Clock, SettableClock, SystemClock
 from bpm_server.config import Config
 from bpm_server.database import db
 from bpm_server.engine import adapter
-from bpm_server.engine.sandbox import RestrictedEvaluator
+from bpm_server.engine.sandbox import Budgets, RestrictedEvaluator
 from bpm_server.erp.views import blp as erp
 from bpm_server.errors import register_error_handlers
 from bpm_server.extensions import Deployment, migrate
@@ -86,9 +86,17 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         jobs = RqJobQueue(config.redis_url, config.queue_name) if config.redis_url else InProcessJobQueue(app, perform_in_app)
     calendar = BusinessCalendar.from_file(config.calendar_file) if config.calendar_file else BusinessCalendar.default()
     app.extensions["bpm"] = Deployment(config=config, clock=clock, jobs=jobs,
-                                    evaluator=RestrictedEvaluator(helpers={"now": clock.now}),
-                                    calendar=calendar, notifier=notifier or InAppNotifier())
+                                       evaluator=RestrictedEvaluator(helpers={"now": clock.now},
+                                                                     budgets=script_budgets(config)),
+                                       calendar=calendar, notifier=notifier or InAppNotifier())
     return app
+
+
+def script_budgets(config: Config) -> Budgets:
+    """The deployment's budgets for diagram code (config.py), as the engine enforces them."""
+    return Budgets(cpu_seconds=config.script_cpu_seconds, memory_bytes=config.script_memory_mb * 1024 * 1024,
+                   max_value_length=config.script_max_value_length, max_int_bits=config.script_max_int_bits,
+                   max_engine_steps=config.engine_max_steps, max_call_depth=config.engine_max_call_depth)
 
 
 def _blueprints() -> list:

@@ -20,6 +20,20 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _positive(values: Mapping[str, str], name: str, kind: type, default: Any) -> Any:
+    """A budget from the environment: unset or empty gives the default; anything but a positive number is refused."""
+    raw = (values.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive {'integer' if kind is int else 'number'}, not {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Config:
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'bpm.sqlite3'}"
@@ -44,6 +58,16 @@ class Config:
     channels_file: Path | None = None  # notification channels and who gets which (JSON)
     # Behind HTTPS: the session cookie is then only ever sent over TLS.
     secure_cookies: bool = False
+    # Budgets of diagram code, so one process owner's diagram cannot hold the
+    # server for everyone: per evaluation of a script, condition or expression
+    # (CPU seconds, MB of memory growth, elements of a str/list/tuple, bits of
+    # an int) and per engine command (engine steps, nested call activities).
+    script_cpu_seconds: float = 1.0
+    script_memory_mb: int = 256
+    script_max_value_length: int = 1_000_000
+    script_max_int_bits: int = 100_000
+    engine_max_steps: int = 10_000
+    engine_max_call_depth: int = 20
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -73,6 +97,13 @@ class Config:
                                          or defaults.outbound_backoff_seconds),
             channels_file=Path(values["BPM_CHANNELS_FILE"]) if values.get("BPM_CHANNELS_FILE") else None,
             secure_cookies=_flag(values.get("BPM_SECURE_COOKIES")),
+            script_cpu_seconds=_positive(values, "BPM_SCRIPT_CPU_SECONDS", float, defaults.script_cpu_seconds),
+            script_memory_mb=_positive(values, "BPM_SCRIPT_MEMORY_MB", int, defaults.script_memory_mb),
+            script_max_value_length=_positive(values, "BPM_SCRIPT_MAX_VALUE_LENGTH", int,
+                                              defaults.script_max_value_length),
+            script_max_int_bits=_positive(values, "BPM_SCRIPT_MAX_INT_BITS", int, defaults.script_max_int_bits),
+            engine_max_steps=_positive(values, "BPM_ENGINE_MAX_STEPS", int, defaults.engine_max_steps),
+            engine_max_call_depth=_positive(values, "BPM_ENGINE_MAX_CALL_DEPTH", int, defaults.engine_max_call_depth),
         )
 
     def but(self, **changes: Any) -> "Config":

@@ -10,11 +10,17 @@ load; see shared/notes/design-invariants.md); ``sandbox`` runs the diagrams'
 scripts.
 
 SpiffWorkflow gotchas handled in the package (numbers from shared/notes/spiffworkflow-3.2-probe.md):
-G1 deep loops stall silently -> ``Run._check_depth``; G2/G9 scripts are Python ->
+G1 deep loops stall silently -> ``Run._check_depth`` (a named "loop too deep" error); G2/G9 scripts are Python ->
 the RestrictedPython sandbox; G5 parser/serializer families must match ->
 Spiff parser with SPIFF_CONFIG everywhere; G7 timers refresh after the run
 loop -> ``Run.advance`` refreshes first; G8 no clock seam -> ``use_clock``;
 G14 the serializer is not thread-safe -> one per thread.
+
+Budgets (``Budgets``, from the deployment's config): the sandbox limits CPU
+time, memory and value sizes per evaluation; ``Run`` limits engine steps and
+call-activity depth per command. Every failure inside a ``Run`` method, a
+budget or anything SpiffWorkflow raises, leaves it as ``EngineError`` naming
+the BPMN element (and ``budget`` when one ran out).
 """
 from __future__ import annotations
 
@@ -38,9 +44,10 @@ from bpm_server.engine.run import (
     WaitingMessage,
     use_clock,
 )
+from bpm_server.engine.sandbox import BudgetExceeded, Budgets
 
 __all__ = [
     "BPMN_NS", "DOCTYPE_REFUSED", "MAX_BPMN_BYTES", "MAX_PROLOG_BYTES", "MAX_TASK_DEPTH",
-    "BpmnInvalid", "CompiledModel", "EngineError", "HumanTaskSpec", "Problem", "ReadyTask", "Run",
+    "BpmnInvalid", "BudgetExceeded", "Budgets", "CompiledModel", "EngineError", "HumanTaskSpec", "Problem", "ReadyTask", "Run",
     "ServiceCall", "WaitingMessage", "compile_bpmn", "use_clock",
 ]

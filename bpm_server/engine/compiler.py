@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -162,6 +163,7 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     problems = [Problem(element, f"script error: {exc.message}", exc.line)
                 for element, source, mode in model.scripts
                 for exc in _check_script(source, mode)]
+    problems += _call_cycles(model)
     problems += [Problem(spec.name, f"service task operator {spec.operation_name!r} must be "
                                     f"'<system>.<operation>', e.g. 'erp.request_invoice'")
                  for spec in _all_task_specs(model) if isinstance(spec, _ExternalServiceTask)
@@ -196,6 +198,36 @@ def _dangling_event_refs(root: etree._Element) -> list[Problem]:
                 message = (f"the {kind} event refers to {kind} {ref!r}, which {where} "
                            f"(add one bpmn:{kind} with id {ref!r}, or pick an existing one)")
             problems.append(Problem(owner.get("id") if owner is not None else None, message, definition.sourceline))
+    return problems
+
+
+def _call_cycles(model: CompiledModel) -> list[Problem]:
+    """Call activities that call a process already being run above them (itself, or a caller).
+
+    Such a process would start itself again and again; at run time the call-depth
+    budget stops it, but it is visible here, so the upload is refused naming the
+    call activity that closes the cycle.
+    """
+    processes = {model.process_id: model.spec, **model.subprocess_specs}
+    calls: dict[str, list[tuple[str, str]]] = {}  # process id -> [(call activity id, called process id)]
+    for pid, spec in processes.items():
+        calls[pid] = [(getattr(t, "bpmn_id", None) or t.name, t.spec) for t in spec.task_specs.values()
+                      if isinstance(t, CallActivity) and isinstance(getattr(t, "spec", None), str)]
+    problems: list[Problem] = []
+    reported: set[str] = set()
+
+    def visit(pid: str, path: list[str]) -> None:
+        for element, called in calls.get(pid, []):
+            if called in path:
+                if element not in reported:
+                    reported.add(element)
+                    cycle = " -> ".join(path[path.index(called):] + [called])
+                    problems.append(Problem(element, f"the call activity calls process {called!r}, which is "
+                                                     f"already running it ({cycle}): the calls would never end"))
+            elif called in calls:
+                visit(called, path + [called])
+
+    visit(model.process_id, [model.process_id])
     return problems
 
 

@@ -109,7 +109,7 @@ def migrate(run: Run, target: CompiledModel) -> Run:
         run.workflow.subprocess_specs = target.subprocess_specs
     except SpiffWorkflowException as exc:
         raise _engine_error(exc) from None
-    moved = Run(target, run.workflow)
+    moved = Run(target, run.workflow, budgets=run.budgets)
     # Never equal to what the step ends with: the subscription rows are rewritten,
     # since the waits were re-predicted under new engine ids.
     moved.message_waits_at_load = frozenset({"(migrated)"})

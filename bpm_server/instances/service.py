@@ -67,7 +67,8 @@ def record_error(instance: ProcessInstance, exc: EngineError, now: datetime, *, 
     """The instance stopped at an element: keep it, in error, with the element and the message."""
     log.warning("instance %s stopped at %s: %s", instance.id, exc.element_id, exc.message)
     instance.state = "error"
-    instance.error = {"element_id": exc.element_id, "message": exc.message, "line": exc.line, "at": now.isoformat()}
+    instance.error = {"element_id": exc.element_id, "message": exc.message, "line": exc.line, "at": now.isoformat(),
+                      "budget": exc.budget}
     instance.updated_at = now
     if engine_state is not None:
         instance.engine_state = engine_state

@@ -7,8 +7,10 @@ error with a clear message, and the server carries on serving everyone else.
 """
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 
+from bpm_server.config import Config
 from bpm_server.database import db
 from bpm_server.modeling.models import ProcessModel
 from tests.api.flows import do_stage, start_project
@@ -88,3 +90,41 @@ def test_instances_keep_the_version_they_started_with(synced_app, people):
     # The old instance still runs to its next stage on version 1.
     do_stage(people, old["id"], "kickoff")
     assert people["sales"].get(f"/api/v1/process-instances/{old['id']}").get_json()["version"] == 1
+
+
+@pytest.fixture
+def config(config: Config) -> Config:
+    # A short CPU budget keeps the runaway case quick; the other budgets keep their defaults.
+    return config.but(script_cpu_seconds=0.2)
+
+
+@pytest.mark.parametrize(("script", "budget"), [
+    ("x = 'a' * 10**10", "value size budget exceeded"),
+    ("x = 10 ** 10 ** 8", "value size budget exceeded"),
+    ("for i in range(10**6):\n    for j in range(10**6):\n        pass", "CPU time budget exceeded"),
+], ids=["huge string", "huge power", "endless loop"])
+def test_a_script_over_budget_puts_only_its_instance_in_error(synced_app, people, script, budget):
+    _new_model(synced_app, "greedy")
+    xml = sequence("greedy", script_task("grab", script), user_task("t"))
+    assert _upload(people["owner"], "greedy", xml).status_code == 201  # only running it tells
+    response = people["sales"].post("/api/v1/process-instances",
+                                    json={"process_model_id": "greedy", "account_id": "ACME", "data": {}})
+    assert response.status_code == 201
+    instance = response.get_json()
+    assert instance["state"] == "error"
+    assert instance["error"]["element_id"] == "grab"
+    assert f"{budget} at element grab" in instance["error"]["message"]
+
+    # Everyone else's work goes on.
+    iid = start_project(people["sales"])["id"]
+    do_stage(people, iid, "kickoff")
+    assert people["sales"].get("/api/v1/health").status_code == 200
+
+
+def test_a_process_calling_itself_is_refused_at_upload(synced_app, people):
+    _new_model(synced_app, "echo")
+    call = '<bpmn:callActivity id="again" name="Again" calledElement="echo"/>'
+    response = _upload(people["owner"], "echo", sequence("echo", user_task("t"), call))
+    assert response.status_code == 422, response.get_json()
+    [problem] = response.get_json()["error"]["details"]["problems"]
+    assert problem["element_id"] == "again" and "echo -> echo" in problem["message"]
