@@ -2,7 +2,6 @@
 account per tier and one running account project. Safe to run repeatedly."""
 from __future__ import annotations
 
-from datetime import timedelta
 
 from flask import Flask
 
@@ -53,7 +52,7 @@ def seed(app: Flask) -> list[str]:
     if not running:
         start_instance(session, app.extensions["bpm"], process_model_id="account-project",
                        account_id="ACME-001", now=now, started_by="sales.li",
-                       data={"contract_no": "HT-2026-0001", "signed_at": (now - timedelta(days=1)).isoformat(),
+                       data={"contract_no": "HT-2026-0001", "signed_at": now.isoformat(),
                              "amount": 1200000, "currency": "CNY"})
     session.commit()
     return lines
