@@ -216,3 +216,33 @@ def test_rejection_loop_gives_the_reopened_stage_a_fresh_sla(leads):
     assert at(task["due_at"]) == at("2026-03-10T18:00:00+08:00")
     clock = people["consulting"].get(f"/api/v1/tasks/{task['id']}/sla").get_json()
     assert "reopen" in clock["note"]
+
+
+def test_an_escalation_that_starts_a_process_starts_it_once_through_the_runtime(people, synced_app) -> None:
+    """A breach rung's start_process becomes a timer row the runtime fires: the new
+    instance exists once, is marked as started by the escalation and names its origin."""
+    from bpm_server.database import db
+    from bpm_server.modeling.models import ProcessModel
+    from tests.fixtures.diagrams import sequence, user_task
+
+    owner, admin = people["owner"], people["admin"]
+    with synced_app.app_context():
+        db.session.add(ProcessModel(id="rescue", name="rescue", description="",
+                                    created_at=synced_app.extensions["bpm"].clock.now()))
+        db.session.commit()
+    assert owner.post("/api/v1/process-models/rescue/versions", data=sequence("rescue", user_task("call_customer")),
+                      headers={"Content-Type": "application/xml"}).status_code == 201
+    ladder = [{"on": "breach", "actions": [{"start_process": "rescue"}]}]
+    assert owner.put("/api/v1/sla/policies/standard", json={"rules": ladder}).status_code == 200
+
+    first = start_project(people["sales"], account_id="GAMMA")
+    for moment in ("2026-03-05T09:00:00+08:00", "2026-03-06T09:00:00+08:00"):
+        assert admin.post("/api/v1/test/clock", json={"now": moment}).status_code == 200
+    listed = admin.get("/api/v1/process-instances", query_string={"account_id": "GAMMA"}).get_json()["items"]
+    started = [i for i in listed if i["id"] != first["id"]]
+    assert len(started) == 1 and started[0]["started_by"] == "escalation"
+    escalated = admin.get(f"/api/v1/process-instances/{started[0]['id']}").get_json()
+    assert escalated["data"]["escalated_from_instance"] == first["id"]
+    breach = people["auditor"].get("/api/v1/sla/breaches").get_json()["items"]
+    assert any("start_process rescue requested" in str(b) for b in breach)
+    assert [t["name"] for t in escalated["tasks"]] == ["call_customer"]
