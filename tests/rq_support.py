@@ -7,13 +7,18 @@ import os
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 from flask import Flask
 from redis import Redis
 
+from bpm_server.app import create_app
+from bpm_server.clock import SettableClock
 from bpm_server.config import PROJECT_ROOT, Config
-from tests.conftest import REDIS_TEST_URL
+from bpm_server.database import db
+from tests.conftest import REDIS_TEST_URL, empty_tables
 
 
 def flush_redis() -> None:
@@ -29,6 +34,33 @@ def rq_config(pg_url: str) -> Config:
     return Config(database_url=pg_url, redis_url=REDIS_TEST_URL, queue_name=f"bpm-test-{uuid.uuid4().hex}",
                   testing=True, secret_key="test-secret", models_dir=PROJECT_ROOT / "process_models",
                   forms_dir=PROJECT_ROOT / "forms")
+
+
+@contextmanager
+def rq_app(pg_url: str, clock: SettableClock, prepare: Callable[[Flask], None] | None = None) -> Iterator[Flask]:
+    """An app on PostgreSQL whose jobs go to rq on a flushed test Redis: the schema at
+    the newest revision and empty, then ``prepare(app)`` (inside an app context,
+    committed). Redis is flushed again and connections closed afterwards."""
+    from flask_migrate import upgrade
+
+    flush_redis()
+    app = create_app(rq_config(pg_url), clock=clock)
+    with app.app_context():
+        upgrade()
+    empty_tables(app)
+    if prepare is not None:
+        with app.app_context():
+            prepare(app)
+            db.session.commit()
+            db.session.remove()
+    try:
+        yield app
+    finally:
+        app.extensions["bpm"].jobs.connection.close()
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        flush_redis()
 
 
 def run_worker(app: Flask, cwd: Path, *, test_clock: bool = False) -> subprocess.CompletedProcess[str]:

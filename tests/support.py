@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import datetime
+from typing import Any
 
 
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:
@@ -20,3 +22,16 @@ def sign(secret: str, timestamp: int | str, body: bytes) -> str:
 def signed_by(secret: str, headers, body: bytes) -> bool:
     """Whether a request we received carries a valid signature of its timestamp and body."""
     return hmac.compare_digest(sign(secret, headers["X-BPM-Timestamp"], body), headers["X-BPM-Signature"])
+
+
+def at(iso: str) -> datetime:
+    """A moment written as ISO 8601 with its offset, e.g. ``at("2026-03-02T09:00:00+08:00")``."""
+    return datetime.fromisoformat(iso)
+
+
+def move_clock(caller: Any, when: datetime | str) -> dict:
+    """Move the deployment's test clock (``POST /api/v1/test/clock``), firing what falls due on the way."""
+    iso = when if isinstance(when, str) else when.isoformat()
+    response = caller.post("/api/v1/test/clock", json={"now": iso})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()

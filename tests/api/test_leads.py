@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from bpm_server.config import PROJECT_ROOT, Config
+from bpm_server.config import Config
 from tests.api.flows import do_stage, open_task, start_project
+from tests.support import move_clock
 
 SIGNED = "2026-03-02T09:00:00+08:00"
 
 
 @pytest.fixture
-def config(database_url: str) -> Config:  # the test clock on, to reach escalations
-    return Config(database_url=database_url, testing=True, secret_key="test-secret", test_clock=True,
-                  models_dir=PROJECT_ROOT / "process_models", forms_dir=PROJECT_ROOT / "forms",
-                  queue_name="bpm-test")
+def config(config: Config) -> Config:  # the test clock on, to reach escalations
+    return config.but(test_clock=True)
 
 
 def _kickoffs(people, *accounts: str) -> list[str]:
@@ -73,7 +72,7 @@ def test_breach_forecast_groups_by_account_within_n_working_days(leads):
     item = two["accounts"][0]["items"][0]
     assert item["sla_state"] == "on_time" and item["working_seconds_left"] == 8 * 3600
 
-    people["admin"].post("/api/v1/test/clock", json={"now": "2026-03-03T10:00:00+08:00"})
+    move_clock(people["admin"], "2026-03-03T10:00:00+08:00")
     later = people["sales2"].get("/api/v1/tasks/breach-forecast?days=0").get_json()
     [acme] = later["accounts"]
     assert acme["breached"] == 1 and acme["items"][0]["working_seconds_overdue"] == 3600
@@ -99,7 +98,7 @@ def test_substitute_takes_new_tasks_for_the_period_and_escalations_respect_it(le
     people["sales2"].post("/api/v1/tasks/reassign", json={"task_ids": [task_id], "to": None, "reason": "queue"})
     people["sales"].post(f"/api/v1/tasks/{task_id}/claim")
     # Breached Tuesday 18:00; a working day later the ladder reassigns to the lead - who is away by then.
-    people["admin"].post("/api/v1/test/clock", json={"now": "2026-03-05T09:30:00+08:00"})
+    move_clock(people["admin"], "2026-03-05T09:30:00+08:00")
     detail = people["sales"].get(f"/api/v1/tasks/{task_id}").get_json()
     assert detail["assignee"] == "sales" and detail["state"] == "claimed"
     [event] = _audit(people, "task.substitute")
@@ -117,7 +116,7 @@ def test_before_and_after_the_period_nobody_stands_in(leads):
     [a, b] = _kickoffs(people, "ACME", "BETA")
     moved = people["sales2"].post("/api/v1/tasks/reassign", json={"task_ids": [a], "to": "sales", "reason": "r"})
     assert moved.get_json()["items"][0]["assignee"] == "sales"  # Monday: not away yet
-    people["admin"].post("/api/v1/test/clock", json={"now": "2026-03-03T10:00:00+08:00"})
+    move_clock(people["admin"], "2026-03-03T10:00:00+08:00")
     moved = people["sales2"].post("/api/v1/tasks/reassign", json={"task_ids": [b], "to": "sales", "reason": "r"})
     assert moved.get_json()["items"][0]["assignee"] == "sales2"  # Tuesday: away
     [sub] = people["sales2"].get("/api/v1/substitutes").get_json()["items"]

@@ -1,7 +1,10 @@
 """The account view in the browser: processes, where each stands, what is late, breach history."""
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from tests.api.flows import do_stage, start_project
+from tests.support import move_clock
 
 
 def test_account_view_shows_processes_what_is_late_and_the_breach_history(page, login, live_server):
@@ -10,17 +13,19 @@ def test_account_view_shows_processes_what_is_late_and_the_breach_history(page, 
     do_stage(people, first["id"], "kickoff")
     second = start_project(people["sales"], "ACME", signed_at="2026-03-02T09:00:00+08:00")
     # Wednesday: ACME's kickoff (1 working day, due Monday 18:00) has breached; the timers fire.
-    response = people["admin"].post("/api/v1/test/clock", json={"now": "2026-03-04T10:00:00+08:00"})
-    assert response.status_code == 200
+    move_clock(people["admin"], "2026-03-04T10:00:00+08:00")
     login(page, "auditor")
     page.goto("/accounts/ACME")
-    assert "ACME Ltd" in page.get_by_test_id("account-name").inner_text()
+    expect(page.get_by_test_id("account-name")).to_contain_text("ACME Ltd")
     rows = page.get_by_test_id("process-row")
-    assert rows.count() == 2
-    by_id = {rows.nth(i).get_attribute("data-instance-id"): rows.nth(i).inner_text() for i in range(2)}
-    assert "Needs research" in by_id[first["id"]]  # where each process stands
-    assert "Project kickoff" in by_id[second["id"]]
-    [late] = page.get_by_test_id("late-row").all()  # the second kickoff is late...
-    assert "Project kickoff" in late.inner_text() and "已超时" in late.inner_text()
-    history = page.get_by_test_id("breach-row").all()  # ...and in the breach history, still open
-    assert len(history) == 1 and "仍未完成" in history[0].inner_text()
+    expect(rows).to_have_count(2)
+    # Where each process stands.
+    expect(rows.and_(page.locator(f"[data-instance-id='{first['id']}']"))).to_contain_text("Needs research")
+    expect(rows.and_(page.locator(f"[data-instance-id='{second['id']}']"))).to_contain_text("Project kickoff")
+    late = page.get_by_test_id("late-row")  # the second kickoff is late...
+    expect(late).to_have_count(1)
+    expect(late).to_contain_text("Project kickoff")
+    expect(late).to_contain_text("已超时")
+    history = page.get_by_test_id("breach-row")  # ...and in the breach history, still open
+    expect(history).to_have_count(1)
+    expect(history).to_contain_text("仍未完成")

@@ -7,9 +7,8 @@ import io
 
 from playwright.sync_api import expect
 
-from bpm_server.database import db
-from bpm_server.identity.models import Department, User
 from tests.api.flows import do_stage, start_project
+from tests.support import move_clock
 
 
 def _history(live_server) -> None:
@@ -18,8 +17,7 @@ def _history(live_server) -> None:
     acme = start_project(people["sales"], "ACME")
     gamma = start_project(people["sales"], "GAMMA")
     do_stage(people, acme["id"], "kickoff")
-    response = people["admin"].post("/api/v1/test/clock", json={"now": "2026-03-06T10:00:00+08:00"})
-    assert response.status_code == 200
+    move_clock(people["admin"], "2026-03-06T10:00:00+08:00")
     do_stage(people, gamma["id"], "kickoff")
 
 
@@ -55,13 +53,11 @@ def test_a_period_that_ends_before_it_starts_says_so(page, login, live_server):
     expect(page.get_by_test_id("kpi-on-time")).to_have_count(0)
 
 
-def test_department_leads_may_see_it_other_staff_get_403(page, login, live_server):
-    with live_server.app.app_context():
-        lead = db.session.query(User).filter_by(username="sales2").one()
-        db.session.get(Department, "sales").lead_user_id = lead.id
-        db.session.commit()
+def test_department_leads_may_see_it_other_staff_get_403(page, login, live_server, leads):
     login(page, "sales")
     assert page.goto("/dashboard").status == 403
+    expect(page.get_by_test_id("forbidden")).to_be_visible()
+    expect(page.get_by_test_id("period")).to_have_count(0)
     page.context.clear_cookies()  # sign in afresh as someone else
     login(page, "sales2")
     assert page.goto("/dashboard").status == 200

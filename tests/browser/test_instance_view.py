@@ -8,20 +8,16 @@ from bpm_server.database import db
 from bpm_server.modeling.models import ProcessModel
 from tests.api.flows import do_stage, open_task, start_project
 from tests.fixtures.diagrams import script_task, sequence, user_task
+from tests.support import move_clock
 
 XSS = '<img src=x onerror="window.pwned=1">'
-
-
-def _advance(live_server, moment: str) -> None:
-    response = live_server.people["admin"].post("/api/v1/test/clock", json={"now": moment})
-    assert response.status_code == 200, response.get_json()
 
 
 def test_diagram_marks_timeline_and_sla_status(page, login, live_server):
     people = live_server.people
     instance = start_project(people["sales"], "ACME")  # Mon 2 Mar 09:00; strategic account
     do_stage(people, instance["id"], "kickoff")  # on time
-    _advance(live_server, "2026-03-06T10:00:00+08:00")  # needs research (due Thu 09:00) breaches on the way
+    move_clock(people["admin"], "2026-03-06T10:00:00+08:00")  # needs research (due Thu 09:00) breaches on the way
     do_stage(people, instance["id"], "needs_research")  # late
     signoff = open_task(people["sales"], instance["id"], "solution_signoff")
     assert people["sales"].post(f"/api/v1/tasks/{signoff['id']}/claim").status_code == 200
@@ -61,6 +57,8 @@ def test_chinese_by_default_and_unknown_instance_is_a_404_page(page, login, live
     expect(page.get_by_text("没有异常。")).to_be_visible()
     response = page.goto("/instances/no-such-instance")
     assert response.status == 404
+    expect(page.get_by_test_id("not-found")).to_be_visible()
+    expect(page.get_by_test_id("instance-state")).to_have_count(0)
 
 
 def test_an_engine_error_is_listed_as_an_incident(page, login, live_server):

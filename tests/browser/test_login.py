@@ -1,11 +1,13 @@
 """Signing in and out in the browser, in Chinese by default and English on request."""
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 
 def test_login_lands_on_the_inbox_and_logout_ends_the_session(page, login):
     login(page, "sales")
     assert "/inbox" in page.url
-    assert page.get_by_test_id("current-user").inner_text() == "sales"
+    expect(page.get_by_test_id("current-user")).to_have_text("sales")
     page.get_by_role("button", name="退出").click()
     page.wait_for_url("**/login")
     page.goto("/inbox")
@@ -13,20 +15,18 @@ def test_login_lands_on_the_inbox_and_logout_ends_the_session(page, login):
 
 
 def test_wrong_password_and_unknown_user_get_the_same_message(page, live_server):
-    messages = []
     for username in ("sales", "nobody-at-all"):
         page.goto("/login")
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", "wrong password")
         page.click("form button[type=submit]")
-        messages.append(page.get_by_test_id("login-error").inner_text())
-    assert messages[0] == messages[1] == "用户名或密码错误。"
+        expect(page.get_by_test_id("login-error")).to_have_text("用户名或密码错误。")
 
 
 def test_english_on_request_and_remembered(page, login):
     page.goto("/login?lang=en")
-    assert page.get_by_role("button", name="Sign in").is_visible()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     login(page, "sales")
-    assert page.get_by_role("button", name="Sign out").is_visible()  # still English after signing in
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()  # still English after signing in
     page.get_by_role("link", name="中文").click()
-    assert page.get_by_role("button", name="退出").is_visible()
+    expect(page.get_by_role("button", name="退出")).to_be_visible()

@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 from flask import Flask
 
-from bpm_server.config import PROJECT_ROOT, Config
+from bpm_server.config import Config
 from tests.integrations.fakes import HttpFake
 
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -33,13 +33,16 @@ def channels_file() -> Path | None:
     return None  # test modules about channels provide one
 
 
+def with_fake_erp(config: Config, fake_erp: HttpFake) -> Config:
+    """``config`` wired to the fake ERP, with three attempts per call and a short back-off."""
+    return config.but(erp_webhook_secret=WEBHOOK_SECRET, erp_base_url=fake_erp.url,
+                      erp_outbound_secret=ERP_OUT_SECRET, erp_timeout_seconds=2.0, outbound_max_attempts=3,
+                      outbound_backoff_seconds=int(BACKOFF.seconds))
+
+
 @pytest.fixture
-def config(database_url: str, fake_erp: HttpFake, channels_file: Path | None) -> Config:
-    return Config(database_url=database_url, testing=True, secret_key="test-secret",
-                  erp_webhook_secret=WEBHOOK_SECRET, erp_base_url=fake_erp.url, erp_outbound_secret=ERP_OUT_SECRET,
-                  erp_timeout_seconds=2.0, outbound_max_attempts=3, outbound_backoff_seconds=int(BACKOFF.seconds),
-                  channels_file=channels_file, models_dir=PROJECT_ROOT / "process_models",
-                  forms_dir=PROJECT_ROOT / "forms", queue_name="bpm-test")
+def config(config: Config, fake_erp: HttpFake, channels_file: Path | None) -> Config:
+    return with_fake_erp(config, fake_erp).but(channels_file=channels_file)
 
 
 def pump(app: Flask, timeout: float = 30.0) -> None:

@@ -5,30 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from flask import Flask
-from redis import Redis
 
 from bpm_server.clock import SettableClock
 from bpm_server.config import PROJECT_ROOT, Config
 from bpm_server.jobs.queue import RqJobQueue
 from tests.api.flows import contract_signed, do_stage, invoice_issued, post_contract_signed, walk_to_acceptance
-from tests.conftest import REDIS_TEST_URL
-from tests.integrations.conftest import ERP_OUT_SECRET, WEBHOOK_SECRET
+from tests.integrations.conftest import WEBHOOK_SECRET, with_fake_erp
 from tests.integrations.fakes import HttpFake
-
-
-def _flush_redis() -> None:
-    connection = Redis.from_url(REDIS_TEST_URL)
-    try:
-        connection.flushdb()
-    finally:
-        connection.close()
+from tests.rq_support import flush_redis, rq_config
 
 
 @pytest.fixture(params=["postgresql"])
@@ -44,13 +34,9 @@ def clock() -> SettableClock:
 
 @pytest.fixture
 def config(database_url: str, fake_erp: HttpFake) -> Iterator[Config]:
-    _flush_redis()
-    yield Config(database_url=database_url, redis_url=REDIS_TEST_URL, queue_name=f"bpm-test-{uuid.uuid4().hex}",
-                 testing=True, secret_key="test-secret", erp_webhook_secret=WEBHOOK_SECRET,
-                 erp_base_url=fake_erp.url, erp_outbound_secret=ERP_OUT_SECRET, outbound_max_attempts=3,
-                 outbound_backoff_seconds=30, models_dir=PROJECT_ROOT / "process_models",
-                 forms_dir=PROJECT_ROOT / "forms")
-    _flush_redis()
+    flush_redis()
+    yield with_fake_erp(rq_config(database_url), fake_erp)
+    flush_redis()
 
 
 def pump_and_work(app: Flask, cwd: Path) -> str:
@@ -118,7 +104,7 @@ def test_a_job_lost_with_a_flushed_redis_is_handed_out_again(people, synced_app,
     with synced_app.app_context():
         timer_pump.pump_once()  # the request's attempt is now a job on Redis
     assert jobs.backlog() == 1
-    _flush_redis()
+    flush_redis()
     assert jobs.backlog() == 0
     work(synced_app, tmp_path)
     assert fake_erp.requests == []

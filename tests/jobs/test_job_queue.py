@@ -20,7 +20,6 @@ from rq.job import Job
 from sqlalchemy import select
 
 from bpm_server.accounts.service import upsert_account
-from bpm_server.app import create_app
 from bpm_server.clock import SettableClock
 from bpm_server.database import db
 from bpm_server.instances.models import ProcessInstance
@@ -29,8 +28,9 @@ from bpm_server.jobs.queue import InProcessJobQueue, RqJobQueue
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.modeling.service import publish_version
 from bpm_server.tasks.models import HumanTask
-from tests.conftest import START, empty_tables
-from tests.rq_support import flush_redis, rq_config, run_worker
+from tests.conftest import START
+from tests.rq_support import rq_app as shared_rq_app
+from tests.rq_support import run_worker
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 MODEL_ID = "timer-then-task"
@@ -141,15 +141,6 @@ def test_embedded_runner_survives_a_failing_job(app: Flask, clock: SettableClock
 # --------------------------------------------------------------------------- rq path
 
 
-def _empty_database(app: Flask) -> None:
-    """Bring the schema to the newest revision, then remove every row."""
-    from flask_migrate import upgrade
-
-    with app.app_context():
-        upgrade()
-    empty_tables(app)
-
-
 @pytest.fixture
 def rq_app(pg_url: str) -> Iterator[Flask]:
     """An app on PostgreSQL whose jobs go to rq on the test Redis, under a queue name of its own.
@@ -158,15 +149,8 @@ def rq_app(pg_url: str) -> Iterator[Flask]:
     stands two hours in the past: the instance's PT1H timer is due by the
     time the worker looks at it.
     """
-    flush_redis()
-    app = create_app(rq_config(pg_url), clock=SettableClock(datetime.now(timezone.utc) - timedelta(hours=2)))
-    _empty_database(app)
-    yield app
-    app.extensions["bpm"].jobs.connection.close()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    flush_redis()
+    with shared_rq_app(pg_url, SettableClock(datetime.now(timezone.utc) - timedelta(hours=2))) as app:
+        yield app
 
 
 def test_rq_worker_process_runs_the_queued_advance(rq_app: Flask, tmp_path: Path) -> None:

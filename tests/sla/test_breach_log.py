@@ -18,7 +18,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,7 @@ from bpm_server.sla.models import BreachEntry
 from tests.api.flows import do_stage, start_project
 from tests.conftest import START
 from tests.fixtures.diagrams import sequence, user_task
+from tests.support import at, move_clock
 
 SIGNED = "2026-03-02T09:00:00+08:00"
 QUICK = "quick-check"
@@ -41,15 +42,6 @@ API_COLUMNS = ["id", "process_instance_id", "process_model_id", "account_id", "t
 ACME_KICKOFF = ("ACME", "kickoff")
 GAMMA_RESEARCH = ("GAMMA", "needs_research")
 BETA_QUICK = ("BETA", "quick_check")
-
-
-def at(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
-
-
-def move_clock(caller, iso: str) -> None:
-    response = caller.post("/api/v1/test/clock", json={"now": iso})
-    assert response.status_code == 200, response.get_json()
 
 
 def breach_items(caller, **filters) -> list[dict]:

@@ -15,7 +15,6 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -24,18 +23,10 @@ from bpm_server.app import create_app
 from bpm_server.config import PROJECT_ROOT, Config
 from bpm_server.sla.calendar import BusinessCalendar, CalendarFileError, WorkingDuration
 from tests.api.flows import do_stage, open_task, start_project
+from tests.support import at, move_clock
 
 SIGNED = "2026-03-02T09:00:00+08:00"
 CALENDAR = {"holidays": ["2026-03-03", "2100-01-01"], "working_days": ["2026-03-07"]}
-
-
-def at(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
-
-
-def move_clock(caller, iso: str) -> None:
-    response = caller.post("/api/v1/test/clock", json={"now": iso})
-    assert response.status_code == 200, response.get_json()
 
 
 def breaches(caller) -> list[dict]:
@@ -50,10 +41,8 @@ def calendar_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config(database_url: str, calendar_file: Path) -> Config:  # the SLA test config, plus the calendar file
-    return Config(database_url=database_url, testing=True, secret_key="test-secret", test_clock=True,
-                  models_dir=PROJECT_ROOT / "process_models", forms_dir=PROJECT_ROOT / "forms",
-                  queue_name="bpm-test", calendar_file=calendar_file)
+def config(config: Config, calendar_file: Path) -> Config:  # the SLA test config, plus the calendar file
+    return config.but(calendar_file=calendar_file)
 
 
 # --------------------------------------------------------------------------- the file is used

@@ -5,21 +5,10 @@ working hours are 09:00-12:00 and 13:00-18:00, so one working day is 8 hours.
 """
 from __future__ import annotations
 
-from datetime import datetime
-
 from tests.api.flows import STAGE_DATA, do_stage, open_task, start_project
+from tests.support import at, move_clock
 
 SIGNED = "2026-03-02T09:00:00+08:00"
-
-
-def move_clock(caller, iso: str) -> dict:
-    response = caller.post("/api/v1/test/clock", json={"now": iso})
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def at(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
 
 
 def breaches(caller, **filters) -> list[dict]:

@@ -23,7 +23,6 @@ from rq.registry import FinishedJobRegistry
 from sqlalchemy import func, select, update
 
 from bpm_server.accounts.service import upsert_account
-from bpm_server.app import create_app
 from bpm_server.clock import SettableClock
 from bpm_server.database import db
 from bpm_server.runtime import start_instance
@@ -36,24 +35,15 @@ from bpm_server.sla.models import BreachEntry, Timer
 from bpm_server.sla.policies import sync_file
 from bpm_server.sla.scheduler import TimerPump
 from tests.api.flows import start_project
-from tests.conftest import START, empty_tables
-from tests.rq_support import flush_redis, rq_config, run_worker
+from tests.conftest import START
+from tests.rq_support import rq_app as shared_rq_app
+from tests.rq_support import run_worker
+from tests.support import at, move_clock
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SIGNED = "2026-03-02T09:00:00+08:00"
 FIRE = "bpm_server.sla.jobs.fire_timer"
 FIRE_BATCH = "bpm_server.sla.jobs.fire_timers"
-
-
-def at(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
-
-
-def move_clock(caller, when: datetime | str) -> dict:
-    iso = when if isinstance(when, str) else when.isoformat()
-    response = caller.post("/api/v1/test/clock", json={"now": iso})
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
 
 
 def timers_of(app: Flask, instance_id: str) -> list[Timer]:
@@ -253,24 +243,14 @@ def test_moving_the_clock_exactly_onto_a_bpmn_timer_fires_it_and_returns(people,
 @pytest.fixture
 def rq_app(pg_url: str) -> Iterator[Flask]:
     """PostgreSQL plus rq on the test Redis (db 15) under a queue name of its own; models and policies synced."""
-    flush_redis()
-    config = rq_config(pg_url)
-    clock = SettableClock(datetime.now(timezone.utc).replace(microsecond=0))
-    app = create_app(config, clock=clock)
-    empty_tables(app)
-    with app.app_context():
-        now = clock.now()
+    def prepare(app: Flask) -> None:
+        config, now = app.extensions["bpm"].config, app.extensions["bpm"].clock.now()
         sync_from_disk(db.session, config.models_dir, config.forms_dir, now=now)
         sync_file(db.session, config.models_dir / "escalation-policies.json", now=now)
         upsert_account(db.session, "GAMMA", name="Gamma Ltd", tier="standard", owner=None, now=now)
-        db.session.commit()
-        db.session.remove()
-    yield app
-    app.extensions["bpm"].jobs.connection.close()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    flush_redis()
+
+    with shared_rq_app(pg_url, SettableClock(datetime.now(timezone.utc).replace(microsecond=0)), prepare) as app:
+        yield app
 
 
 def start_overdue_project(app: Flask) -> tuple[str, list[str]]:
