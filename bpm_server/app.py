@@ -17,6 +17,7 @@ from bpm_server.errors import register_error_handlers
 from bpm_server.extensions import Runtime, migrate
 from bpm_server.jobs.queue import InProcessJobQueue, JobQueue, RqJobQueue
 from bpm_server.notifications.service import InAppNotifier, Notifier
+from bpm_server.request_guard import init_guard
 from bpm_server.sla.calendar import BusinessCalendar
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -30,7 +31,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         SECRET_KEY=config.secret_key,
         SQLALCHEMY_DATABASE_URI=config.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
-        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=config.max_body_bytes,
         TESTING=config.testing,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -62,6 +63,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
 
         api.register_blueprint(test_clock_blp)
     register_error_handlers(app)
+    init_guard(app)  # before the pages' hooks: nothing reads a request the guard has not checked
     from bpm_server.web import register_pages
 
     register_pages(app)  # the web UI: pages, sign-in, CSRF, languages

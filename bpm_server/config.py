@@ -20,6 +20,11 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+# The limits, each also settable as BPM_<NAME> (e.g. BPM_MAX_BODY_BYTES).
+LIMITS = ("max_body_bytes", "max_json_depth", "max_string_chars", "max_process_data_bytes", "max_page_size",
+          "max_page_number", "retry_after_seconds")
+
+
 @dataclass(frozen=True)
 class Config:
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'bpm.sqlite3'}"
@@ -44,6 +49,19 @@ class Config:
     channels_file: Path | None = None  # notification channels and who gets which (JSON)
     # Behind HTTPS: the session cookie is then only ever sent over TLS.
     secure_cookies: bool = False
+    # Limits on what one request may bring (checked by bpm_server.request_guard
+    # and the paging arguments); each is refused with 413 or 422 naming it.
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_json_depth: int = 32
+    # Per string (a JSON value or key, a query or form value, a path parameter).
+    # A BPMN diagram sent as JSON is one string, hence not smaller.
+    max_string_chars: int = 2_000_000
+    # The whole process data of one instance, as JSON (start data, submissions, messages).
+    max_process_data_bytes: int = 1024 * 1024
+    max_page_size: int = 200
+    max_page_number: int = 100_000
+    # Seconds a client is told to wait (Retry-After) when the database is unreachable.
+    retry_after_seconds: int = 5
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -73,6 +91,7 @@ class Config:
                                          or defaults.outbound_backoff_seconds),
             channels_file=Path(values["BPM_CHANNELS_FILE"]) if values.get("BPM_CHANNELS_FILE") else None,
             secure_cookies=_flag(values.get("BPM_SECURE_COOKIES")),
+            **{name: int(values[f"BPM_{name.upper()}"]) for name in LIMITS if values.get(f"BPM_{name.upper()}")},
         )
 
     def but(self, **changes: Any) -> "Config":

@@ -15,6 +15,7 @@ from bpm_server.errors import Forbidden, Unauthenticated
 from bpm_server.extensions import db_session
 from bpm_server.identity import service
 from bpm_server.identity.models import User
+from bpm_server.request_guard import check_request, checks_after_auth
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,8 +62,10 @@ def requires(*roles: str) -> Callable[[F], F]:
     # 401/403 and never validation feedback.
     def decorate(view: F) -> F:
         @wraps(view)
+        @checks_after_auth
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             authorize(roles)
+            check_request()  # the input, once the caller may call at all
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

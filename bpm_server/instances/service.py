@@ -7,6 +7,7 @@ transaction; nothing here commits.
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any, Mapping
@@ -18,7 +19,7 @@ from bpm_server.accounts.service import get_account
 from bpm_server.database import new_id
 from bpm_server.engine.adapter import EngineError, Run
 from bpm_server.extensions import Runtime
-from bpm_server.errors import Conflict, Invalid, NotFound
+from bpm_server.errors import Conflict, Invalid, NotFound, TooLarge
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.forms import field_errors, validator_for
 from bpm_server.modeling.service import compiled, current_version, department_of, form_name_of, form_of, start_form_name
@@ -173,6 +174,7 @@ def _save(session: Session, rt: Runtime, instance: ProcessInstance, run: Run, no
         _record_error(instance, exc, now)
     instance.engine_state = run.dump()
     instance.data = _json_safe(run.data)
+    _check_data_size(instance.data, rt.config.max_process_data_bytes)
     instance.updated_at = now
     if run.is_completed:
         instance.state, instance.completed_at = "completed", now
@@ -203,6 +205,16 @@ def _sync_tasks(session: Session, rt: Runtime, instance: ProcessInstance, run: R
                         data=_json_safe(ready_task.data), created_at=now)
         session.add(row)
         sla.start_clock(session, rt, row, instance, now)
+
+
+def _check_data_size(data: dict[str, Any], limit: int) -> None:
+    # Everything an instance carries is copied into each step's state and task
+    # row: one oversized field would be stored again at every stage.
+    size = len(json.dumps(data, default=str).encode("utf-8"))
+    if size > limit:
+        raise TooLarge(f"the instance's process data would be {size} bytes, over the limit "
+                       f"max_process_data_bytes ({limit} bytes)", code="process_data_too_large",
+                       details={"limit": "max_process_data_bytes", "max": limit, "size": size})
 
 
 def _json_safe(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from flask_smorest import Blueprint
 from bpm_server.database import db
 from bpm_server.extensions import runtime
 from bpm_server.integration_log import service
+from bpm_server.request_guard import json_depth, scrubbed
 
 LOGGED_HEADERS = ("X-BPM-Timestamp", "X-BPM-Signature", "Content-Type", "User-Agent")
 
@@ -51,10 +52,16 @@ def log_inbound(blp: Blueprint, *, system: str, endpoints: set[str]) -> None:
 
 
 def _payload() -> Any:
+    # The body may be what the request guard refused (too deep, NUL, lone
+    # surrogates): parse it only within the depth limit, and store it scrubbed.
     raw = request.get_data(cache=True)
+    limit = runtime().config.max_json_depth
     try:
+        if json_depth(raw, limit) > limit:
+            raise ValueError("too deep to log parsed")
         body: Any = json.loads(raw.decode("utf-8")) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError):
         body = raw[:2000].decode("utf-8", "replace")
+    body = scrubbed(body)
     headers = {name: request.headers[name] for name in LOGGED_HEADERS if name in request.headers}
-    return {"headers": headers, "body": body}
+    return {"headers": scrubbed(headers), "body": body}

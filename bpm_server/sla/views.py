@@ -8,7 +8,7 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from bpm_server.api_common import PageArgs, page_of
+from bpm_server.api_common import Moment, PageArgs, page_of
 from bpm_server.audit.service import record as audit
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.extensions import db_session, runtime
@@ -58,8 +58,8 @@ class BreachArgs(PageArgs):
     task_name = fields.String()
     department = fields.String()
     account_id = fields.String()
-    start = fields.AwareDateTime(data_key="from")
-    end = fields.AwareDateTime(data_key="to")
+    start = Moment(data_key="from")
+    end = Moment(data_key="to")
     format = fields.String(validate=validate.OneOf(["json", "csv"]), load_default="json")
 
 
@@ -252,8 +252,8 @@ STATS_DEFAULT_DAYS = 30
 
 
 class StatsArgs(Schema):
-    start = fields.AwareDateTime(data_key="from", metadata={"description": "period start (default: 30 days ago)"})
-    end = fields.AwareDateTime(data_key="to", metadata={"description": "period end, exclusive (default: now)"})
+    start = Moment(data_key="from", metadata={"description": "period start (default: 30 days ago)"})
+    end = Moment(data_key="to", metadata={"description": "period end, exclusive (default: now)"})
     process_model_id = fields.String()
     format = fields.String(validate=validate.OneOf(["json", "csv"]), load_default="json")
 
