@@ -13,7 +13,8 @@ from flask import Flask
 from bpm_server.database import db
 from bpm_server.integration_log.models import IntegrationLogEntry
 from tests.api.flows import STAGE_DATA, post_contract_signed, start_project
-from tests.api.test_bad_input import assert_error, claimed_kickoff, assert_still_open, instance_count
+from tests.api.test_bad_input import (GOOD_XML, MODEL_URL, assert_error, assert_still_open, claimed_kickoff,
+                                     instance_count, version_numbers)
 from tests.conftest import Caller
 
 WEBHOOK_SECRET = "test-webhook-secret"  # tests/conftest.py's config
@@ -250,3 +251,23 @@ def test_a_9_mb_field_in_start_data_is_refused_with_the_defaults(people):
     error = assert_error(response, 422, "too_long")
     assert "data.extra" in error["details"], error
     assert instance_count(people["auditor"]) == 0
+
+
+# --------------------------------------------------------------------------- a diagram in UTF-16
+
+UTF16_XML = GOOD_XML.replace('encoding="UTF-8"', 'encoding="UTF-16"').replace('name="Invoicing"',
+                                                                            'name="Invoicing 16"')
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"], ids=["with_bom", "without_bom"])
+def test_a_utf16_diagram_is_refused_alike_by_validate_and_publish(people, encoding):
+    owner = people["owner"]
+    raw = UTF16_XML.encode(encoding)
+    checked = owner.post(f"{MODEL_URL}/versions/validate", data=raw, content_type="application/xml")
+    assert checked.status_code == 200, checked.get_data(as_text=True)
+    assert checked.get_json()["valid"] is False
+    assert "UTF-8" in checked.get_json()["problems"][0]["message"]
+    error = assert_error(owner.post(f"{MODEL_URL}/versions", data=raw, content_type="application/xml"), 422,
+                         "invalid_bpmn")
+    assert "UTF-8" in error["details"]["problems"][0]["message"], error
+    assert version_numbers(owner) == [1]
