@@ -33,11 +33,10 @@ def _authenticate() -> User:
         if user is None:
             raise Unauthenticated("the token is unknown or revoked", code="invalid_token")
         return user
-    user_id = cookie_session.get("user_id")
-    if user_id:
-        user = db_session().get(User, user_id)
-        if user is not None and user.active:
-            return user
+    # The cookie's session must still be open on the server (signing out ends it).
+    user = service.user_for_web_session(db_session(), cookie_session.get("sid"))
+    if user is not None:
+        return user
     raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
 
 

@@ -33,7 +33,7 @@ def outage_app(cluster: PrivateCluster) -> Iterator[tuple[Flask, str]]:
     """An app on the private cluster with the models synced and one staff user: (app, token)."""
     from bpm_server.accounts.service import upsert_account
     from bpm_server.clock import SettableClock
-    from bpm_server.identity.service import add_user, issue_token
+    from bpm_server.identity.service import add_user, issue_token, start_web_session
     from bpm_server.modeling.service import sync_from_disk
 
     _migrate(cluster.url)
@@ -47,9 +47,9 @@ def outage_app(cluster: PrivateCluster) -> Iterator[tuple[Flask, str]]:
         user = add_user(db.session, "sales", department="sales", roles=["staff", "admin"], now=clock.now())
         token = issue_token(db.session, user, now=clock.now())
         upsert_account(db.session, "ACME", name="ACME Ltd", tier="key", owner="sales", now=clock.now())
+        session_id = start_web_session(db.session, user, now=clock.now())
         db.session.commit()
-        user_id = user.id
-    app.config["OUTAGE_USER_ID"] = user_id
+        app.config["OUTAGE_SESSION"] = {"user_id": user.id, "sid": session_id, "csrf": "t"}
     yield app, token
     with app.app_context():
         db.session.remove()
@@ -72,8 +72,7 @@ def test_every_route_answers_503_with_retry_after_while_the_database_is_down_and
     bearer = {"Authorization": f"Bearer {token}"}
     pages = app.test_client()
     with pages.session_transaction() as session:  # signed in to the web UI
-        session["user_id"] = app.config["OUTAGE_USER_ID"]
-        session["csrf"] = "t"
+        session.update(app.config["OUTAGE_SESSION"])
     assert api.get("/api/v1/tasks", headers=bearer).status_code == 200
     assert pages.get("/inbox").status_code == 200
 
