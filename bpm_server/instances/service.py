@@ -237,8 +237,12 @@ def instance_tasks(session: Session, instance_id: str) -> tuple[list[HumanTask],
 
 
 def list_instances(session: Session, *, account_id: str | None = None, process_model_id: str | None = None,
-                   state: str | None = None, page: int = 1, per_page: int = 20) -> tuple[list[ProcessInstance], int]:
+                   state: str | None = None, page: int = 1, per_page: int = 20,
+                   only: Any = None) -> tuple[list[ProcessInstance], int]:
+    """``only``: a condition the caller may see (None: every instance)."""
     query = select(ProcessInstance)
+    if only is not None:
+        query = query.where(only)
     if account_id:
         query = query.where(ProcessInstance.account_id == account_id)
     if process_model_id:
