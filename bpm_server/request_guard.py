@@ -1,10 +1,11 @@
 """The request-parsing guard: what every request brings in is checked once, here.
 
-Before any view runs, the path parameters, the query parameters, form fields
-and a JSON body are checked against the limits in ``Config`` (body size, JSON
-depth, string length) and for characters no part of the server can store: NUL
-(PostgreSQL text and JSONB refuse it) and lone UTF-16 surrogates (they cannot
-be encoded as UTF-8 at all). Left to the views, each of these surfaced as a
+The path parameters, the query parameters, form fields and a JSON body are
+checked before the view runs (API views: right after ``requires`` admitted
+the caller, so 401/403 come first) against the limits in ``Config`` (body
+size, JSON depth, string length) and for characters no part of the server can
+store: NUL (PostgreSQL text and JSONB refuse it) and lone UTF-16 surrogates
+(they cannot be encoded as UTF-8 at all). Left to the views, each of these surfaced as a
 500 from wherever the value first reached the database or the JSON parser.
 
 A body's depth is measured on the raw bytes before it is parsed, so a body
