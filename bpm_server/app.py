@@ -28,6 +28,7 @@ from bpm_server.messages.views import blp as messages
 from bpm_server.modeling.views import blp as modeling
 from bpm_server.notifications.service import InAppNotifier, Notifier
 from bpm_server.notifications.views import blp as notifications
+from bpm_server.request_guard import init_guard
 from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.sla.views import blp as sla
 from bpm_server.sla.views import test_clock_blp
@@ -45,7 +46,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         SECRET_KEY=config.secret_key,
         SQLALCHEMY_DATABASE_URI=config.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
-        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=config.max_body_bytes,
         TESTING=config.testing,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -73,9 +74,9 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     for blueprint in _blueprints():
         api.register_blueprint(blueprint)
     if config.test_clock:  # absent otherwise: the route 404s like any unknown path
-    
         api.register_blueprint(test_clock_blp)
     register_error_handlers(app)
+    init_guard(app)  # before the pages' hooks: nothing reads a request the guard has not checked
 
     register_pages(app)  # the web UI: pages, sign-in, CSRF, languages
 

@@ -32,6 +32,9 @@ def _positive(values: Mapping[str, str], name: str, kind: type, default: Any) ->
     if not value > 0:
         raise ValueError(f"{name} must be positive, not {raw!r}")
     return value
+# The limits, each also settable as BPM_<NAME> (e.g. BPM_MAX_BODY_BYTES).
+LIMITS = ("max_body_bytes", "max_json_depth", "max_string_chars", "max_process_data_bytes", "max_page_size",
+          "max_page_number", "retry_after_seconds")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,19 @@ class Config:
     script_max_int_bits: int = 100_000
     engine_max_steps: int = 10_000
     engine_max_call_depth: int = 20
+    # Limits on what one request may bring (checked by bpm_server.request_guard
+    # and the paging arguments); each is refused with 413 or 422 naming it.
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_json_depth: int = 32
+    # Per string (a JSON value or key, a query or form value, a path parameter).
+    # A BPMN diagram sent as JSON is one string, hence not smaller.
+    max_string_chars: int = 2_000_000
+    # The whole process data of one instance, as JSON (start data, submissions, messages).
+    max_process_data_bytes: int = 1024 * 1024
+    max_page_size: int = 200
+    max_page_number: int = 100_000
+    # Seconds a client is told to wait (Retry-After) when the database is unreachable.
+    retry_after_seconds: int = 5
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -104,6 +120,7 @@ class Config:
             script_max_int_bits=_positive(values, "BPM_SCRIPT_MAX_INT_BITS", int, defaults.script_max_int_bits),
             engine_max_steps=_positive(values, "BPM_ENGINE_MAX_STEPS", int, defaults.engine_max_steps),
             engine_max_call_depth=_positive(values, "BPM_ENGINE_MAX_CALL_DEPTH", int, defaults.engine_max_call_depth),
+            **{name: int(values[f"BPM_{name.upper()}"]) for name in LIMITS if values.get(f"BPM_{name.upper()}")},
         )
 
     def but(self, **changes: Any) -> "Config":

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
-from sqlalchemy.exc import IntegrityError
+from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -51,6 +52,10 @@ class Invalid(AppError):
     status, code = 422, "invalid"
 
 
+class TooLarge(AppError):
+    status, code = 413, "too_large"
+
+
 class TooManyAttempts(AppError):
     status, code = 429, "too_many_attempts"
 
@@ -64,6 +69,31 @@ def error_body(status: int, code: str, message: str, details: Any = None) -> dic
     if details is not None:
         error["details"] = details
     return {"error": error}
+
+
+# What the database driver raises when it cannot be reached or the connection
+# was lost mid-request (a restart, a failover, an exhausted pool): the request
+# did nothing lasting, and trying again shortly is the right thing to do.
+UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+
+
+def unavailable_response(retry_after_seconds: int) -> Response:
+    """503 with Retry-After: JSON under /api, a page of its own (that reads nothing from the database) elsewhere."""
+    if request.path.startswith("/api/"):
+        response = jsonify(error_body(503, "database_unavailable",
+                                      f"The database is unreachable; try again in {retry_after_seconds} s.",
+                                      {"retry_after_seconds": retry_after_seconds}))
+    else:
+        response = Response(render_template("errors/unavailable.html", retry_after_seconds=retry_after_seconds),
+                            mimetype="text/html")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(retry_after_seconds)
+    return response
+
+
+def _retry_after(app: Flask) -> int:
+    runtime = app.extensions.get("bpm")
+    return runtime.config.retry_after_seconds if runtime else 5
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -89,27 +119,55 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         if status == 400:  # malformed requests are invalid input in this API
             status, code = 422, "invalid"
+        if status == 413:  # a body without Content-Length that outgrew the limit while read
+            runtime = app.extensions.get("bpm")
+            limit = runtime.config.max_body_bytes if runtime else app.config.get("MAX_CONTENT_LENGTH")
+            code, details = "body_too_large", {"limit": "max_body_bytes", "max": limit}
+            message = f"the request body is larger than the limit max_body_bytes ({limit} bytes)"
         return jsonify(error_body(status, code, message, details)), status
 
     @app.after_request
     def _finish_transaction(response):
         # The request owns the transaction: services flush, this commits.
-        if response.status_code >= 400:
-            db.session.rollback()
-            return response
         try:
+            if response.status_code >= 400:
+                db.session.rollback()
+                return response
             db.session.commit()
         except (StaleDataError, IntegrityError) as exc:
             db.session.rollback()
             log.info("commit conflict: %s", exc)
             return jsonify(error_body(409, "concurrent_change", "Someone else changed this at the same moment; "
                                                                 "reload and try again.")), 409
+        except UNAVAILABLE as exc:
+            # The commit (or the rollback) lost the database: nothing was saved.
+            log.warning("database unavailable at commit: %s", exc)
+            _forget_transaction(db)
+            return unavailable_response(_retry_after(app))
         return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(PoolTimeout)
+    def _unavailable(exc: Exception):
+        log.warning("database unavailable: %s", exc)
+        from bpm_server.database import db
+
+        _forget_transaction(db)
+        return unavailable_response(_retry_after(app))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
         return jsonify(error_body(500, "internal_error", "An internal error occurred; it has been logged.")), 500
+
+
+def _forget_transaction(db: Any) -> None:
+    try:
+        db.session.rollback()
+    except UNAVAILABLE:  # the connection is gone already; the pool replaces it on the next checkout
+        pass
 
 
 def _flatten(details: Any, prefix: str = "") -> list[str]:

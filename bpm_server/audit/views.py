@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from bpm_server.api_common import PageArgs, page_of
+from bpm_server.api_common import Moment, PageArgs, page_of
 from bpm_server.audit import service
 from bpm_server.extensions import db_session
 from bpm_server.identity.auth import requires
@@ -33,8 +33,8 @@ class AuditArgs(PageArgs):
     actor = fields.String()
     action = fields.String()
     object_id = fields.String()
-    start = fields.AwareDateTime(data_key="from")
-    end = fields.AwareDateTime(data_key="to")
+    start = Moment(data_key="from")
+    end = Moment(data_key="to")
 
 
 @blp.route("")

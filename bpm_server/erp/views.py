@@ -13,6 +13,7 @@ from bpm_server.erp import calls, service
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
 from bpm_server.integration_log.hooks import log_inbound
+from bpm_server.request_guard import check_request, checks_after_auth
 
 blp = Blueprint("erp", __name__, url_prefix="/api/v1", description="ERP webhook and service-call incidents")
 log_inbound(blp, system="erp", endpoints={"erp.contract_signed"})
@@ -50,6 +51,7 @@ class IncidentArgs(PageArgs):
 
 
 @blp.route("/hooks/erp/contract-signed", methods=["POST"])
+@checks_after_auth
 @blp.doc(security=[], parameters=[
     {"in": "header", "name": "X-BPM-Timestamp", "required": True, "schema": {"type": "string"},
      "description": "unix seconds; more than 300 s from the server's clock is refused"},
@@ -67,6 +69,7 @@ def contract_signed():
     g.inbound_started = getattr(g, "inbound_started", time.perf_counter())
     service.verify(rt, body, request.headers.get("X-BPM-Timestamp"), request.headers.get("X-BPM-Signature"),
                    rt.clock.now())
+    check_request(body_is_json=True)  # only now: an unsigned caller gets 401 whatever the body holds
     document = service.parse(body)
     g.inbound_reference = document["event_id"]
     session, now = db_session(), rt.clock.now()

@@ -24,7 +24,10 @@ def health():
     checks["calendar"] = _calendar_check(rt)
     checks["erp"] = _erp_check(rt)
     ok = all(c.get("ok", True) for c in checks.values())
-    return {"status": "ok" if ok else "degraded", "checks": checks}, (200 if ok else 503)
+    if ok:
+        return {"status": "ok", "checks": checks}, 200
+    # Load balancers and clients alike learn when to look again.
+    return {"status": "degraded", "checks": checks}, 503, {"Retry-After": str(rt.config.retry_after_seconds)}
 
 
 def _calendar_check(rt) -> dict:

@@ -15,6 +15,7 @@ from bpm_server.errors import Forbidden, Unauthenticated
 from bpm_server.extensions import db_session
 from bpm_server.identity import service
 from bpm_server.identity.models import User
+from bpm_server.request_guard import check_request, checks_after_auth
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,11 +33,10 @@ def _authenticate() -> User:
         if user is None:
             raise Unauthenticated("the token is unknown or revoked", code="invalid_token")
         return user
-    user_id = cookie_session.get("user_id")
-    if user_id:
-        user = db_session().get(User, user_id)
-        if user is not None and user.active:
-            return user
+    # The cookie's session must still be open on the server (signing out ends it).
+    user = service.user_for_web_session(db_session(), cookie_session.get("sid"))
+    if user is not None:
+        return user
     raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
 
 
@@ -61,8 +61,10 @@ def requires(*roles: str) -> Callable[[F], F]:
     # 401/403 and never validation feedback.
     def decorate(view: F) -> F:
         @wraps(view)
+        @checks_after_auth
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             authorize(roles)
+            check_request()  # the input, once the caller may call at all
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

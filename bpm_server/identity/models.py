@@ -83,3 +83,16 @@ class LoginFailure(db.Model):
     username: Mapped[str] = mapped_column(String(100))
     remote_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(db.Model):
+    """One sign-in to the web UI. The cookie carries only this row's id (and is
+    signed); signing out ends the row, so a copy of the cookie saved before is
+    refused afterwards, not honoured until the cookie would have expired."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # random, as sent in the cookie
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bpm_server.database import new_id
 from bpm_server.audit.service import record as audit
 from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts
-from bpm_server.identity.models import ROLES, ApiToken, Department, LoginFailure, Substitute, User
+from bpm_server.identity.models import ROLES, ApiToken, Department, LoginFailure, Substitute, User, WebSession
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "bpm_"
@@ -112,6 +112,32 @@ def user_for_token(session: Session, token: str) -> User | None:
     # One statement: this runs on every API request.
     return session.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id).where(
         ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None), User.active))
+
+
+# --------------------------------------------------------------------------- web sessions
+
+
+def start_web_session(session: Session, user: User, *, now: datetime) -> str:
+    """A new server-side session for a sign-in; its id goes into the (signed) cookie."""
+    session_id = secrets.token_urlsafe(32)
+    session.add(WebSession(id=session_id, user_id=user.id, created_at=now))
+    session.flush()
+    return session_id
+
+
+def end_web_session(session: Session, session_id: str | None, *, now: datetime) -> None:
+    if session_id:
+        row = session.get(WebSession, session_id)
+        if row is not None and row.ended_at is None:
+            row.ended_at = now
+
+
+def user_for_web_session(session: Session, session_id: str | None) -> User | None:
+    """The active user of a session that has not been ended, or None."""
+    if not session_id or not isinstance(session_id, str):
+        return None
+    return session.scalar(select(User).join(WebSession, WebSession.user_id == User.id).where(
+        WebSession.id == session_id, WebSession.ended_at.is_(None), User.active))
 
 
 # --------------------------------------------------------------------------- out-of-office substitutes

@@ -7,6 +7,7 @@ with the step's outcome. The caller owns the transaction; nothing here commits.
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any, Mapping
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 from bpm_server.accounts.models import Account
 from bpm_server.database import new_id
 from bpm_server.engine.adapter import CompiledModel, EngineError
-from bpm_server.errors import Invalid, NotFound
+from bpm_server.errors import Invalid, NotFound, TooLarge
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.forms import field_errors, validator_for
 from bpm_server.modeling.models import ProcessModelVersion
@@ -54,10 +55,11 @@ def check_start_data(version: ProcessModelVersion, model: CompiledModel, data: M
 
 
 def record_step(instance: ProcessInstance, *, engine_state: str, data: Mapping[str, Any], completed: bool,
-                now: datetime) -> None:
+                now: datetime, max_data_bytes: int) -> None:
     """Write what a step of the engine left: its state, its data, and the end if it ended."""
     instance.engine_state = engine_state
     instance.data = json_safe(data)
+    check_data_size(instance.data, max_data_bytes)
     instance.updated_at = now
     if completed:
         instance.state, instance.completed_at = "completed", now
@@ -72,6 +74,16 @@ def record_error(instance: ProcessInstance, exc: EngineError, now: datetime, *, 
     instance.updated_at = now
     if engine_state is not None:
         instance.engine_state = engine_state
+
+
+def check_data_size(data: dict[str, Any], limit: int) -> None:
+    # Everything an instance carries is copied into each step's state and task
+    # row: one oversized field would be stored again at every stage.
+    size = len(json.dumps(data, default=str).encode("utf-8"))
+    if size > limit:
+        raise TooLarge(f"the instance's process data would be {size} bytes, over the limit "
+                       f"max_process_data_bytes ({limit} bytes)", code="process_data_too_large",
+                       details={"limit": "max_process_data_bytes", "max": limit, "size": size})
 
 
 def json_safe(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,8 +127,12 @@ def instance_tasks(session: Session, instance_id: str) -> tuple[list[HumanTask],
 
 
 def list_instances(session: Session, *, account_id: str | None = None, process_model_id: str | None = None,
-                   state: str | None = None, page: int = 1, per_page: int = 20) -> tuple[list[ProcessInstance], int]:
+                   state: str | None = None, page: int = 1, per_page: int = 20,
+                   only: Any = None) -> tuple[list[ProcessInstance], int]:
+    """``only``: a condition the caller may see (None: every instance)."""
     query = select(ProcessInstance)
+    if only is not None:
+        query = query.where(only)
     if account_id:
         query = query.where(ProcessInstance.account_id == account_id)
     if process_model_id:

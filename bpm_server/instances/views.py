@@ -1,18 +1,25 @@
 """Starting and reading process instances."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import or_, select
 
 from bpm_server import runtime
-from bpm_server.runtime import operations
+from bpm_server.accounts.models import Account
 from bpm_server.api_common import PageArgs, page_of
+from bpm_server.erp.calls import calls_of
+from bpm_server.errors import Forbidden
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
-from bpm_server.erp.calls import calls_of
+from bpm_server.identity.models import User
 from bpm_server.instances import service
+from bpm_server.instances.models import INSTANCE_STATES, ProcessInstance
 from bpm_server.messages.service import waiting_for
-from bpm_server.instances.models import INSTANCE_STATES
+from bpm_server.runtime import operations
+from bpm_server.tasks.models import HumanTask
 from bpm_server.tasks.schemas import TaskSchema
 
 blp = Blueprint("process_instances", __name__, url_prefix="/api/v1/process-instances",
@@ -98,6 +105,53 @@ class InstanceListArgs(PageArgs):
     state = fields.String(validate=validate.OneOf(INSTANCE_STATES))
 
 
+# Roles that oversee every instance; staff see the instances they work on.
+OVERSEERS = ("admin", "auditor", "process_owner")
+
+
+def _involving(user: User) -> Any:
+    """Instances the user works on: started them, manages the account, or their department (or they) hold a task."""
+    holds_a_task = select(HumanTask.process_instance_id).where(
+        or_(HumanTask.department_id == user.department_id, HumanTask.assignee_id == user.id))
+    manages = select(Account.id).where(Account.owner == user.username)
+    return or_(ProcessInstance.started_by == user.username, ProcessInstance.account_id.in_(manages),
+               ProcessInstance.id.in_(holds_a_task))
+
+
+def _runs_it(user: User, instance: ProcessInstance) -> bool:
+    """Starter and account manager see the whole instance, like the overseers."""
+    return (user.has_role(*OVERSEERS) or instance.started_by == user.username
+            or (instance.account is not None and instance.account.owner == user.username))
+
+
+def _check_may_read(user: User, instance: ProcessInstance) -> None:
+    if _runs_it(user, instance):
+        return
+    if db_session().scalar(select(ProcessInstance.id).where(ProcessInstance.id == instance.id, _involving(user))) is None:
+        raise Forbidden(f"process instance {instance.id} involves neither you nor your department",
+                        code="not_involved")
+
+
+def _scoped(user: User, instance: ProcessInstance) -> Any:
+    """What a staff member may read of an instance: other departments' submissions and the process data left out."""
+    if _runs_it(user, instance):
+        return instance
+    history = [row if row.department_id == user.department_id or row.completed_by_id == user.id
+               else _Hiding(row, submitted=None) for row in instance.history]
+    return _Hiding(instance, data={}, history=history)  # type: ignore[return-value]
+
+
+class _Hiding:
+    """An object read as another, except for the attributes given (nothing is written to the row)."""
+
+    def __init__(self, target: Any, **replaced: Any) -> None:
+        self._target = target
+        self.__dict__.update(replaced)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+
 def _full(instance):
     session = db_session()
     instance.tasks, instance.history = service.instance_tasks(session, instance.id)
@@ -130,7 +184,9 @@ def start(body: dict):
 @blp.response(200, InstancePageSchema)
 def list_instances(args: dict):
     """Instances, newest first; filter by account, model or state."""
-    rows, total = service.list_instances(db_session(), **args)
+    user = current_user()
+    rows, total = service.list_instances(db_session(), **args,
+                                         only=None if user.has_role(*OVERSEERS) else _involving(user))
     return page_of(rows, total, args["page"], args["per_page"])
 
 
@@ -139,7 +195,10 @@ def list_instances(args: dict):
 @blp.response(200, InstanceSchema)
 def get_instance(instance_id: str):
     """State, open tasks with due dates, and the history of completed stages."""
-    return _full(service.get_instance(db_session(), instance_id))
+    user = current_user()
+    instance = service.get_instance(db_session(), instance_id)
+    _check_may_read(user, instance)
+    return _scoped(user, _full(instance))
 
 
 # --------------------------------------------------------------------------- operations (admins, process owners)

@@ -8,6 +8,7 @@ signature, a stale timestamp) is exactly what auditors need to see.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -15,9 +16,12 @@ from flask import Response, g, request
 from flask_smorest import Blueprint
 
 from bpm_server.database import db
+from bpm_server.errors import UNAVAILABLE
 from bpm_server.extensions import deployment
 from bpm_server.integration_log import service
+from bpm_server.request_guard import json_depth, scrubbed
 
+log = logging.getLogger(__name__)
 LOGGED_HEADERS = ("X-BPM-Timestamp", "X-BPM-Signature", "Content-Type", "User-Agent")
 
 
@@ -44,17 +48,26 @@ def log_inbound(blp: Blueprint, *, system: str, endpoints: set[str]) -> None:
                       instance_id=g.get("inbound_instance_id") or None, now=deployment().clock.now())
         if rejected:
             db.session.rollback()
-            service.record_apart(db.engine, **fields)
+            try:
+                service.record_apart(db.engine, **fields)
+            except UNAVAILABLE as exc:  # the refusal stays what it was (often the 503 of this very outage)
+                log.warning("inbound %s not logged, the database is unreachable: %s", request.path, exc)
         else:
             service.record(db.session, **fields)
         return response
 
 
 def _payload() -> Any:
+    # The body may be what the request guard refused (too deep, NUL, lone
+    # surrogates): parse it only within the depth limit, and store it scrubbed.
     raw = request.get_data(cache=True)
+    limit = deployment().config.max_json_depth
     try:
+        if json_depth(raw, limit) > limit:
+            raise ValueError("too deep to log parsed")
         body: Any = json.loads(raw.decode("utf-8")) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError):
         body = raw[:2000].decode("utf-8", "replace")
+    body = scrubbed(body)
     headers = {name: request.headers[name] for name in LOGGED_HEADERS if name in request.headers}
-    return {"headers": headers, "body": body}
+    return {"headers": scrubbed(headers), "body": body}

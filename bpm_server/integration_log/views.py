@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from bpm_server.api_common import PageArgs, page_of
+from bpm_server.api_common import Moment, PageArgs, page_of
 from bpm_server.extensions import db_session
 from bpm_server.identity.auth import requires
 from bpm_server.integration_log import service
@@ -42,8 +42,8 @@ class LogArgs(PageArgs):
     outcome = fields.String()
     process_instance_id = fields.String()
     reference = fields.String()
-    start = fields.AwareDateTime(data_key="from")
-    end = fields.AwareDateTime(data_key="to")
+    start = Moment(data_key="from")
+    end = Moment(data_key="to")
 
 
 @blp.route("")

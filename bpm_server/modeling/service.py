@@ -97,6 +97,7 @@ def _content_hash(xml: str, forms: dict[str, Any]) -> str:
 
 def check_version(session: Session, xml: bytes, entry_process: str | None) -> tuple[CompiledModel, dict[str, Any]]:
     """Compile and check a diagram against our conventions; return it with the forms it uses."""
+    _check_encoding(xml)
     model = compile_bpmn(xml, entry_process)
     library = {f.name: f.schema for f in session.scalars(select(FormDefinition))}
     problems: list[Problem] = []
@@ -122,6 +123,21 @@ def check_version(session: Session, xml: bytes, entry_process: str | None) -> tu
     if problems:
         raise BpmnInvalid(problems)
     return model, forms
+
+
+def _check_encoding(xml: bytes) -> None:
+    # Versions are stored and served as UTF-8 text. The XML parser reads
+    # UTF-16 too, so without this a diagram would pass the checks and then
+    # fail to be stored (and /validate would call it clean).
+    try:
+        text = xml.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BpmnInvalid([Problem(None, f"the diagram is not UTF-8 encoded (invalid byte at offset {exc.start}); "
+                                         "save it as UTF-8")]) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise BpmnInvalid([Problem(None, f"the diagram contains a NUL byte at offset {nul} (UTF-16 text?); "
+                                         "save it as UTF-8")])
 
 
 def _form_fields(schema: Any) -> set[str]:

@@ -134,7 +134,7 @@ def hand_off(session: Session, rt: Deployment, instance: ProcessInstance, model:
         session.flush()
         return
     instances.record_step(instance, engine_state=outcome.engine_state, data=outcome.data,
-                          completed=outcome.completed, now=now)
+                          completed=outcome.completed, now=now, max_data_bytes=rt.config.max_process_data_bytes)
     opened, closed = tasks.apply_step(session, instance, model, opened=outcome.opened, closed=outcome.closed,
                                       completed=completed_task, now=now)
     sla.apply_step(session, rt, instance, model, opened=opened, closed=closed, next_timer=outcome.next_timer,

@@ -66,12 +66,8 @@ def page_user() -> User | None:
     """The signed-in user of this request, or None."""
     if "page_user" in g:
         return g.page_user
-    user = None
-    user_id = session.get("user_id")
-    if user_id:
-        user = db.session.get(User, user_id)
-        if user is not None and not user.active:
-            user = None
+    # The cookie alone is not enough: its session must not have been ended by signing out.
+    user = identity.user_for_web_session(db.session, session.get("sid"))
     g.page_user = user
     return user
 
@@ -176,6 +172,7 @@ def login() -> Any:
             if language:
                 session["lang"] = language
             session["user_id"] = user.id
+            session["sid"] = identity.start_web_session(db.session, user, now=deployment().clock.now())
             csrf_token()
             return redirect(_safe_next(request.args.get("next")) or home_for(user))
         # The same words whether the user exists or not.
@@ -186,6 +183,8 @@ def login() -> Any:
 
 @blp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    # Ended on the server: a copy of this cookie saved before no longer signs anyone in.
+    identity.end_web_session(db.session, session.get("sid"), now=deployment().clock.now())
     language = session.get("lang")
     session.clear()
     if language:

@@ -410,12 +410,16 @@ def test_audit_verify_detects_a_removed_head_row(logged, synced_app: Flask, data
 def _page_client(app: Flask, username: str):
     """A browser session for ``username`` (the page signs in by cookie)."""
     from bpm_server.identity.models import User
+    from bpm_server.identity.service import start_web_session
 
     with app.app_context():
-        user_id = db.session.scalar(select(User.id).where(User.username == username))
+        user = db.session.scalar(select(User).where(User.username == username))
+        user_id = user.id
+        session_id = start_web_session(db.session, user, now=app.extensions["bpm"].clock.now())
+        db.session.commit()
     client = app.test_client()
     with client.session_transaction() as cookie:
-        cookie["user_id"] = user_id
+        cookie["user_id"], cookie["sid"] = user_id, session_id
     return client
 
 

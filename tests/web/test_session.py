@@ -93,6 +93,25 @@ def test_logout_needs_the_token_and_ends_the_session(site):
     assert client.get("/inbox").status_code == 302
 
 
+def test_a_cookie_saved_before_logout_no_longer_works_after_it(site):
+    client = site.test_client()
+    _login(client, "sales")
+    saved = client.get_cookie("session").value
+    elsewhere = site.test_client()  # the same person signed in on another device
+    _login(elsewhere, "sales")
+    token = _token(client.get("/inbox").get_data(as_text=True))
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+
+    replay = site.test_client()
+    replay.set_cookie("session", saved)
+    response = replay.get("/inbox")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert replay.get("/api/v1/tasks").status_code == 401
+    # Only that session ended: the other device is still signed in.
+    assert elsewhere.get("/inbox").status_code == 200
+    assert elsewhere.get("/api/v1/tasks").status_code == 200
+
+
 def test_cookie_authenticated_api_calls_that_change_state_need_the_csrf_header(site, people):
     from tests.api.flows import start_project
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Response
 from marshmallow import Schema, fields, validate
 
-from bpm_server.api_common import PageArgs, page_of
+from bpm_server.api_common import Moment, PageArgs, page_of
 from bpm_server.errors import Invalid
 from bpm_server.extensions import db_session
 from bpm_server.identity.auth import requires
@@ -50,8 +50,8 @@ class BreachArgs(PageArgs):
     task_name = fields.String()
     department = fields.String()
     account_id = fields.String()
-    start = fields.AwareDateTime(data_key="from")
-    end = fields.AwareDateTime(data_key="to")
+    start = Moment(data_key="from")
+    end = Moment(data_key="to")
     format = fields.String(validate=validate.OneOf(["json", "csv"]), load_default="json")
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from flask import Response
 from marshmallow import Schema, fields, validate
 
+from bpm_server.api_common import Moment
 from bpm_server.errors import Forbidden, Invalid
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import current_user, requires
@@ -18,8 +19,8 @@ STATS_DEFAULT_DAYS = 30
 
 
 class StatsArgs(Schema):
-    start = fields.AwareDateTime(data_key="from", metadata={"description": "period start (default: 30 days ago)"})
-    end = fields.AwareDateTime(data_key="to", metadata={"description": "period end, exclusive (default: now)"})
+    start = Moment(data_key="from", metadata={"description": "period start (default: 30 days ago)"})
+    end = Moment(data_key="to", metadata={"description": "period end, exclusive (default: now)"})
     process_model_id = fields.String()
     format = fields.String(validate=validate.OneOf(["json", "csv"]), load_default="json")
 
