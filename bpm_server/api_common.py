@@ -5,7 +5,6 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-
 API_PREFIX = "/api/v1"
 
 

@@ -81,16 +81,16 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
 def _blueprints() -> list:
     from bpm_server.accounts.views import blp as accounts
     from bpm_server.audit.views import blp as audit
-    from bpm_server.notifications.views import blp as notifications
-    from bpm_server.sla.views import blp as sla
+    from bpm_server.erp.views import blp as erp
     from bpm_server.health.views import blp as health
     from bpm_server.identity.views import blp as identity
     from bpm_server.instances.views import blp as instances
-    from bpm_server.modeling.views import blp as modeling
-    from bpm_server.tasks.views import blp as tasks
-    from bpm_server.erp.views import blp as erp
-    from bpm_server.messages.views import blp as messages
     from bpm_server.integration_log.views import blp as integration_log
+    from bpm_server.messages.views import blp as messages
+    from bpm_server.modeling.views import blp as modeling
+    from bpm_server.notifications.views import blp as notifications
+    from bpm_server.sla.views import blp as sla
+    from bpm_server.tasks.views import blp as tasks
 
     return [health, identity, accounts, modeling, instances, tasks, sla, notifications, audit,
             erp, messages, integration_log]

@@ -109,7 +109,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        log.exception("unhandled error")
+        log.error("unhandled error", exc_info=exc)
         return jsonify(error_body(500, "internal_error", "An internal error occurred; it has been logged.")), 500
 
 
@@ -120,6 +120,7 @@ def _flatten(details: Any, prefix: str = "") -> list[str]:
             out.extend(_flatten(value, f"{prefix}{key}."))
         return out
     if isinstance(details, list):
-        return [f"{prefix.rstrip('.')}: {m}" if prefix else str(m) for m in details if not isinstance(m, (dict, list))] + \
+        return [f"{prefix.rstrip('.')}: {m}" if prefix else str(m)
+                for m in details if not isinstance(m, (dict, list))] + \
             [line for m in details if isinstance(m, (dict, list)) for line in _flatten(m, prefix)]
     return [f"{prefix.rstrip('.')}: {details}"]

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
-from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
@@ -81,7 +82,11 @@ _SERIALIZER_CONFIG = {**SPIFF_CONFIG, _ExternalServiceTask: ServiceTaskConverter
 
 # --------------------------------------------------------------------------- clock seam
 
-_engine_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+def _system_now() -> datetime:
+    return datetime.now(UTC)
+
+
+_engine_clock: Callable[[], datetime] = _system_now
 
 
 class _ClockedDatetime(datetime):
@@ -145,7 +150,7 @@ class Run:
         self.message_waits_at_load: frozenset[str] = self.message_wait_ids() if loaded else frozenset()
 
     @classmethod
-    def start(cls, model: CompiledModel, evaluator: RestrictedEvaluator, data: Mapping[str, Any]) -> "Run":
+    def start(cls, model: CompiledModel, evaluator: RestrictedEvaluator, data: Mapping[str, Any]) -> Run:
         workflow = BpmnWorkflow(model.spec, model.subprocess_specs,
                                 script_engine=PythonScriptEngine(environment=_SandboxEnvironment(evaluator)))
         start = workflow.get_next_task(state=TaskState.READY)
@@ -156,7 +161,7 @@ class Run:
         return run
 
     @classmethod
-    def load(cls, model: CompiledModel, state: str, evaluator: RestrictedEvaluator) -> "Run":
+    def load(cls, model: CompiledModel, state: str, evaluator: RestrictedEvaluator) -> Run:
         serializer = _serializers.serializer
         dct = json.loads(state, cls=serializer.json_decoder_cls)
         serializer.migrate(dct)

@@ -323,14 +323,13 @@ def _check_size(op: str, left: Any, right: Any) -> None:
             and left.bit_length() * right > MAX_INT_BITS
         ):
             raise _AccessDenied(f"result of {op} would be too large a number")
-    elif op == "<<=":
-        if (
-            isinstance(left, int)
-            and isinstance(right, int)
-            and left != 0
-            and left.bit_length() + right > MAX_INT_BITS
-        ):
-            raise _AccessDenied(f"result of {op} would be too large a number")
+    elif op == "<<=" and (
+        isinstance(left, int)
+        and isinstance(right, int)
+        and left != 0
+        and left.bit_length() + right > MAX_INT_BITS
+    ):
+        raise _AccessDenied(f"result of {op} would be too large a number")
 
 
 _INPLACE_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
@@ -478,7 +477,7 @@ def _is_plain_data(value: Any) -> bool:
     """
 
     def check(item: Any, ancestors: frozenset[int]) -> bool:
-        if isinstance(item, _SCALAR_TYPES) or isinstance(item, EXTRA_DATA_TYPES):
+        if isinstance(item, (_SCALAR_TYPES, EXTRA_DATA_TYPES)):
             return True
         if id(item) in ancestors:
             return False
@@ -504,10 +503,7 @@ def _copy_variables(context: Mapping[str, Any], names: Iterable[str] | None = No
 
     Values that cannot be deep-copied are passed through as they are.
     """
-    if names is None:
-        selected = dict(context)
-    else:
-        selected = {name: context[name] for name in names if name in context}
+    selected = dict(context) if names is None else {name: context[name] for name in names if name in context}
     try:
         return copy.deepcopy(selected)
     except Exception:
@@ -592,7 +588,7 @@ class RestrictedEvaluator:
         namespace = self._namespace(_copy_variables(context, compiled.used_names))
         namespace["_print"] = _PrintSink()  # print() inside an expression
         try:
-            return eval(compiled.code, namespace)  # noqa: S307 - restricted code object
+            return eval(compiled.code, namespace)  # a RestrictedPython code object
         except Exception as exc:
             raise _runtime_error(exc, source) from exc
 
@@ -610,7 +606,7 @@ class RestrictedEvaluator:
         variables = _copy_variables(context)
         namespace = self._namespace(variables)
         try:
-            exec(compiled.code, namespace)  # noqa: S102 - restricted code object
+            exec(compiled.code, namespace)  # a RestrictedPython code object
         except Exception as exc:
             raise _runtime_error(exc, source) from exc
 

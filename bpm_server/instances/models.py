@@ -39,4 +39,4 @@ class ProcessInstance(db.Model):
     # Loaded with the instance lock (the account's tier picks each new stage's SLA).
     account: Mapped[Account] = relationship(lazy="select")
 
-    __mapper_args__ = {"version_id_col": lock_version}
+    __mapper_args__ = {"version_id_col": lock_version}  # noqa: RUF012 - read once by SQLAlchemy

@@ -141,7 +141,8 @@ def start_form_name(model: CompiledModel) -> str | None:
 
 
 def publish_version(session: Session, model_id: str, xml: bytes, *, source: str, now: datetime,
-                    created_by: str | None = None, entry_process: str | None = None) -> tuple[ProcessModelVersion, bool]:
+                    created_by: str | None = None,
+                    entry_process: str | None = None) -> tuple[ProcessModelVersion, bool]:
     """Store a new version unless one with the same content exists; (version, created)."""
     process_model = session.get(ProcessModel, model_id)
     if process_model is None:

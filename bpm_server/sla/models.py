@@ -35,7 +35,7 @@ class SlaClock(db.Model):
 
     # Tells the unit of work to insert a new task before its clock when both are
     # written in one flush (the task row is written once, with its due moments).
-    task: Mapped["HumanTask"] = relationship(lazy="raise")  # noqa: F821 (resolved by name)
+    task: Mapped[HumanTask] = relationship(lazy="raise")  # noqa: F821 (resolved by name)
 
 
 class SlaClockEvent(db.Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response, current_app, request
+from flask import Response, current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -76,7 +76,8 @@ class ChainSchema(Schema):
 @blp.arguments(BreachArgs, location="query")
 @blp.response(200, BreachPageSchema)
 def list_breaches(args: dict):
-    """The breach log, newest first, with escalations and late completions folded in; ``?format=csv`` exports all matches."""
+    """The breach log, newest first, with escalations and late completions folded in;
+    ``?format=csv`` exports all matches."""
     fmt = args.pop("format")
     filters = breaches.BreachFilter(**args)
     if filters.start and filters.end and filters.end <= filters.start:

@@ -57,4 +57,4 @@ class HumanTask(db.Model):
 
     # Two claims or completions racing on the same row: the second UPDATE
     # finds the version moved on and becomes a 409.
-    __mapper_args__ = {"version_id_col": row_version}
+    __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012 - read once by SQLAlchemy

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bpm_server.database import db
 from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, compile_bpmn
 from bpm_server.modeling.models import ProcessModel
-from bpm_server.database import db
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CANDIDATES = [os.environ.get("BPM_BPMN_CORPUS"), PROJECT_ROOT.parent / "shared" / "corpus", "/work/shared/corpus"]

@@ -5,8 +5,14 @@ from __future__ import annotations
 import json
 
 from integrations.signing import signature_matches
-from tests.api.flows import (STAGE_DATA, contract_signed, do_stage, invoice_issued, post_contract_signed,
-                             walk_to_acceptance)
+from tests.api.flows import (
+    STAGE_DATA,
+    contract_signed,
+    do_stage,
+    invoice_issued,
+    post_contract_signed,
+    walk_to_acceptance,
+)
 from tests.conftest import START
 from tests.integrations.conftest import BACKOFF, ERP_OUT_SECRET, WEBHOOK_SECRET, pump
 

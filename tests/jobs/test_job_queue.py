@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -159,7 +159,7 @@ def rq_app(pg_url: str) -> Iterator[Flask]:
     time the worker looks at it.
     """
     flush_redis()
-    app = create_app(rq_config(pg_url), clock=SettableClock(datetime.now(timezone.utc) - timedelta(hours=2)))
+    app = create_app(rq_config(pg_url), clock=SettableClock(datetime.now(UTC) - timedelta(hours=2)))
     _empty_database(app)
     yield app
     app.extensions["bpm"].jobs.connection.close()

@@ -70,7 +70,7 @@ def csv_rows(caller, **filters) -> tuple[list[str], list[dict[str, str]]]:
     assert response.mimetype == "text/csv"
     reader = csv.reader(io.StringIO(response.get_data(as_text=True)))
     header, *rows = list(reader)
-    return header, [dict(zip(header, row)) for row in rows]
+    return header, [dict(zip(header, row, strict=False)) for row in rows]
 
 
 @pytest.fixture
@@ -359,9 +359,8 @@ def test_audit_verify_detects_a_removed_head_row(logged, synced_app: Flask, data
         last = db.session.scalar(select(BreachEntry.seq).order_by(BreachEntry.seq.desc()).limit(1))
         db.session.remove()
     _bypass_trigger_and_run(synced_app, "DELETE FROM sla_breach_log WHERE seq = :seq", {"seq": last})
-    with synced_app.app_context():
-        with db.engine.begin() as conn:  # the head row has no trigger: only the log's rows do
-            conn.execute(text("DELETE FROM sla_breach_log_head"))
+    with synced_app.app_context(), db.engine.begin() as conn:  # the head row has no trigger: only the log's rows do
+        conn.execute(text("DELETE FROM sla_breach_log_head"))
 
     result = audit_verify(database_url, tmp_path)
     output = result.stdout + result.stderr

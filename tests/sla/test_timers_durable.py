@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -254,7 +254,7 @@ def rq_app(pg_url: str) -> Iterator[Flask]:
     """PostgreSQL plus rq on the test Redis (db 15) under a queue name of its own; models and policies synced."""
     flush_redis()
     config = rq_config(pg_url)
-    clock = SettableClock(datetime.now(timezone.utc).replace(microsecond=0))
+    clock = SettableClock(datetime.now(UTC).replace(microsecond=0))
     app = create_app(config, clock=clock)
     empty_tables(app)
     with app.app_context():
@@ -384,7 +384,7 @@ def test_a_job_lost_with_a_killed_worker_is_handed_out_again(rq_app: Flask, tmp_
 def test_retry_after_is_measured_on_the_clock(rq_app: Flask, tmp_path: Path) -> None:
     jobs = rq_app.extensions["bpm"].jobs
     rt = rq_app.extensions["bpm"]
-    instance_id, due_ids = start_overdue_project(rq_app)
+    _instance_id, due_ids = start_overdue_project(rq_app)
     timer_pump = TimerPump(rq_app, retry_after=timedelta(minutes=5))
     pump(rq_app, timer_pump)
     jobs.queue.empty()

@@ -1,15 +1,15 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 19:20:23.364516
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import bpm_server.database
-from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0001'
@@ -62,13 +62,16 @@ def upgrade():
     sa.Column('source', sa.String(length=20), nullable=False),
     sa.Column('created_by', sa.String(length=100), nullable=True),
     sa.Column('created_at', bpm_server.database.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['process_model_id'], ['process_model.id'], name=op.f('fk_process_model_version_process_model_id_process_model')),
+    sa.ForeignKeyConstraint(['process_model_id'], ['process_model.id'],
+            name=op.f('fk_process_model_version_process_model_id_process_model')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_process_model_version')),
-    sa.UniqueConstraint('process_model_id', 'content_hash', name=op.f('uq_process_model_version_process_model_id_content_hash')),
+    sa.UniqueConstraint('process_model_id', 'content_hash',
+            name=op.f('uq_process_model_version_process_model_id_content_hash')),
     sa.UniqueConstraint('process_model_id', 'version', name=op.f('uq_process_model_version_process_model_id_version'))
     )
     with op.batch_alter_table('process_model_version', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_process_model_version_process_model_id'), ['process_model_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_process_model_version_process_model_id'), ['process_model_id'],
+                unique=False)
 
     op.create_table('user_account',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -79,7 +82,8 @@ def upgrade():
     sa.Column('password_hash', sa.String(length=200), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', bpm_server.database.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['department_id'], ['department.id'], name=op.f('fk_user_account_department_id_department')),
+    sa.ForeignKeyConstraint(['department_id'], ['department.id'],
+            name=op.f('fk_user_account_department_id_department')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user_account')),
     sa.UniqueConstraint('username', name=op.f('uq_user_account_username'))
     )
@@ -115,8 +119,10 @@ def upgrade():
     sa.Column('completed_at', bpm_server.database.UTCDateTime(timezone=True), nullable=True),
     sa.Column('lock_version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_process_instance_account_id_account')),
-    sa.ForeignKeyConstraint(['process_model_id'], ['process_model.id'], name=op.f('fk_process_instance_process_model_id_process_model')),
-    sa.ForeignKeyConstraint(['version_id'], ['process_model_version.id'], name=op.f('fk_process_instance_version_id_process_model_version')),
+    sa.ForeignKeyConstraint(['process_model_id'], ['process_model.id'],
+            name=op.f('fk_process_instance_process_model_id_process_model')),
+    sa.ForeignKeyConstraint(['version_id'], ['process_model_version.id'],
+            name=op.f('fk_process_instance_version_id_process_model_version')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_process_instance'))
     )
     with op.batch_alter_table('process_instance', schema=None) as batch_op:
@@ -138,7 +144,8 @@ def upgrade():
     sa.Column('account_id', sa.String(length=100), nullable=False),
     sa.Column('process_model_id', sa.String(length=100), nullable=False),
     sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('submitted', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('submitted', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'),
+            nullable=True),
     sa.Column('created_at', bpm_server.database.UTCDateTime(timezone=True), nullable=False),
     sa.Column('due_at', bpm_server.database.UTCDateTime(timezone=True), nullable=True),
     sa.Column('warn_at', bpm_server.database.UTCDateTime(timezone=True), nullable=True),
@@ -148,8 +155,10 @@ def upgrade():
     sa.Column('completed_by_id', sa.String(length=36), nullable=True),
     sa.Column('row_version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['assignee_id'], ['user_account.id'], name=op.f('fk_human_task_assignee_id_user_account')),
-    sa.ForeignKeyConstraint(['completed_by_id'], ['user_account.id'], name=op.f('fk_human_task_completed_by_id_user_account')),
-    sa.ForeignKeyConstraint(['process_instance_id'], ['process_instance.id'], name=op.f('fk_human_task_process_instance_id_process_instance')),
+    sa.ForeignKeyConstraint(['completed_by_id'], ['user_account.id'],
+            name=op.f('fk_human_task_completed_by_id_user_account')),
+    sa.ForeignKeyConstraint(['process_instance_id'], ['process_instance.id'],
+            name=op.f('fk_human_task_process_instance_id_process_instance')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_human_task'))
     )
     with op.batch_alter_table('human_task', schema=None) as batch_op:

@@ -5,11 +5,11 @@ Revises: 0001
 Create Date: 2026-11-23 19:46:14.732811
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import bpm_server.database
-from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0002'
@@ -88,13 +88,16 @@ def upgrade():
     )
     with op.batch_alter_table('timer', schema=None) as batch_op:
         batch_op.create_index('ix_timer_instance', ['process_instance_id'], unique=False)
-        batch_op.create_index('ix_timer_pending', ['due_at'], unique=False, postgresql_where=sa.text('fired_at IS NULL AND cancelled_at IS NULL'), sqlite_where=sa.text('fired_at IS NULL AND cancelled_at IS NULL'))
+        batch_op.create_index('ix_timer_pending', ['due_at'], unique=False,
+                postgresql_where=sa.text('fired_at IS NULL AND cancelled_at IS NULL'),
+                sqlite_where=sa.text('fired_at IS NULL AND cancelled_at IS NULL'))
         batch_op.create_index('ix_timer_task', ['task_id'], unique=False)
 
     op.create_table('escalation_setting',
     sa.Column('key', sa.String(length=50), nullable=False),
     sa.Column('policy', sa.String(length=100), nullable=False),
-    sa.ForeignKeyConstraint(['policy'], ['escalation_policy.name'], name=op.f('fk_escalation_setting_policy_escalation_policy')),
+    sa.ForeignKeyConstraint(['policy'], ['escalation_policy.name'],
+            name=op.f('fk_escalation_setting_policy_escalation_policy')),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_escalation_setting'))
     )
     op.create_table('notification',
@@ -155,7 +158,7 @@ def upgrade():
     bind = op.get_bind()
     for table in ("sla_breach_log", "audit_event"):
         if bind.dialect.name == "postgresql":
-            op.execute(f"""
+            op.execute("""
                 CREATE OR REPLACE FUNCTION bpm_refuse_change() RETURNS trigger AS $$
                 BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql""")
             op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
@@ -190,7 +193,8 @@ def downgrade():
     op.drop_table('escalation_setting')
     with op.batch_alter_table('timer', schema=None) as batch_op:
         batch_op.drop_index('ix_timer_task')
-        batch_op.drop_index('ix_timer_pending', postgresql_where=sa.text('fired_at IS NULL AND cancelled_at IS NULL'), sqlite_where=sa.text('fired_at IS NULL AND cancelled_at IS NULL'))
+        batch_op.drop_index('ix_timer_pending', postgresql_where=sa.text('fired_at IS NULL AND cancelled_at IS NULL'),
+                sqlite_where=sa.text('fired_at IS NULL AND cancelled_at IS NULL'))
         batch_op.drop_index('ix_timer_instance')
 
     op.drop_table('timer')

@@ -8,8 +8,8 @@ received messages (unique per message id), service-task calls with their
 attempts and incidents, outbound notification deliveries, and the
 integration log.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import bpm_server.database

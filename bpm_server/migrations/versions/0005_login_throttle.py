@@ -5,8 +5,8 @@ Revises: 0004
 Create Date: 2026-12-01 23:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import bpm_server.database
 
