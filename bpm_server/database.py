@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, CursorResult, DateTime, Executable, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -27,7 +27,26 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:
+    class _ScopedSession(Session):
+        def remove(self) -> None: ...
+
+    class _Database(SQLAlchemy):
+        # db.session is a scoped_session: a proxy that forwards every call to the
+        # current app context's Session (and adds remove()). Services take a
+        # Session and are handed db.session, so the type checker sees it as one.
+        session: _ScopedSession  # type: ignore[assignment]
+else:
+    _Database = SQLAlchemy
+
+db = _Database(model_class=Base)
+
+# The models' base class. db.Model is made at run time (Base plus Flask-SQLAlchemy's
+# mixin), which a type checker cannot see through; it checks the models against Base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON elsewhere.
 JsonType = JSON().with_variant(JSONB(), "postgresql")
@@ -53,6 +72,13 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and say how many rows it changed (a compare-and-set's answer)."""
+    # DML answers with a CursorResult; Session.execute is typed for the general Result.
+    result = cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount
 
 
 def new_id() -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,11 @@ def error_body(status: int, code: str, message: str, details: Any = None) -> dic
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
-    def _app_error(exc: AppError):
+    def _app_error(exc: AppError) -> ResponseReturnValue:
         return jsonify(error_body(exc.status, exc.code, exc.message, exc.details)), exc.status
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
+    def _http_error(exc: HTTPException) -> ResponseReturnValue:
         details = None
         message = exc.description or exc.name
         data = getattr(exc, "data", None) or {}
@@ -88,7 +89,7 @@ def register_error_handlers(app: Flask) -> None:
         return jsonify(error_body(status, code, message, details)), status
 
     @app.after_request
-    def _finish_transaction(response):
+    def _finish_transaction(response: Response) -> ResponseReturnValue:
         # The request owns the transaction: services flush, this commits.
         from sqlalchemy.exc import IntegrityError
         from sqlalchemy.orm.exc import StaleDataError
@@ -108,7 +109,7 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
+    def _unexpected(exc: Exception) -> ResponseReturnValue:
         log.error("unhandled error", exc_info=exc)
         return jsonify(error_body(500, "internal_error", "An internal error occurred; it has been logged.")), 500
 

@@ -126,7 +126,7 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise BpmnInvalid([Problem(None, f"not a BPMN 2.0 document: the root element is {root.tag!r}, "
                                          f"expected bpmn:definitions in namespace {BPMN_NS}")])
-    executable = [p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
+    executable = [p.get("id", "") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
     if not executable:
         raise BpmnInvalid([Problem(None, "the diagram has no executable process (isExecutable=\"true\")")])
     process_id = entry_process or executable[0]
@@ -231,8 +231,9 @@ def _scripts_of(task_spec: Any) -> list[tuple[str, str, str]]:
         if isinstance(condition, str):
             found.append((element, condition, "eval"))
     event = getattr(task_spec, "event_definition", None)
-    if isinstance(getattr(event, "expression", None), str):
-        found.append((element, event.expression, "eval"))
+    expression = getattr(event, "expression", None)
+    if isinstance(expression, str):
+        found.append((element, expression, "eval"))
     for param in (getattr(task_spec, "operation_params", None) or {}).values():
         if isinstance(param, dict) and isinstance(param.get("value"), str):
             found.append((element, param["value"], "eval"))

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
@@ -94,7 +94,7 @@ class _ClockedDatetime(datetime):
     subclass, installed in that module only, answers from the deployment clock."""
 
     @classmethod
-    def now(cls, tz=None):  # type: ignore[override]
+    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
         moment = _engine_clock()
         return moment.astimezone(tz) if tz else moment.astimezone().replace(tzinfo=None)
 

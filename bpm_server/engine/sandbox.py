@@ -58,7 +58,7 @@ import operator
 import re
 import string
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -196,7 +196,9 @@ def _compile(source: str, mode: Literal["eval", "exec"]) -> _Compiled:
     Failures raise ScriptError and are not cached (lru_cache only stores returns).
     """
     try:
-        tree = ast.parse(source, SCRIPT_FILENAME, mode)
+        # One literal mode per call, so the tree's type is known (Expression or Module).
+        tree = (ast.parse(source, SCRIPT_FILENAME, "eval") if mode == "eval"
+                else ast.parse(source, SCRIPT_FILENAME, "exec"))
     except SyntaxError as exc:  # includes IndentationError / TabError
         line = exc.lineno
         text = exc.text.rstrip("\n") if exc.text else _source_line(source, line)
@@ -308,7 +310,7 @@ def _check_size(op: str, left: Any, right: Any) -> None:
         if (
             isinstance(left, _SEQUENCE_TYPES)
             and isinstance(right, Iterable)
-            and hasattr(right, "__len__")
+            and isinstance(right, Sized)
             and len(left) + len(right) > MAX_SEQUENCE_LENGTH
         ):
             raise _AccessDenied(

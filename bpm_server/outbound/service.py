@@ -82,7 +82,7 @@ def _still_due(session: Session, what: str, ref_id: str, attempt: int) -> bool:
     from bpm_server.erp.models import OutboundCall
     from bpm_server.notifications.models import NotificationDelivery
 
-    row = session.get(OutboundCall if what == "service_call" else NotificationDelivery, ref_id)
+    row = session.get(OutboundCall, ref_id) if what == "service_call" else session.get(NotificationDelivery, ref_id)
     return row is not None and row.state == "pending" and row.attempts == attempt - 1
 
 

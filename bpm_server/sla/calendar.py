@@ -34,7 +34,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
@@ -187,6 +187,16 @@ class BusinessCalendar:
         "_working_days",
         "_zone",
     )
+    # Set once in __init__ (through object.__setattr__: the class refuses assignment).
+    _zone: ZoneInfo
+    _hours: tuple[tuple[int, int], ...]
+    _holidays: frozenset[date]
+    _working_days: frozenset[date]
+    _use_chinese: bool
+    _warned: set[int]
+    _lock: threading.Lock
+    _decide: Callable[[date], bool]
+    _periods: Callable[[date], tuple[Period, ...]]
 
     def __init__(self, *, time_zone: str = DEFAULT_TIME_ZONE,
                  working_hours: Iterable[Iterable[str]] = DEFAULT_WORKING_HOURS,

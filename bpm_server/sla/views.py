@@ -228,7 +228,8 @@ def set_test_clock(body: dict):
     if target < rt.clock.now():
         raise Invalid(f"the clock only moves forward: it is {rt.clock.now().isoformat()}",
                       code="clock_backwards", details={"now": ["must not be earlier than the current clock"]})
-    fired = advance_test_clock(current_app._get_current_object(), target)
+    # current_app is a werkzeug LocalProxy; Flask types it as the Flask object itself.
+    fired = advance_test_clock(current_app._get_current_object(), target)  # type: ignore[attr-defined]
     audit(db_session(), actor=current_user().username, action="test_clock.set", object_type="clock",
           object_id="deployment", now=rt.clock.now(), fired=fired)
     return {"now": rt.clock.now(), "fired": fired}

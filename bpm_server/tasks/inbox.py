@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from bpm_server.identity.models import User
@@ -56,7 +56,8 @@ def glances(session: Session, tasks: Iterable[HumanTask], calendar: BusinessCale
     return {t.id: sla_glance(t, clocks.get(t.id), calendar, now) for t in tasks}
 
 
-def tab_query(user: User, tab: str, account_id: str | None = None, process_model_id: str | None = None):
+def tab_query(user: User, tab: str, account_id: str | None = None,
+              process_model_id: str | None = None) -> Select[HumanTask]:
     """Open tasks of a tab: "mine" = assigned to me; "department" = my department's, claimed or not."""
     query = select(HumanTask).where(HumanTask.state.in_(OPEN_STATES))
     if tab == "mine":

@@ -175,6 +175,8 @@ def _assign_to_stand_ins(session: Session, flush_context: Any, instances: Any) -
         if not inspect(task).attrs.assignee.history.added and not inspect(task).attrs.assignee_id.history.added:
             continue
         assignee = task.assignee
+        if assignee is None:
+            continue  # released to the department: nobody to stand in for
         if actor is not None and assignee.id == actor.id:
             continue  # people claiming work themselves keep it
         stand_in = identity.stand_in_for(session, assignee, today)

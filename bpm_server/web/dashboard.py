@@ -103,7 +103,7 @@ def dashboard() -> str:
     if not errors:
         start, end = datetime.combine(first, time(0), zone), datetime.combine(last + timedelta(days=1), time(0), zone)
         result = sla_stats.sla_stats(session, rt.calendar, start=start, end=end, now=now, process_model_id=model_id)
-        query = {"from": start.isoformat(), "to": end.isoformat(),
+        query: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat(),
                  **({"process_model_id": model_id} if model_id else {})}
         with_sla = sum(s.with_sla for s in result.stages)
         times, time_scale = time_rows(result.stages)

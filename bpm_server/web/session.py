@@ -28,6 +28,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from bpm_server.database import db
@@ -59,7 +60,7 @@ def _csrf_ok() -> bool:
     return bool(expected) and hmac.compare_digest(str(expected), str(sent))
 
 
-def _check_csrf() -> Response | None:
+def _check_csrf() -> ResponseReturnValue | None:
     if request.method in SAFE_METHODS:
         return None
     if request.path.startswith("/api/"):
