@@ -40,7 +40,11 @@ def _claim_redis_database() -> str:
     for number in range(15, 7, -1):
         key = f"bpm-test:redis-db:{number}"
         if control.set(key, os.getpid(), nx=True, ex=4 * 3600):
-            atexit.register(lambda key=key: control.delete(key) if control.get(key) == mine else None)
+            def release(key: str = key) -> None:
+                if control.get(key) == mine:
+                    control.delete(key)
+
+            atexit.register(release)
             return f"{REDIS_SERVER_URL}/{number}"
     raise RuntimeError("Redis databases 8-15 are all claimed by other test runs (keys bpm-test:redis-db:* in db 0)")
 
@@ -199,7 +203,7 @@ def leads(people: dict[str, Caller], synced_app: Flask) -> dict[str, Caller]:
 
     with synced_app.app_context():
         lead = db.session.query(User).filter_by(username="sales2").one()
-        db.session.get(Department, "sales").lead_user_id = lead.id
-        db.session.get(Account, "ACME").executive_sponsor = "admin"
+        db.session.get_one(Department, "sales").lead_user_id = lead.id
+        db.session.get_one(Account, "ACME").executive_sponsor = "admin"
         db.session.commit()
     return people

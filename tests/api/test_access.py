@@ -127,7 +127,7 @@ def test_revoked_token_or_deactivated_user_is_refused(synced_app, people, projec
 
     assert call(people["sales"], "inbox", project).status_code == 200
     with synced_app.app_context():
-        user = db.session.scalar(select(User).where(User.username == "sales"))
+        user = db.session.scalars(select(User).where(User.username == "sales")).one()
         if revoke == "user_deactivated":
             user.active = False
         else:

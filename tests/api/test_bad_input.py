@@ -177,7 +177,7 @@ XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 PASSWD_ENTITY = '<!DOCTYPE bpmn:definitions [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
 
 
-def _with_doctype(doctype: str, old: str | None = None, new: str | None = None) -> str:
+def _with_doctype(doctype: str, old: str = "", new: str = "") -> str:
     xml = changed(GOOD_XML, old, new) if old else GOOD_XML
     return changed(xml, XML_DECLARATION, XML_DECLARATION + doctype)
 

@@ -58,7 +58,7 @@ def test_a_period_that_ends_before_it_starts_says_so(page, login, live_server):
 def test_department_leads_may_see_it_other_staff_get_403(page, login, live_server):
     with live_server.app.app_context():
         lead = db.session.query(User).filter_by(username="sales2").one()
-        db.session.get(Department, "sales").lead_user_id = lead.id
+        db.session.get_one(Department, "sales").lead_user_id = lead.id
         db.session.commit()
     login(page, "sales")
     assert page.goto("/dashboard").status == 403

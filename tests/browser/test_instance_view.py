@@ -65,7 +65,7 @@ def test_chinese_by_default_and_unknown_instance_is_a_404_page(page, login, live
 def test_an_engine_error_is_listed_as_an_incident(page, login, live_server):
     instance = start_project(live_server.people["sales"], "GAMMA")
     with live_server.app.app_context():  # as the engine records a failed script (instances.service._record_error)
-        row = db.session.get(ProcessInstance, instance["id"])
+        row = db.session.get_one(ProcessInstance, instance["id"])
         row.state = "error"
         row.error = {"element_id": "init", "message": XSS, "line": 1, "at": "2026-03-02T01:00:00+00:00"}
         db.session.commit()

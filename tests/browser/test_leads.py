@@ -11,7 +11,7 @@ from tests.api.flows import start_project
 def _make_lead(live_server, username: str) -> None:
     with live_server.app.app_context():
         user = db.session.query(User).filter_by(username=username).one()
-        db.session.get(Department, user.department_id).lead_user_id = user.id
+        db.session.get_one(Department, user.department_id).lead_user_id = user.id
         db.session.commit()
 
 

@@ -345,7 +345,7 @@ class TestErrors:
 
     def test_check_rejects_unknown_mode(self, evaluator):
         with pytest.raises(ValueError):
-            evaluator.check("1", "single")  # type: ignore[arg-type]
+            evaluator.check("1", "single")
 
 
 # ---------------------------------------------------------------- construction & caching

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
@@ -118,7 +118,8 @@ class MailSink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd hook
         parsed = message_from_bytes(envelope.content)
-        body = parsed.get_payload(decode=True).decode() if not parsed.is_multipart() else ""
+        # A single-part message's payload, decoded, is bytes.
+        body = cast(bytes, parsed.get_payload(decode=True)).decode() if not parsed.is_multipart() else ""
         self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), parsed["Subject"], body))
         return "250 OK"
 

@@ -171,7 +171,7 @@ def test_robot_that_refuses_is_a_failure_with_its_reason(tmp_path, people, synce
 
         result = WeComRobot("w", f"{refusing.url}/send?key=k").send(
             Notice("sla_breach", "t", "b", "sales", "Sales"), now=datetime.now(UTC))
-        assert not result.ok and "errcode=310000 keywords not in content" in result.error
+        assert not result.ok and "errcode=310000 keywords not in content" in (result.error or "")
     finally:
         refusing.stop()
 

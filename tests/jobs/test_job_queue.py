@@ -65,7 +65,7 @@ def instance_state(app: Flask, instance_id: str) -> tuple[str, list[tuple[str, s
     """(instance state, [(task name, department, state) of every task row]) as stored."""
     with app.app_context():
         try:
-            state = db.session.get(ProcessInstance, instance_id).state
+            state = db.session.get_one(ProcessInstance, instance_id).state
             rows = db.session.scalars(select(HumanTask).where(HumanTask.process_instance_id == instance_id)
                                       .order_by(HumanTask.created_at, HumanTask.id)).all()
             return state, [(r.name, r.department_id, r.state) for r in rows]
@@ -129,7 +129,8 @@ def test_embedded_runner_survives_a_failing_job(app: Flask, clock: SettableClock
     failures = [r for r in caplog.records if r.name == "bpm_server.jobs.queue" and r.levelno == logging.ERROR]
     assert [r.getMessage() for r in failures] == [f"job {ADVANCE} failed",
                                                   "job bpm_server.jobs.no_such_module.job failed"]
-    assert "no-such-instance" in str(failures[0].exc_info[1])
+    exc_info = failures[0].exc_info
+    assert exc_info is not None and "no-such-instance" in str(exc_info[1])
 
     # And the runner keeps serving later work.
     jobs.enqueue(ADVANCE, instance_id)
@@ -188,7 +189,8 @@ def test_rq_worker_process_runs_the_queued_advance(rq_app: Flask, tmp_path: Path
     assert good.get_status() == "finished" and good.return_value() == "running"
     # The failing job is kept as failed with its reason; it did not stop the worker.
     bad = Job.fetch("advance-missing", connection=jobs.connection)
-    assert bad.get_status() == "failed" and "no-such-instance" in (bad.latest_result().exc_string or "")
+    latest = bad.latest_result()
+    assert bad.get_status() == "failed" and latest is not None and "no-such-instance" in (latest.exc_string or "")
     assert instance_state(rq_app, instance_id) == ("running", [("follow_up", "sales", "ready")])
 
 

@@ -336,7 +336,7 @@ def test_audit_verify_detects_a_removed_last_entry(logged, synced_app: Flask, da
     result = audit_verify(database_url, tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert _names_entry(output, last), output
+    assert last is not None and _names_entry(output, last), output
     status = logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()
     assert status["intact"] is False and status["first_broken_seq"] == last
 
@@ -427,7 +427,7 @@ def test_entries_added_since_the_last_full_walk_are_checked_on_every_view(logged
     move_clock(logged["admin"], "2026-03-09T11:01:00+08:00")
     with synced_app.app_context():
         newest = db.session.scalar(select(func.max(BreachEntry.seq)))
-    assert newest > before
+    assert newest is not None and newest > before
     _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET assignee = :who WHERE seq = :seq",
                             {"who": "mallory", "seq": newest})
     assert _chain_on_page(client) == "broken"  # two minutes after the full walk

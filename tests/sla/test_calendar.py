@@ -25,8 +25,8 @@ DAYS = lambda n: parse_working_duration(f"{n} working days")  # noqa: E731
 HOURS = lambda n: parse_working_duration(f"{n} working hours")  # noqa: E731
 
 
-def sh(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SH)
+def sh(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=SH)
 
 
 # --- durations -----------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_unreadable_calendar_files(tmp_path, text: str) -> None:
 
 def test_calendar_is_immutable() -> None:
     with pytest.raises(AttributeError):
-        CAL._holidays = frozenset()  # type: ignore[misc]
+        CAL._holidays = frozenset()
 
 
 # --- years chinese_calendar does not cover ---------------------------------------------

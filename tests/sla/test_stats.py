@@ -134,7 +134,7 @@ def test_stats_are_for_process_owners_and_department_leads(people, synced_app) -
     assert people["auditor"].get(STATS).status_code == 403
     with synced_app.app_context():
         lead = db.session.query(User).filter_by(username="sales2").one()
-        db.session.get(Department, "sales").lead_user_id = lead.id
+        db.session.get_one(Department, "sales").lead_user_id = lead.id
         db.session.commit()
     assert people["sales2"].get(STATS).status_code == 200
     assert people["owner"].get(STATS).status_code == 200
