@@ -27,10 +27,10 @@ migrate = Migrate()
 class Runtime:
     config: Config
     clock: Clock
-    jobs: "JobQueue"
-    evaluator: "RestrictedEvaluator"
-    calendar: "BusinessCalendar"
-    notifier: "Notifier"
+    jobs: JobQueue
+    evaluator: RestrictedEvaluator
+    calendar: BusinessCalendar
+    notifier: Notifier
 
 
 def runtime() -> Runtime:

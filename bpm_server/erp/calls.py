@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bpm_server.audit.service import record as audit
-from bpm_server.database import new_id
+from bpm_server.database import new_id, rows_changed
 from bpm_server.engine.adapter import Run
 from bpm_server.erp.models import OutboundCall
 from bpm_server.errors import Conflict, NotFound
@@ -102,16 +102,16 @@ def record_attempt(session: Session, rt: Runtime, attempt: Attempt, result: Call
     """Count the attempt once, log it, and move the process on, retry later, or open an incident."""
     from bpm_server.instances import service as instances
 
-    claimed = session.execute(update(OutboundCall).where(
+    claimed = rows_changed(session, update(OutboundCall).where(
         OutboundCall.id == attempt.call_id, OutboundCall.state == "pending",
-        OutboundCall.attempts == attempt.number - 1).values(attempts=attempt.number, updated_at=now)).rowcount
+        OutboundCall.attempts == attempt.number - 1).values(attempts=attempt.number, updated_at=now))
     if not claimed:
         return "attempt already recorded"
     integration_log.record(session, direction="outbound", system=attempt.system, endpoint=result.endpoint,
                            operation=attempt.operation, status=result.status, outcome="ok" if result.ok else "failed",
                            duration_ms=result.duration_ms, payload=result.request, error=result.error,
                            reference=attempt.call_id, instance_id=attempt.instance_id, now=now)
-    call = session.get(OutboundCall, attempt.call_id, populate_existing=True)
+    call = session.get_one(OutboundCall, attempt.call_id, populate_existing=True)
     if result.ok:
         instance = instances.lock_instance(session, call.process_instance_id)
         call.state, call.response, call.completed_at = "succeeded", result.response, now
@@ -143,7 +143,8 @@ def _raise_incident(session: Session, rt: Runtime, call: OutboundCall, now: date
     account = session.get(Account, instance.account_id) if instance else None
     people = [u for u in session.scalars(select(User).where(User.active)) if u.has_role("admin")
               or (account is not None and u.username == account.owner)]
-    message = Message("incident", f"Incident: {call.system} {call.operation} failed ({instance.account_id if instance else ''})",
+    message = Message("incident",
+                      f"Incident: {call.system} {call.operation} failed ({instance.account_id if instance else ''})",
                       f"The call '{call.operation}' to {call.system} for process instance {call.process_instance_id} "
                       f"(stage {call.element_id}) failed {call.attempts} times; last error: {call.last_error}. "
                       f"An admin can retry it: POST /api/v1/incidents/{call.id}/retry")
@@ -155,10 +156,11 @@ def retry_incident(session: Session, rt: Runtime, call_id: str, *, actor: str, n
     call = session.get(OutboundCall, call_id)
     if call is None or call.incident_at is None:
         raise NotFound(f"incident {call_id!r} does not exist", code="unknown_incident")
-    claimed = session.execute(update(OutboundCall).where(OutboundCall.id == call_id, OutboundCall.state == "incident")
-                              .values(state="pending", max_attempts=OutboundCall.attempts
-                                      + rt.config.outbound_max_attempts, next_attempt_at=now, retried_by=actor,
-                                      updated_at=now)).rowcount
+    claimed = rows_changed(session, update(OutboundCall).where(OutboundCall.id == call_id,
+                                                               OutboundCall.state == "incident")
+                           .values(state="pending", max_attempts=OutboundCall.attempts
+                                   + rt.config.outbound_max_attempts, next_attempt_at=now, retried_by=actor,
+                                   updated_at=now))
     if not claimed:
         raise Conflict(f"incident {call_id} is not open (the call is {call.state})", code="incident_not_open")
     session.refresh(call)

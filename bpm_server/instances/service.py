@@ -8,8 +8,9 @@ transaction; nothing here commits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
@@ -17,8 +18,8 @@ from sqlalchemy.orm import Session, joinedload
 from bpm_server.accounts.service import get_account
 from bpm_server.database import new_id
 from bpm_server.engine.adapter import EngineError, Run
-from bpm_server.extensions import Runtime
 from bpm_server.errors import Conflict, Invalid, NotFound
+from bpm_server.extensions import Runtime
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.forms import field_errors, validator_for
 from bpm_server.modeling.service import compiled, current_version, department_of, form_name_of, form_of, start_form_name
@@ -35,7 +36,8 @@ def start_instance(session: Session, rt: Runtime, *, process_model_id: str, acco
     _validate_start_data(version, model, data)
     start_data = {**data, "account_id": account.id, "account_tier": account.tier, "account_name": account.name}
     instance = ProcessInstance(id=new_id(), process_model_id=process_model_id, version_id=version.id,
-                               account_id=account.id, account=account, state="running", engine_state="", data={}, steps_completed=0,
+                               account_id=account.id, account=account, state="running", engine_state="", data={},
+                               steps_completed=0,
                                started_by=started_by, created_at=now, updated_at=now)
     session.add(instance)
     try:

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bpm_server.audit.service import record as audit
-from bpm_server.database import new_id
-from bpm_server.errors import Conflict, Forbidden, Invalid
+from bpm_server.database import new_id, rows_changed
+from bpm_server.errors import Conflict, Forbidden
 from bpm_server.extensions import Runtime
 from bpm_server.identity.models import Department, User
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.service import compiled
-from bpm_server.notifications.service import Message
 from bpm_server.sla import breaches, definitions, policies
-from bpm_server.sla.calendar import BusinessCalendar
+from bpm_server.sla.calendar import BusinessCalendar, WorkingDuration
 from bpm_server.sla.models import SlaClock, SlaClockEvent, Timer
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
@@ -72,7 +71,7 @@ def _anchor(session: Session, calendar: BusinessCalendar, definition: definition
         # Back in a loop (this stage already ran since the anchor stage): count from the reopening.
         if task.name in names[:latest]:
             return now, "stage reopened by a loop; counted from the reopening"
-        return done[latest][1], None
+        return cast(datetime, done[latest][1]), None  # a completed task has completed_at
     if kind == "data":
         moment = _moment(calendar, task.data.get(ref))
         if moment is None:
@@ -100,7 +99,7 @@ def _moment(calendar: BusinessCalendar, value: Any) -> datetime | None:
 
 def _schedule(session: Session, calendar: BusinessCalendar, task: HumanTask, clock: SlaClock, now: datetime) -> None:
     """Set due/warn from the clock's remaining time and create their timers."""
-    start = clock.running_since
+    start = cast(datetime, clock.running_since)  # scheduled only while the clock runs
     remaining = timedelta(seconds=max(clock.total_seconds - clock.consumed_seconds, 0))
     task.due_at = calendar.add_working_time(start, remaining)
     task.warn_at = None
@@ -129,7 +128,8 @@ def stop_clock(session: Session, rt: Runtime, task: HumanTask, now: datetime) ->
         breaches.append(session, kind="completion", breach_id=breach_id, task=task,
                         assignee=_username(session, task.completed_by_id), due_at=task.due_at or breached_at,
                         breached_at=breached_at, now=now,
-                        details={"completed_at": now.isoformat(), "completed_by": _username(session, task.completed_by_id),
+                        details={"completed_at": now.isoformat(),
+                                 "completed_by": _username(session, task.completed_by_id),
                                  "late_working_hours": round(late.total_seconds() / 3600, 2)})
 
 
@@ -142,7 +142,8 @@ def pause(session: Session, rt: Runtime, user: User, task: HumanTask, reason: st
         raise Conflict("the SLA clock is already paused", code="already_paused")
     if clock.breached_at is not None:
         raise Conflict("the SLA is already breached; pausing cannot undo a breach", code="already_breached")
-    used = rt.calendar.working_time_between(clock.running_since, now) if now > clock.running_since else timedelta(0)
+    since = cast(datetime, clock.running_since)  # not paused, so running
+    used = rt.calendar.working_time_between(since, now) if now > since else timedelta(0)
     clock.consumed_seconds += int(used.total_seconds())
     clock.state, clock.running_since, clock.pause_reason = "paused", None, reason
     task.due_at = task.warn_at = None
@@ -162,7 +163,7 @@ def resume(session: Session, rt: Runtime, user: User, task: HumanTask, reason: s
     session.add(SlaClockEvent(task_id=task.id, kind="resume", at=now, actor=user.username, reason=reason,
                               due_at_after=task.due_at))
     audit(session, actor=user.username, action="sla.resume", object_type="task", object_id=task.id, now=now,
-          reason=reason, due_at=task.due_at.isoformat())
+          reason=reason, due_at=cast(datetime, task.due_at).isoformat())  # set by _schedule
     return clock
 
 
@@ -250,11 +251,11 @@ def next_due(session: Session, retry_after: timedelta | None = None) -> datetime
 
 def fire(session: Session, rt: Runtime, timer_id: str, now: datetime) -> str:
     """Act on one timer, once. Returns what happened (for logs and job results)."""
-    claimed = session.execute(update(Timer).where(Timer.id == timer_id, Timer.fired_at.is_(None),
-                                                  Timer.cancelled_at.is_(None)).values(fired_at=now)).rowcount
+    claimed = rows_changed(session, update(Timer).where(Timer.id == timer_id, Timer.fired_at.is_(None),
+                                                        Timer.cancelled_at.is_(None)).values(fired_at=now))
     if not claimed:
         return "already fired or cancelled"
-    timer = session.get(Timer, timer_id)
+    timer = session.get_one(Timer, timer_id)
     if timer.kind == "bpmn":
         from bpm_server.instances import service as instances
 
@@ -290,7 +291,7 @@ def _breach(session: Session, rt: Runtime, task: HumanTask, clock: SlaClock, tim
     assignee = _username(session, task.assignee_id)  # who held it at the deadline, before any reassignment
     applied = policies.apply(session, rt, task, clock, "breach", timer, now)
     for rule in policies.later_rungs(session, clock):
-        due = rt.calendar.add_working_time(timer.due_at, rule.after)
+        due = rt.calendar.add_working_time(timer.due_at, cast(WorkingDuration, rule.after))  # later rungs have one
         add_timer(session, "escalation", task.process_instance_id, task.id, due,
                   {"level": rule.level, "breach_id": breach_id}, now)
     # The log last: appending locks its head row until commit (see policies.escalation_entries).

@@ -1,17 +1,18 @@
 """The inbox and the three things staff do with a task: look, claim, complete."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, union_all
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.exc import StaleDataError
 
 from bpm_server.audit.service import record as audit
-from bpm_server.extensions import Runtime
 from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound
+from bpm_server.extensions import Runtime
 from bpm_server.identity.models import User
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
@@ -141,7 +142,8 @@ def claim(session: Session, user: User, task_id: str, now: datetime) -> HumanTas
     try:
         session.flush()  # here, not at commit, so a lost race becomes a 409 (the audit row goes with it)
     except StaleDataError:
-        raise Conflict(f"task {task_id} was changed by someone else at the same moment", code="concurrent_change") from None
+        raise Conflict(f"task {task_id} was changed by someone else at the same moment",
+                       code="concurrent_change") from None
     return task
 
 
