@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test services install clean translations browser frontend
+.PHONY: run test check services install clean translations browser frontend
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,13 @@ run: install
 	$(BIN)/bpm-server demo seed
 	$(BIN)/bpm-server run --host $(HOST) --port $(PORT)
 
+# Lint, import order and types (configured in pyproject.toml); `make test` runs it first.
+check: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 # The whole suite against real PostgreSQL and Redis (started if they are down).
-test: install services browser
+test: check install services browser
 	$(BIN)/python -m pytest
 
 services:

@@ -126,10 +126,11 @@ class Cluster:
 
     def _spawn(self, group: str, args: list[str]) -> subprocess.Popen:
         n = len(self.procs.get(group, []))
-        log = open(self.logdir / f"{group}-{n}.log", "wb")
         # cwd: the log directory, so no stray .env is read; process group of its own for a clean stop.
-        proc = subprocess.Popen(args, cwd=self.logdir, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        # The child keeps its own copy of the log's descriptor; ours closes with the block.
+        with open(self.logdir / f"{group}-{n}.log", "wb") as log:
+            proc = subprocess.Popen(args, cwd=self.logdir, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         self.procs.setdefault(group, []).append(proc)
         return proc
 
@@ -144,7 +145,7 @@ class Cluster:
                 "--keep-alive", "30", "--max-requests", "0"]
         if self.worker_class == "gthread":
             args += ["--threads", str(self.web_threads)]
-        self._spawn("gunicorn", args + ["bpm_server.wsgi:app"])
+        self._spawn("gunicorn", [*args, "bpm_server.wsgi:app"])
         self._wait(self._healthy, timeout, "gunicorn")
         self._wait(lambda: self._rq_workers_registered() >= self.rq_workers, timeout, "rq workers")
 

@@ -10,10 +10,11 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -101,7 +102,7 @@ def summary_ms(seconds: Iterable[float]) -> dict[str, Any]:
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False)))
              for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -143,7 +144,7 @@ def _git_state() -> dict[str, Any]:
 
 
 def utc_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def write_result(name: str, payload: dict[str, Any]) -> Path:
@@ -155,7 +156,7 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     while path.exists():  # two runs within the same second
         path = RESULTS_DIR / f"{name}-{stamp}-{counter}.json"
         counter += 1
-    document = {"benchmark": name, "created_at": datetime.now(timezone.utc).isoformat(),
+    document = {"benchmark": name, "created_at": datetime.now(UTC).isoformat(),
                 "command": [Path(sys.executable).name, *sys.argv], "machine": machine_info(), **payload}
     path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     return path

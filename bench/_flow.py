@@ -9,7 +9,7 @@ is measured): the contract is signed "now" and go-live is a year ahead.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +24,22 @@ DEPARTMENTS = sorted(set(STAGE_DEPARTMENT.values()))
 HAPPY_STAGES = ["kickoff", "needs_research", "solution_signoff", "resource_preparation", "delivery", "invoicing"]
 
 
+def _local_today() -> date:
+    return datetime.now().astimezone().date()
+
+
 def go_live() -> str:
-    return (date.today() + timedelta(days=365)).isoformat()
+    return (_local_today() + timedelta(days=365)).isoformat()
 
 
 def start_data(number: int) -> dict[str, Any]:
-    signed = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    signed = datetime.now(UTC).replace(microsecond=0).isoformat()
     return {"contract_no": f"BENCH-{number:06d}", "signed_at": signed, "amount": 250000, "currency": "CNY"}
 
 
 def stage_data(stage: str, *, rejected: bool = False, failed: bool = False) -> dict[str, Any]:
     """The form data a person enters for ``stage``; ``rejected``/``failed`` take the loop back."""
-    today = date.today().isoformat()
+    today = _local_today().isoformat()
     if stage == "kickoff":
         return {"kickoff_minutes": "Kickoff held with the customer's IT director", "attendees": "Li, Wang",
                 "kickoff_date": today}

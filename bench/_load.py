@@ -57,7 +57,7 @@ class ClientLog:
 
 
 class Client(threading.Thread):
-    def __init__(self, index: int, port: int, seeded: "_cluster.Seeded", start_via: str,
+    def __init__(self, index: int, port: int, seeded: _cluster.Seeded, start_via: str,
                  plan: list[tuple[str, str, dict[str, Any]]], stop: threading.Event, per_page: int = 20,
                  max_instances: int | None = None) -> None:
         super().__init__(daemon=True, name=f"client-{index}")

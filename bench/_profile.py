@@ -66,7 +66,8 @@ def summarise(raw_files: list[Path], top: int = 25) -> dict[str, Any]:
                 inclusive[f"{func} ({_short(path)})"] += n
 
     def rows(counter: Counter) -> list[dict[str, Any]]:
-        return [{"function": k, "samples": v, "percent": round(100 * v / total, 1)} for k, v in counter.most_common(top)]
+        return [{"function": k, "samples": v, "percent": round(100 * v / total, 1)}
+                for k, v in counter.most_common(top)]
 
     return {"samples": total, "top_self": rows(own), "top_inclusive": rows(inclusive),
             "self_by_library": [{"library": k, "percent": round(100 * v / total, 1)}
@@ -93,11 +94,11 @@ def py_spy_under_load(cluster: _cluster.Cluster, seeded: _cluster.Seeded, start_
     spies = []
     for pid in workers:
         out = outdir / f"web-{pid}.txt"
-        spies.append((out, subprocess.Popen([str(PY_SPY), "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                                             "--rate", "200", "--gil", "--format", "raw", "--output", str(out), "--nonblocking"],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
+        command = [str(PY_SPY), "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                   "--rate", "200", "--gil", "--format", "raw", "--output", str(out), "--nonblocking"]
+        spies.append((out, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
     failures = []
-    for out, spy in spies:
+    for _out, spy in spies:
         _, err = spy.communicate(timeout=seconds + 60)
         if spy.returncode != 0:
             failures.append(err.decode(errors="replace")[-300:])

@@ -3,6 +3,7 @@ deadlines, and real ``bpm-server worker`` processes (see timer_storm.py)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ ADVISORY_KEY = 0x42504D54  # bpm_server.sla.scheduler.ADVISORY_LOCK_KEY
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def log(message: str) -> None:
@@ -264,7 +265,7 @@ class Bench:
                 "FROM bench_deadline d WHERE h.id = d.task_id"),
                 {"first": first, "step": step, "now": now, "assignees": assignee_ids, "n": len(assignee_ids)})
         engine.dispose()
-        return {task_id: due_at for task_id, due_at in rows}
+        return dict(rows)
 
     # ---- workers
 
@@ -279,13 +280,12 @@ class Bench:
         started = time.perf_counter()
         exe = ROOT / ".venv" / "bin" / "bpm-server"
         command = [str(exe), "worker"] if exe.exists() else [sys.executable, "-m", "bpm_server.cli", "worker"]
-        for i in range(count):
+        for _i in range(count):
             path = self.log_dir / f"worker-{len(self._worker_logs) + 1}.log"
             self._worker_logs.append(path)
-            handle = open(path, "wb")
-            self.workers.append(subprocess.Popen(command, cwd=ROOT, env=self.worker_env(), stdout=handle,
-                                                 stderr=subprocess.STDOUT, start_new_session=True))
-            handle.close()
+            with open(path, "wb") as handle:
+                self.workers.append(subprocess.Popen(command, cwd=ROOT, env=self.worker_env(), stdout=handle,
+                                                     stderr=subprocess.STDOUT, start_new_session=True))
         from rq import Queue, Worker
 
         redis = self._redis()
@@ -349,10 +349,8 @@ class Bench:
                 worker.kill()
                 worker.wait(timeout=10)
         for pid in horses:  # horses put themselves in their own process group; end them by id
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.workers = []
 
     def worker_log_problems(self) -> dict[str, Any]:

@@ -35,12 +35,13 @@ import gc
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402  (also puts the repo root on sys.path)
-import _flow  # noqa: E402
+import _common  # also puts the repo root on sys.path
+import _flow
 
 
 def parse_args() -> argparse.Namespace:
@@ -139,7 +140,7 @@ class AdapterEngine:
     def _save(self, run: Any) -> str:
         # Service tasks (the ERP invoice request, when the model has one) are
         # finished as the server does for a system it does not have: skipped.
-        for call in getattr(run, "pending_service_calls", lambda: [])():
+        for call in getattr(run, "pending_service_calls", list)():
             run.complete_service_call(call.engine_task_id, {"status": "skipped"})
         state = run.dump()
         run.data  # noqa: B018  (the server stores the process data with every step)

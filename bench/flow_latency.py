@@ -29,15 +29,15 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402  (also puts the repo root on sys.path)
+import _common  # also puts the repo root on sys.path
 
 PG_DATABASE = "bpm_bench_flow"
-START = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # a Monday morning in Asia/Shanghai
+START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # a Monday morning in Asia/Shanghai
 MODEL_ID = "account-project"
 ACCOUNT_ID = "BENCH-ACCOUNT"
 STARTER_DEPARTMENT = "sales"
@@ -237,7 +237,8 @@ def main() -> int:
     figures = {
         "instance_wall_time": _common.summary_ms(r["wall_seconds"] for r in results),
         "per_call": {kind: {**_common.summary_ms(by_kind[kind]),
-                            "sql_statements_mean": round(sum(statements_by_kind[kind]) / len(statements_by_kind[kind]), 2),
+                            "sql_statements_mean": round(sum(statements_by_kind[kind])
+                                                         / len(statements_by_kind[kind]), 2),
                             "sql_statements_max": max(statements_by_kind[kind])}
                      for kind in CALL_KINDS if by_kind[kind]},
         "complete_by_stage": {stage: _common.summary_ms(complete_by_stage[stage]) for stage, _, _ in STAGES},

@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _cluster  # noqa: E402
-import _common  # noqa: E402
-import _flow  # noqa: E402
-import _load  # noqa: E402
-import engine_ceiling  # noqa: E402
+import _cluster
+import _common
+import _flow
+import _load
+import engine_ceiling
 
 DATABASE = "bpm_bench_growth"
 README_PLOT = _common.REPO_ROOT / "docs" / "img" / "growth.png"
@@ -193,7 +193,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     panels = [p for p in ("engine", "server", "memory") if result.get(p)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), dpi=90, squeeze=False)
-    for ax, part in zip(axes[0], panels):
+    for ax, part in zip(axes[0], panels, strict=False):
         if part == "engine":
             for name in ("bare", "adapter"):
                 series = result["engine"][name]
@@ -258,7 +258,7 @@ def main() -> int:
         finally:
             cluster.stop()
             _cluster.drop_pg_database(args.database)
-    params = {k: v for k, v in vars(args).items()}
+    params = dict(vars(args).items())
     params.update(gunicorn=f"{args.web_workers} workers x {args.web_threads} threads (gthread)")
     path = _common.write_result("growth", {"parameters": params, **result})
     png = path.with_suffix(".png")
@@ -269,7 +269,7 @@ def main() -> int:
 
     if "engine" in result:
         rows = [(r["step"], r["stage"], r["cpu_ms_mean"], a["cpu_ms_mean"], a["state_bytes"])
-                for r, a in zip(result["engine"]["bare"], result["engine"]["adapter"])
+                for r, a in zip(result["engine"]["bare"], result["engine"]["adapter"], strict=False)
                 if r["step"] in (1, 2, 5, 6, 10, 20, 30, 40, 50) or r["step"] == len(result["engine"]["bare"])]
         print(_common.table(["step", "stage", "bare CPU ms", "adapter CPU ms", "state bytes"], rows))
     if "server" in result:

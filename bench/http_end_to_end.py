@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _cluster  # noqa: E402
-import _common  # noqa: E402
-import _flow  # noqa: E402
-import _load  # noqa: E402
-import _profile  # noqa: E402
+import _cluster
+import _common
+import _flow
+import _load
+import _profile
 
 DATABASE = "bpm_bench_http"
 README_PLOT = _common.REPO_ROOT / "docs" / "img" / "http-load.png"
@@ -73,7 +73,8 @@ def engine_cost() -> dict[str, Any]:
     import engine_ceiling
 
     bare = engine_ceiling.run_variants(["bare"], 200, 20, _flow.plan())["bare"]
-    return {"cpu_ms_per_step": bare["step"]["cpu_ms_mean"], "cpu_ms_per_step_incl_start": bare["cpu_ms_per_step_incl_start"],
+    return {"cpu_ms_per_step": bare["step"]["cpu_ms_mean"],
+            "cpu_ms_per_step_incl_start": bare["cpu_ms_per_step_incl_start"],
             "instances_per_second": bare["instances_per_second"]}
 
 
@@ -247,7 +248,8 @@ def main() -> int:
     print(_common.table(["clients", "inst/s", "compl/s", "compl p50", "p95", "p99", "inbox p95", "start p95",
                          "CPU ms/compl", "x engine", "errors", "load"], rows))
     for lv in levels:
-        print(f"  {lv['clients']:>3} clients CPU s: {lv['cpu_seconds_by_process_group']}  client {lv['client_cpu_seconds']}"
+        print(f"  {lv['clients']:>3} clients CPU s: {lv['cpu_seconds_by_process_group']}"
+              f"  client {lv['client_cpu_seconds']}"
               f"  other {lv['other_cpu_seconds_on_machine']}")
     if profile:
         print("\npy-spy, web workers (own time %):")

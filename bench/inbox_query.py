@@ -32,16 +32,17 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402  (also puts the repo root on sys.path)
+import _common  # also puts the repo root on sys.path
 
 PG_DATABASE = "bpm_bench_inbox"
-NOW = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 MODEL_ID = "account-project"
 INDEXES = ("ix_human_task_department_inbox", "ix_human_task_assignee_inbox")
 STAGE_TITLES = {"kickoff": "Project kickoff", "needs_research": "Needs research",
@@ -135,7 +136,7 @@ class DataSet:
         return rows
 
     def account_rows(self) -> list[dict[str, Any]]:
-        tiers, weights = zip(*TIERS)
+        tiers, weights = zip(*TIERS, strict=False)
         rows = []
         for account in self.accounts:
             owner_department = self.rng.choice(self.departments)
@@ -161,7 +162,7 @@ class DataSet:
         completed_per_instance = Counter(self.rng.randrange(n_open) for _ in range(n_completed))
 
         batch: list[dict[str, Any]] = []
-        for i, (instance_id, account) in enumerate(zip(instance_ids, instance_accounts)):
+        for i, (instance_id, account) in enumerate(zip(instance_ids, instance_accounts, strict=False)):
             created = NOW - timedelta(days=self.rng.uniform(31, 120))
             batch.append({"id": instance_id, "process_model_id": MODEL_ID, "version_id": self.version_id,
                           "account_id": account, "state": "running", "engine_state": "{}",
@@ -176,7 +177,7 @@ class DataSet:
             batch = []
 
         states = Counter()
-        for i, (instance_id, account) in enumerate(zip(instance_ids, instance_accounts)):
+        for i, (instance_id, account) in enumerate(zip(instance_ids, instance_accounts, strict=False)):
             data = self._data(i, account)
             # The instance's history: completed stages, in the past.
             for seq in range(1, completed_per_instance[i] + 1):
@@ -449,7 +450,7 @@ def measure(args: argparse.Namespace, app, data: DataSet) -> dict[str, Any]:
                 session.remove()
             entry["service_sql_statements"] = len(statements)
             entry["plans"] = {label: explain(engine, sql, params)
-                              for label, (sql, params) in zip(("count", "page"), statements)}
+                              for label, (sql, params) in zip(("count", "page"), statements, strict=False)}
 
             # Through HTTP, outside any app context, so each request gets its own (as in production).
             client = app.test_client()
@@ -511,17 +512,20 @@ def main() -> int:
     path = _common.write_result("inbox_query", payload)
 
     subject = results["subject"]
-    print(f"inbox_query  PostgreSQL {db_version}  open tasks {args.open_tasks} (+{args.open_tasks * args.completed_factor} "
-          f"completed), {args.departments} departments, {args.accounts} accounts")
+    print(f"inbox_query  PostgreSQL {db_version}  open tasks {args.open_tasks} "
+          f"(+{args.open_tasks * args.completed_factor} completed), "
+          f"{args.departments} departments, {args.accounts} accounts")
     print(f"load: {loaded['rows']}  insert {loaded['insert_seconds']} s, ANALYZE {loaded['analyze_seconds']} s")
     print(f"subject: {subject['username']} sees {subject['visible_open_tasks']} open tasks "
-          f"({subject['of_which_claimed_by_subject']} claimed by them); account filter {subject['account_filter_account']}")
+          f"({subject['of_which_claimed_by_subject']} claimed by them); "
+          f"account filter {subject['account_filter_account']}")
     print(f"{args.repetitions} repetitions after {args.warmup} warm-up, page size {args.per_page}\n")
     rows = []
     for name, entry in results["scenarios"].items():
         for path_name in ("service", "http"):
             e = entry[path_name]
-            rows.append((f"{name} / {path_name}", e["total"], e["rows_returned"], e["p50_ms"], e["p95_ms"], e["max_ms"]))
+            rows.append((f"{name} / {path_name}", e["total"], e["rows_returned"],
+                         e["p50_ms"], e["p95_ms"], e["max_ms"]))
     print(_common.table(["scenario / path", "total", "rows", "p50 ms", "p95 ms", "max ms"], rows))
     print()
     rows = []

@@ -39,13 +39,13 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _cluster  # noqa: E402
-import _common  # noqa: E402
-import inbox_query  # noqa: E402  (data model helpers, EXPLAIN and plan summaries)
+import _cluster
+import _common
+import inbox_query  # data model helpers, EXPLAIN and plan summaries
 
 PG_DATABASE = "bpm_bench_inbox_scale"
 NOW = inbox_query.NOW
@@ -184,7 +184,8 @@ def subject(engine) -> dict[str, Any]:
         account = conn.execute(text("""
             SELECT account_id FROM human_task t WHERE (t.department_id = :d AND t.state = 'ready')
                                                    OR (t.assignee_id = :u AND t.state IN ('ready', 'claimed'))
-            GROUP BY account_id ORDER BY count(*) DESC, account_id LIMIT 1"""), {"d": department, "u": user_id}).scalar()
+            GROUP BY account_id ORDER BY count(*) DESC, account_id LIMIT 1"""),
+        {"d": department, "u": user_id}).scalar()
     return {"user_id": user_id, "username": username, "department": department, "visible_open_tasks": visible,
             "account_filter_account": account}
 
@@ -234,7 +235,7 @@ def measure(app, who: dict[str, Any], args: argparse.Namespace, plans: bool) -> 
                 session.remove()
             if plans:
                 entry["plans"] = {label: inbox_query.explain(engine, sql, params)
-                                  for label, (sql, params) in zip(("count", "page"), statements)}
+                                  for label, (sql, params) in zip(("count", "page"), statements, strict=False)}
             client = app.test_client()
             query = {"per_page": args.per_page, **{k: ("true" if v is True else v) for k, v in kwargs.items()}}
             url = "/api/v1/tasks?" + urlencode(query)
@@ -263,7 +264,7 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.5, 3.4), dpi=90)
     x = [p["rows"] for p in points]
-    for name, colour in zip(SCENARIOS, ("C0", "C1", "C2")):
+    for name, colour in zip(SCENARIOS, ("C0", "C1", "C2"), strict=False):
         ax.plot(x, [p["scenarios"][name]["http"]["p95_ms"] for p in points], "o-", color=colour,
                 label=f"{name} p95 (HTTP)")
         ax.plot(x, [p["scenarios"][name]["service"]["p50_ms"] for p in points], "s:", color=colour,
@@ -325,7 +326,7 @@ def main() -> int:
     if not args.keep_db:
         _cluster.drop_pg_database(PG_DATABASE)
 
-    payload = {"parameters": {**{k: v for k, v in vars(args).items()}, "database": PG_DATABASE,
+    payload = {"parameters": {**dict(vars(args).items()), "database": PG_DATABASE,
                               "database_server": db_version, "history_per_instance": HISTORY, "now": NOW.isoformat(),
                               "service_timing": "inbox() only; session reset and connection checked out first",
                               "http_timing": "GET /api/v1/tasks through the Flask test client (no sockets)"},

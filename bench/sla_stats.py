@@ -20,14 +20,14 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402  (also puts the repo root on sys.path)
+import _common  # also puts the repo root on sys.path
 
 PG_DATABASE = "bpm_bench_stats"
-NOW = datetime(2026, 3, 31, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 31, 8, 0, tzinfo=UTC)
 STAGES = {"kickoff": "sales", "needs_research": "consulting", "solution_signoff": "sales",
           "resource_preparation": "it", "delivery": "delivery", "invoicing": "finance"}
 
@@ -91,7 +91,8 @@ def measure(app, runs: int) -> dict:
             stats.to_csv(result)
             csv_times.append(time.perf_counter() - began)
             db.session.rollback()
-        return {"stats_ms_median": round(statistics.median(times) * 1000, 1), "stats_ms_max": round(max(times) * 1000, 1),
+        return {"stats_ms_median": round(statistics.median(times) * 1000, 1),
+                "stats_ms_max": round(max(times) * 1000, 1),
                 "csv_ms_median": round(statistics.median(csv_times) * 1000, 1),
                 "stages": len(result.stages), "open_breaches": len(result.open_breaches),
                 "completed_counted": sum(s.completed for s in result.stages)}

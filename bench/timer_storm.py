@@ -53,7 +53,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,6 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from _storm import DEFAULT_PG_ADMIN, DEFAULT_QUEUE, DEFAULT_REDIS, Bench, build, log, summary, utcnow  # noqa: E402
 from _storm_profile import profile_run  # noqa: E402
-
 
 # --------------------------------------------------------------------------- one measured run
 
@@ -217,8 +216,8 @@ def rq_job_stats(bench: Bench) -> dict[str, Any]:
     for started, ended in pipe.execute() if ids else []:
         if started and ended:
             fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-            durations.append((datetime.strptime(ended.decode(), fmt) -
-                              datetime.strptime(started.decode(), fmt)).total_seconds())
+            durations.append((datetime.strptime(ended.decode(), fmt).replace(tzinfo=UTC) -
+                              datetime.strptime(started.decode(), fmt).replace(tzinfo=UTC)).total_seconds())
     return {"finished_jobs": len(ids), "failed_jobs": FailedJobRegistry(queue=queue).count,
             "left_in_queue": queue.count, "job_duration_s": summary(durations)}
 
@@ -384,7 +383,8 @@ def print_table(results: dict[str, Any]) -> None:
         backlog = profile.get("pump_with_backlog")
         if backlog:
             recent = backlog["handed_recently"]
-            print(f"  pump with {backlog['backlog']} due timers already queued: {recent['passes_in_3s']} passes in 3 s, "
+            print(f"  pump with {backlog['backlog']} due timers already queued: "
+                  f"{recent['passes_in_3s']} passes in 3 s, "
                   f"longest sleep {fmt(recent['max_sleep_returned_s'], 3)} s; re-handing them after retry_after: "
                   f"{fmt(backlog['rehand_new_jobs']['per_timer_ms'], 2)} ms/timer (new job), "
                   f"{fmt(backlog['rehand_jobs_still_queued']['per_timer_ms'], 2)} ms/timer (job still queued)")

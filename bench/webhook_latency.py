@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402  (also puts the repo root on sys.path)
+import _common  # also puts the repo root on sys.path
 
 SECRET = "bench-webhook-secret"
 PG_DATABASE = "bpm_bench_webhook"
@@ -69,7 +69,7 @@ def sign(body: bytes) -> dict[str, str]:
 
 
 def send_all(base_url: str, plan: list[dict[str, Any]], concurrency: int) -> list[dict[str, Any]]:
-    work: "queue.Queue[int | None]" = queue.Queue()
+    work: queue.Queue[int | None] = queue.Queue()
     for index in range(len(plan)):
         work.put(index)
     results: list[dict[str, Any]] = [{} for _ in plan]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from flask import Flask
@@ -234,7 +235,7 @@ def demo_seed(tokens_file: Path) -> None:
     click.echo(f"demo users and tokens written to {tokens_file}")
 
 
-def _fail(message: str, details: object = None) -> None:
+def _fail(message: str, details: object = None) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     if isinstance(details, dict) and details.get("problems"):
         for problem in details["problems"]:

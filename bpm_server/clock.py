@@ -7,7 +7,7 @@ instead of ``datetime.now()``, so a test or a demo can move time forward.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -17,14 +17,14 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class SettableClock:
     """A clock that stands still until it is set; used by tests and ``BPM_TEST_CLOCK``."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime.now(timezone.utc)
+        self._now = start or datetime.now(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -35,4 +35,4 @@ class SettableClock:
         if moment.tzinfo is None:
             raise ValueError("the clock needs a timezone-aware moment")
         with self._lock:
-            self._now = moment.astimezone(timezone.utc)
+            self._now = moment.astimezone(UTC)

@@ -7,9 +7,10 @@ and hand it to ``create_app``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from dotenv import dotenv_values
 
@@ -88,7 +89,7 @@ class Config:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> "Config":
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Config:
         """Read ``BPM_*`` variables; a ``.env`` file adds values the environment lacks."""
         values: dict[str, str] = {}
         if env_file and Path(env_file).is_file():
@@ -123,5 +124,5 @@ class Config:
             **{name: int(values[f"BPM_{name.upper()}"]) for name in LIMITS if values.get(f"BPM_{name.upper()}")},
         )
 
-    def but(self, **changes: Any) -> "Config":
+    def but(self, **changes: Any) -> Config:
         return replace(self, **changes)

@@ -4,14 +4,14 @@ the per-instance lock."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, CursorResult, DateTime, Executable, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -27,7 +27,26 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:
+    class _ScopedSession(Session):
+        def remove(self) -> None: ...
+
+    class _Database(SQLAlchemy):
+        # db.session is a scoped_session: a proxy that forwards every call to the
+        # current app context's Session (and adds remove()). Services take a
+        # Session and are handed db.session, so the type checker sees it as one.
+        session: _ScopedSession  # type: ignore[assignment]
+else:
+    _Database = SQLAlchemy
+
+db = _Database(model_class=Base)
+
+# The models' base class. db.Model is made at run time (Base plus Flask-SQLAlchemy's
+# mixin), which a type checker cannot see through; it checks the models against Base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON elsewhere.
 JsonType = JSON().with_variant(JSONB(), "postgresql")
@@ -44,15 +63,22 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and say how many rows it changed (a compare-and-set's answer)."""
+    # DML answers with a CursorResult; Session.execute is typed for the general Result.
+    result = cast(CursorResult[Any], session.execute(statement))
+    return result.rowcount
 
 
 def new_id() -> str:

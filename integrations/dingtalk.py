@@ -32,6 +32,7 @@ class DingTalkRobot:
         url = self.url
         if self.secret:
             timestamp = int(now.timestamp() * 1000)
-            url += ("&" if "?" in url else "?") + f"timestamp={timestamp}&sign={quote_plus(sign(self.secret, timestamp))}"
+            signature = quote_plus(sign(self.secret, timestamp))
+            url += ("&" if "?" in url else "?") + f"timestamp={timestamp}&sign={signature}"
         payload = {"msgtype": "markdown", "markdown": {"title": notice.title, "text": markdown_text(notice)}}
         return check_errcode(post_json(url, payload, timeout=self.timeout), "errcode")

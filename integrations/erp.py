@@ -11,8 +11,9 @@ later calls ``POST /api/v1/messages`` with ``invoice_issued``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from integrations.base import CallResult
 from integrations.http import post_json

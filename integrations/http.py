@@ -6,7 +6,8 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from integrations.base import CallResult
@@ -48,7 +49,7 @@ def post_json(url: str, payload: Any, *, headers: Mapping[str, str] | None = Non
     except urllib.error.HTTPError as exc:
         snippet = exc.read(MAX_ERROR_BODY).decode("utf-8", "replace") if exc.fp else ""
         return result(False, str(exc.code), error=f"HTTP {exc.code}: {snippet}".strip())
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return result(False, "timeout", error=f"no answer within {timeout:g} s")
     except urllib.error.URLError as exc:
         reason = exc.reason

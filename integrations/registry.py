@@ -19,9 +19,10 @@ their username, their department and ``default`` (each channel once).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from integrations.base import Channel, ServiceAdapter
 from integrations.dingtalk import DingTalkRobot
@@ -57,7 +58,7 @@ class Registry:
         return names
 
     @classmethod
-    def from_config(cls, config: Any) -> "Registry":
+    def from_config(cls, config: Any) -> Registry:
         services: dict[str, ServiceAdapter] = {}
         if config.erp_base_url:
             services["erp"] = ErpAdapter(config.erp_base_url, config.erp_outbound_secret, config.erp_timeout_seconds)

@@ -6,12 +6,11 @@ usernames to addresses, else ``address_template`` (e.g. ``{username}@corp.exampl
 from __future__ import annotations
 
 import smtplib
-import socket
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Mapping
 
 from integrations.base import CallResult, Notice
 
@@ -55,7 +54,7 @@ class SmtpMail:
                 if self.username:
                     server.login(self.username, self.password or "")
                 refused = server.send_message(mail)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return result(False, "timeout", f"no answer within {self.timeout:g} s")
         except (smtplib.SMTPException, OSError) as exc:
             return result(False, "error", f"{exc.__class__.__name__}: {exc}")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -35,16 +36,21 @@ def _claim_redis_database() -> str:
     from redis import Redis
 
     control = Redis.from_url(f"{REDIS_SERVER_URL}/0")
+    mine = str(os.getpid()).encode()
     for number in range(15, 7, -1):
         key = f"bpm-test:redis-db:{number}"
         if control.set(key, os.getpid(), nx=True, ex=4 * 3600):
-            atexit.register(lambda: control.delete(key) if control.get(key) == str(os.getpid()).encode() else None)
+            def release(key: str = key) -> None:
+                if control.get(key) == mine:
+                    control.delete(key)
+
+            atexit.register(release)
             return f"{REDIS_SERVER_URL}/{number}"
     raise RuntimeError("Redis databases 8-15 are all claimed by other test runs (keys bpm-test:redis-db:* in db 0)")
 
 
 REDIS_TEST_URL = os.environ.get("BPM_TEST_REDIS_URL") or _claim_redis_database()
-START = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # Monday 09:00 in Shanghai
+START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
 
 
 def _admin(sql: str) -> None:
@@ -197,7 +203,7 @@ def leads(people: dict[str, Caller], synced_app: Flask) -> dict[str, Caller]:
 
     with synced_app.app_context():
         lead = db.session.query(User).filter_by(username="sales2").one()
-        db.session.get(Department, "sales").lead_user_id = lead.id
-        db.session.get(Account, "ACME").executive_sponsor = "admin"
+        db.session.get_one(Department, "sales").lead_user_id = lead.id
+        db.session.get_one(Account, "ACME").executive_sponsor = "admin"
         db.session.commit()
     return people

@@ -6,12 +6,12 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpm_server.database import UTCDateTime, db
+from bpm_server.database import Model, UTCDateTime
 
 TIERS = ("strategic", "key", "standard")
 
 
-class Account(db.Model):
+class Account(Model):
     __tablename__ = "account"
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)  # the ERP's account id

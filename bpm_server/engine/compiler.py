@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from lxml import etree
+from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
@@ -88,7 +89,7 @@ class _ExternalServiceTask(SpiffServiceTask):
 
 
 class _Parser(SpiffBpmnParser):
-    OVERRIDE_PARSER_CLASSES = {**SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+    OVERRIDE_PARSER_CLASSES = {**SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,  # noqa: RUF012 - SpiffWorkflow's class table
                                full_tag("serviceTask"): (ServiceTaskParser, _ExternalServiceTask)}
 
 
@@ -126,7 +127,7 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise BpmnInvalid([Problem(None, f"not a BPMN 2.0 document: the root element is {root.tag!r}, "
                                          f"expected bpmn:definitions in namespace {BPMN_NS}")])
-    executable = [p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
+    executable = [p.get("id", "") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
     if not executable:
         raise BpmnInvalid([Problem(None, "the diagram has no executable process (isExecutable=\"true\")")])
     process_id = entry_process or executable[0]
@@ -262,8 +263,9 @@ def _scripts_of(task_spec: Any) -> list[tuple[str, str, str]]:
         if isinstance(condition, str):
             found.append((element, condition, "eval"))
     event = getattr(task_spec, "event_definition", None)
-    if isinstance(getattr(event, "expression", None), str):
-        found.append((element, event.expression, "eval"))
+    expression = getattr(event, "expression", None)
+    if isinstance(expression, str):
+        found.append((element, expression, "eval"))
     for param in (getattr(task_spec, "operation_params", None) or {}).values():
         if isinstance(param, dict) and isinstance(param.get("value"), str):
             found.append((element, param["value"], "eval"))

@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpm_server.database import JsonType, UTCDateTime, db
+from bpm_server.database import JsonType, Model, UTCDateTime
 
 
-class ContractSignedEvent(db.Model):
+class ContractSignedEvent(Model):
     """One ERP event id, once: the unique key is what makes two simultaneous
     deliveries start one instance (the loser's INSERT fails and it answers
     with the winner's instance)."""
@@ -27,7 +27,7 @@ class ContractSignedEvent(db.Model):
 CALL_STATES = ("pending", "succeeded", "incident", "skipped")
 
 
-class OutboundCall(db.Model):
+class OutboundCall(Model):
     """A service task's call to an external system, with its attempts.
 
     ``pending`` while attempts remain (the next one is a durable timer row),

@@ -6,10 +6,12 @@ ERP tokens to hooks and messages.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
-from flask import g, request, session as cookie_session
+from flask import g, request
+from flask import session as cookie_session
 
 from bpm_server.errors import Forbidden, Unauthenticated
 from bpm_server.extensions import db_session

@@ -6,12 +6,12 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bpm_server.database import JsonType, UTCDateTime, db
+from bpm_server.database import JsonType, Model, UTCDateTime
 
 ROLES = ("staff", "process_owner", "auditor", "admin", "integration")
 
 
-class Department(db.Model):
+class Department(Model):
     __tablename__ = "department"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # code, e.g. "finance"
@@ -19,7 +19,7 @@ class Department(db.Model):
     lead_user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "user_account"  # "user" is reserved in PostgreSQL
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -37,7 +37,7 @@ class User(db.Model):
         return any(role in self.roles for role in roles)
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     __tablename__ = "api_token"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -51,7 +51,7 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship(lazy="joined")
 
 
-class Substitute(db.Model):
+class Substitute(Model):
     """While a person is out of office (``starts_on``..``ends_on``, whole days in
     the calendar's time zone), tasks assigned to them go to ``substitute``."""
 
@@ -72,7 +72,7 @@ class Substitute(db.Model):
     substitute: Mapped[User] = relationship(foreign_keys=[substitute_id], lazy="joined")
 
 
-class LoginFailure(db.Model):
+class LoginFailure(Model):
     """A failed sign-in, kept while it counts towards the throttle (``identity.service.check_sign_in``).
     Recorded under the name as typed, whether or not such a user exists."""
 

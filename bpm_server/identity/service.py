@@ -4,16 +4,16 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from bpm_server.database import new_id
 from bpm_server.audit.service import record as audit
+from bpm_server.database import new_id
 from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts
 from bpm_server.identity.models import ROLES, ApiToken, Department, LoginFailure, Substitute, User, WebSession
 

@@ -7,13 +7,13 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bpm_server.accounts.models import Account
-from bpm_server.database import JsonType, UTCDateTime, db
+from bpm_server.database import JsonType, Model, UTCDateTime
 from bpm_server.modeling.models import ProcessModelVersion
 
 INSTANCE_STATES = ("running", "completed", "error", "cancelled")
 
 
-class ProcessInstance(db.Model):
+class ProcessInstance(Model):
     __tablename__ = "process_instance"
     __table_args__ = (Index("ix_process_instance_account_state", "account_id", "state"),)
 
@@ -46,4 +46,4 @@ class ProcessInstance(db.Model):
     # Loaded with the instance lock (the account's tier picks each new stage's SLA).
     account: Mapped[Account] = relationship(lazy="select")
 
-    __mapper_args__ = {"version_id_col": lock_version}
+    __mapper_args__ = {"version_id_col": lock_version}  # noqa: RUF012 - read once by SQLAlchemy

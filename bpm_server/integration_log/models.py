@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpm_server.database import JsonType, UTCDateTime, db
+from bpm_server.database import JsonType, Model, UTCDateTime
 
 
-class IntegrationLogEntry(db.Model):
+class IntegrationLogEntry(Model):
     __tablename__ = "integration_log"
     __table_args__ = (
         Index("ix_integration_log_at", "at"),

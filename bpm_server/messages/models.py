@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpm_server.database import JsonType, UTCDateTime, db
+from bpm_server.database import JsonType, Model, UTCDateTime
 
 
-class MessageSubscription(db.Model):
+class MessageSubscription(Model):
     """An instance waiting for a message, with the correlation it expects.
 
     ``correlation_key`` is the correlation as canonical JSON, so matching is
@@ -33,7 +33,7 @@ class MessageSubscription(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class ReceivedMessage(db.Model):
+class ReceivedMessage(Model):
     """Each message id once: a repeat gets the first delivery's answer and changes nothing."""
 
     __tablename__ = "received_message"

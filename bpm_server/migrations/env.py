@@ -1,9 +1,10 @@
 import logging
 from logging.config import fileConfig
-
-from flask import current_app
+from typing import Any
 
 from alembic import context
+from flask import current_app
+from sqlalchemy import Engine, MetaData
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -12,15 +13,16 @@ config = context.config
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
 # Keep the application's loggers alive when migrations run inside a running process.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
-def get_engine():
+def get_engine() -> Engine:
     return current_app.extensions['migrate'].db.engine
 
 
-def get_engine_url():
+def get_engine_url() -> str:
     try:
         return get_engine().url.render_as_string(hide_password=False).replace(
             '%', '%%')
@@ -41,13 +43,13 @@ target_db = current_app.extensions['migrate'].db
 # ... etc.
 
 
-def get_metadata():
+def get_metadata() -> MetaData:
     if hasattr(target_db, 'metadatas'):
         return target_db.metadatas[None]
     return target_db.metadata
 
 
-def run_migrations_offline():
+def run_migrations_offline() -> None:
     """Run migrations in 'offline' mode.
 
     This configures the context with just a URL
@@ -68,7 +70,7 @@ def run_migrations_offline():
         context.run_migrations()
 
 
-def run_migrations_online():
+def run_migrations_online() -> None:
     """Run migrations in 'online' mode.
 
     In this scenario we need to create an Engine
@@ -79,7 +81,7 @@ def run_migrations_online():
     # this callback is used to prevent an auto-migration from being generated
     # when there are no changes to the schema
     # reference: http://alembic.zzzcomputing.com/en/latest/cookbook.html
-    def process_revision_directives(context, revision, directives):
+    def process_revision_directives(context: Any, revision: Any, directives: list[Any]) -> None:
         if getattr(config.cmd_opts, 'autogenerate', False):
             script = directives[0]
             if script.upgrade_ops.is_empty():

@@ -3,7 +3,8 @@ jsonschema's errors into per-field messages a person can act on."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
@@ -45,18 +46,22 @@ def field_errors(validator: Draft202012Validator, data: Any) -> dict[str, list[s
 
 def _describe(error: ValidationError, data: Any) -> list[tuple[str, str]]:
     path = ".".join(str(p) for p in error.absolute_path)
+    # jsonschema types these as possibly unset; on an error from iter_errors they are set.
+    value: Any = error.validator_value
+    schema: Any = error.schema
+    found: Any = error.instance
     if error.validator == "required":
         instance = error.instance if isinstance(error.instance, dict) else {}
-        missing = [name for name in error.validator_value if name not in instance]
+        missing = [name for name in value if name not in instance]
         return [(_join(path, name), "this field is required") for name in missing]
     if error.validator == "additionalProperties":
-        allowed = set((error.schema.get("properties") or {}).keys())
-        extra = [k for k in (error.instance or {}) if k not in allowed]
+        allowed = set((schema.get("properties") or {}).keys())
+        extra = [k for k in (found or {}) if k not in allowed]
         return [(_join(path, name), "this field is not part of the form") for name in extra]
     if error.validator == "const":
         return [(path, f"must be {error.validator_value!r}")]
     if error.validator == "enum":
-        return [(path, "must be one of: " + ", ".join(map(str, error.validator_value)))]
+        return [(path, "must be one of: " + ", ".join(map(str, value)))]
     if error.validator == "format":
         return [(path, f"must be a valid {error.validator_value}")]
     return [(path, error.message)]

@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpm_server.database import JsonType, UTCDateTime, db
+from bpm_server.database import JsonType, Model, UTCDateTime
 
 
-class ProcessModel(db.Model):
+class ProcessModel(Model):
     __tablename__ = "process_model"
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)  # e.g. "account-project"
@@ -19,7 +19,7 @@ class ProcessModel(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class ProcessModelVersion(db.Model):
+class ProcessModelVersion(Model):
     """A published diagram. Never changed once written: instances run on the
     version they started with, and the forms it used are snapshotted with it."""
 
@@ -41,7 +41,7 @@ class ProcessModelVersion(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class FormDefinition(db.Model):
+class FormDefinition(Model):
     """The current text of each form file under forms/, as last synced."""
 
     __tablename__ = "form_definition"

@@ -158,7 +158,8 @@ def start_form_name(model: CompiledModel) -> str | None:
 
 
 def publish_version(session: Session, model_id: str, xml: bytes, *, source: str, now: datetime,
-                    created_by: str | None = None, entry_process: str | None = None) -> tuple[ProcessModelVersion, bool]:
+                    created_by: str | None = None,
+                    entry_process: str | None = None) -> tuple[ProcessModelVersion, bool]:
     """Store a new version unless one with the same content exists; (version, created)."""
     process_model = session.get(ProcessModel, model_id)
     if process_model is None:
@@ -209,7 +210,7 @@ def current_version(session: Session, model_id: str) -> ProcessModelVersion:
         raise NotFound(f"process model {model_id!r} does not exist", code="unknown_process_model")
     if not process_model.current_version_id:
         raise NotFound(f"process model {model_id!r} has no published version", code="no_version")
-    return session.get(ProcessModelVersion, process_model.current_version_id)
+    return session.get_one(ProcessModelVersion, process_model.current_version_id)
 
 
 def form_of(version: ProcessModelVersion, form_name: str | None) -> dict[str, Any]:
@@ -226,7 +227,8 @@ def sync_from_disk(session: Session, models_dir: Path, forms_dir: Path, *, now: 
     transaction is then rolled back, so a bad file changes nothing.
     """
     forms_changed = _sync_forms(session, forms_dir, now)
-    created, unchanged = [], []
+    created: list[str] = []
+    unchanged: list[str] = []
     for meta_path in sorted(models_dir.glob("*/model.json")):
         meta = _read_metadata(meta_path)
         process_model = session.get(ProcessModel, meta["id"])

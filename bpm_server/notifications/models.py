@@ -6,10 +6,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bpm_server.database import JsonType, UTCDateTime, db
+from bpm_server.database import JsonType, Model, UTCDateTime
 
 
-class Notification(db.Model):
+class Notification(Model):
     """In-app notifications per user (the notifier's built-in channel)."""
 
     __tablename__ = "notification"
@@ -25,7 +25,7 @@ class Notification(db.Model):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class NotificationDelivery(db.Model):
+class NotificationDelivery(Model):
     """One notification to one outbound channel (e-mail, a robot, a webhook), sent by a job with retries."""
 
     __tablename__ = "notification_delivery"

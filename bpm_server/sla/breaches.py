@@ -10,9 +10,10 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -162,7 +163,8 @@ def _follow_ups(session: Session, breach_ids: list[str]) -> dict[str, list[Breac
     for chunk in (breach_ids[i:i + 500] for i in range(0, len(breach_ids), 500)):
         for entry in session.scalars(select(BreachEntry).where(BreachEntry.breach_id.in_(chunk))
                                      .order_by(BreachEntry.seq)):
-            grouped.setdefault(entry.breach_id, []).append(entry)
+            # Every entry selected here names one of breach_ids.
+            grouped.setdefault(cast(str, entry.breach_id), []).append(entry)
     return grouped
 
 

@@ -28,15 +28,16 @@ days (weekend days turned into working days around a holiday).  Design:
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -119,7 +120,7 @@ def _parse_working_hours(value: Any) -> tuple[tuple[int, int], ...]:
             raise CalendarFileError(f"working_hours: period {list(pair)!r} does not end after it starts")
         periods.append((start, end))
     periods.sort()
-    for (s1, e1), (s2, e2) in zip(periods, periods[1:]):
+    for (s1, e1), (s2, e2) in itertools.pairwise(periods):
         if s2 < e1:  # touching periods (12:00-13:00, 13:00-...) are fine
             raise CalendarFileError(f"working_hours: periods {_hhmm(s1)}-{_hhmm(e1)} and "
                                     f"{_hhmm(s2)}-{_hhmm(e2)} overlap")
@@ -152,7 +153,7 @@ def _parse_time_zone(value: Any) -> ZoneInfo:
         raise CalendarFileError(f"time_zone: unknown time zone {value!r}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _package_gap(year: int) -> str | None:
     """None if chinese_calendar has data for ``year``, else its explanation.
 
@@ -175,8 +176,27 @@ def _default_calendar() -> BusinessCalendar:
 class BusinessCalendar:
     """Working days and hours of one deployment; immutable and thread-safe."""
 
-    __slots__ = ("_zone", "_hours", "_holidays", "_working_days", "_use_chinese",
-                 "_warned", "_lock", "_decide", "_periods")
+    __slots__ = (
+        "_decide",
+        "_holidays",
+        "_hours",
+        "_lock",
+        "_periods",
+        "_use_chinese",
+        "_warned",
+        "_working_days",
+        "_zone",
+    )
+    # Set once in __init__ (through object.__setattr__: the class refuses assignment).
+    _zone: ZoneInfo
+    _hours: tuple[tuple[int, int], ...]
+    _holidays: frozenset[date]
+    _working_days: frozenset[date]
+    _use_chinese: bool
+    _warned: set[int]
+    _lock: threading.Lock
+    _decide: Callable[[date], bool]
+    _periods: Callable[[date], tuple[Period, ...]]
 
     def __init__(self, *, time_zone: str = DEFAULT_TIME_ZONE,
                  working_hours: Iterable[Iterable[str]] = DEFAULT_WORKING_HOURS,
@@ -288,8 +308,8 @@ class BusinessCalendar:
         periods: list[Period] = []
         for s, e in self._hours:
             # Aware + timedelta is wall-clock arithmetic in Python, i.e. local HH:MM.
-            start = (midnight + timedelta(minutes=s)).astimezone(timezone.utc)
-            end = (midnight + timedelta(minutes=e)).astimezone(timezone.utc)
+            start = (midnight + timedelta(minutes=s)).astimezone(UTC)
+            end = (midnight + timedelta(minutes=e)).astimezone(UTC)
             if periods:  # a DST jump can make local periods overlap in real time
                 start = max(start, periods[-1][1])
             if end > start:  # ...or swallow one entirely
@@ -328,7 +348,7 @@ class BusinessCalendar:
             raise ValueError(f"duration must not be negative, got {remaining}")
         if not remaining:
             return local
-        now = local.astimezone(timezone.utc)
+        now = local.astimezone(UTC)
         for period_start, period_end in self._periods_from(local.date()):
             if period_end <= now:
                 continue
@@ -340,8 +360,8 @@ class BusinessCalendar:
 
     def working_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Exact working time from ``a`` to ``b``; negative if ``b`` is before ``a``."""
-        a_utc = self._localize(a, "a").astimezone(timezone.utc)
-        b_utc = self._localize(b, "b").astimezone(timezone.utc)
+        a_utc = self._localize(a, "a").astimezone(UTC)
+        b_utc = self._localize(b, "b").astimezone(UTC)
         if b_utc < a_utc:
             return -self.working_time_between(b, a)
         day, last = a_utc.astimezone(self._zone).date(), b_utc.astimezone(self._zone).date()

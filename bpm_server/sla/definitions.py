@@ -14,8 +14,9 @@ Everything is checked at upload, and every problem names the element.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from bpm_server.accounts.models import TIERS
 from bpm_server.sla.calendar import WorkingDuration, parse_working_duration

@@ -17,8 +17,9 @@ and attached to many stages (``slaPolicy``), to a tier, or as the default.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from bpm_server.accounts.models import TIERS
 from bpm_server.sla.calendar import WorkingDuration, parse_working_duration

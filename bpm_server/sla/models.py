@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bpm_server.database import JsonType, UTCDateTime, db
+from bpm_server.database import JsonType, Model, UTCDateTime
+
+if TYPE_CHECKING:  # SQLAlchemy resolves the relationship by name at run time
+    from bpm_server.tasks.models import HumanTask
 
 
-class SlaClock(db.Model):
+class SlaClock(Model):
     """How much working time a task has, has used, and whether it is paused.
 
     Paused time does not count: pausing banks the working time used so far in
@@ -35,10 +39,10 @@ class SlaClock(db.Model):
 
     # Tells the unit of work to insert a new task before its clock when both are
     # written in one flush (the task row is written once, with its due moments).
-    task: Mapped["HumanTask"] = relationship(lazy="raise")  # noqa: F821 (resolved by name)
+    task: Mapped[HumanTask] = relationship(lazy="raise")
 
 
-class SlaClockEvent(db.Model):
+class SlaClockEvent(Model):
     """Every pause and resume, with who and why (append-only)."""
 
     __tablename__ = "sla_clock_event"
@@ -52,7 +56,7 @@ class SlaClockEvent(db.Model):
     due_at_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class Timer(db.Model):
+class Timer(Model):
     """A moment something must happen. The database is the truth; queues only carry wake-ups."""
 
     __tablename__ = "timer"
@@ -78,7 +82,7 @@ class Timer(db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class EscalationPolicy(db.Model):
+class EscalationPolicy(Model):
     """A named escalation ladder (rules as data, editable through the API)."""
 
     __tablename__ = "escalation_policy"
@@ -89,7 +93,7 @@ class EscalationPolicy(db.Model):
     updated_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
-class EscalationSetting(db.Model):
+class EscalationSetting(Model):
     """Deployment-wide choice of ladders: the default one and one per account tier."""
 
     __tablename__ = "escalation_setting"
@@ -98,7 +102,7 @@ class EscalationSetting(db.Model):
     policy: Mapped[str] = mapped_column(ForeignKey("escalation_policy.name"))
 
 
-class BreachEntry(db.Model):
+class BreachEntry(Model):
     """The breach log: inserted, never updated (a PostgreSQL trigger refuses UPDATE/DELETE).
 
     ``kind`` is "breach" for the breach itself; "escalation" and "completion"
@@ -132,7 +136,7 @@ class BreachEntry(db.Model):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class BreachLogHead(db.Model):
+class BreachLogHead(Model):
     """One row: the chain's last sequence number and hash. Updating it first in
     the writer's transaction serializes writers, so the chain cannot fork."""
 

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -153,7 +153,9 @@ def escalation_entries(task: HumanTask, clock: SlaClock, breach_id: str | None, 
     commit, so concurrent timer jobs then wait for each other only that long."""
     return [breaches.NewEntry(kind="escalation", breach_id=breach_id, task=task,
                               assignee=task.assignee.username if task.assignee else None,
-                              due_at=task.due_at or clock.breached_at, breached_at=clock.breached_at, now=now,
+                              # Breach rungs act only on a breached clock, so breached_at is set.
+                              due_at=cast(datetime, task.due_at or clock.breached_at),
+                              breached_at=cast(datetime, clock.breached_at), now=now,
                               details=details)
             for details in applied.escalations]
 

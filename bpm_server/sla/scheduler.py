@@ -19,7 +19,7 @@ import threading
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from bpm_server.database import db
 from bpm_server.sla import timers
@@ -38,7 +38,7 @@ class TimerPump:
         self.batch = batch
         self.stopping = threading.Event()
         self.wake = threading.Event()  # set to look again at once (embedded inserts, shutdown)
-        self._leader_connection = None
+        self._leader_connection: Connection | None = None
         self._reconciling = True
         self._reconcile_before: datetime | None = None
 

@@ -3,11 +3,11 @@ task's SLA state at a glance (on time / warning / breached, with the working
 time left or overdue on the business calendar)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from bpm_server.identity.models import User
@@ -38,7 +38,8 @@ def sla_glance(task: HumanTask, clock: SlaClock | None, calendar: BusinessCalend
     if due is None:
         return SlaGlance("none")
     if task.state in OPEN_STATES and (now >= due or clock.breached_at is not None):
-        return SlaGlance("breached", due, overdue=calendar.working_time_between(due, now) if now > due else timedelta(0))
+        overdue = calendar.working_time_between(due, now) if now > due else timedelta(0)
+        return SlaGlance("breached", due, overdue=overdue)
     if task.state not in OPEN_STATES:
         late = task.completed_at is not None and task.completed_at > due
         return SlaGlance("breached" if late else "on_time", due)
@@ -55,7 +56,8 @@ def glances(session: Session, tasks: Iterable[HumanTask], calendar: BusinessCale
     return {t.id: sla_glance(t, clocks.get(t.id), calendar, now) for t in tasks}
 
 
-def tab_query(user: User, tab: str, account_id: str | None = None, process_model_id: str | None = None):
+def tab_query(user: User, tab: str, account_id: str | None = None,
+              process_model_id: str | None = None) -> Select[HumanTask]:
     """Open tasks of a tab: "mine" = assigned to me; "department" = my department's, claimed or not."""
     query = select(HumanTask).where(HumanTask.state.in_(OPEN_STATES))
     if tab == "mine":

@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bpm_server.database import JsonType, UTCDateTime, db
+from bpm_server.database import JsonType, Model, UTCDateTime
 from bpm_server.identity.models import User
 
 TASK_STATES = ("ready", "claimed", "completed", "cancelled")
 OPEN_STATES = ("ready", "claimed")
 
 
-class HumanTask(db.Model):
+class HumanTask(Model):
     __tablename__ = "human_task"
     __table_args__ = (
         # The two halves of the inbox query: my department's unclaimed work and
@@ -53,8 +54,12 @@ class HumanTask(db.Model):
     completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id], lazy="joined")
 
     # Not stored: the single-task view attaches the form's JSON Schema here.
-    form = None
+    # (Typed for the checker only: SQLAlchemy would take an annotation for a column.)
+    if TYPE_CHECKING:
+        form: dict[str, Any] | None = None
+    else:
+        form = None
 
     # Two claims or completions racing on the same row: the second UPDATE
     # finds the version moved on and becomes a 409.
-    __mapper_args__ = {"version_id_col": row_version}
+    __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012 - read once by SQLAlchemy

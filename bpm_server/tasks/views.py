@@ -8,8 +8,16 @@ from bpm_server.api_common import page_of
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, WORKERS, current_user, requires
 from bpm_server.tasks import leads, service
-from bpm_server.tasks.schemas import (CompleteSchema, ForecastArgs, ForecastSchema, InboxArgs, ReassignResultSchema,
-                                      ReassignSchema, TaskDetailSchema, TaskPageSchema)
+from bpm_server.tasks.schemas import (
+    CompleteSchema,
+    ForecastArgs,
+    ForecastSchema,
+    InboxArgs,
+    ReassignResultSchema,
+    ReassignSchema,
+    TaskDetailSchema,
+    TaskPageSchema,
+)
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Task inbox: claim and complete stages")
 

@@ -77,7 +77,7 @@ def breach_log() -> str:
         filters = breaches.BreachFilter(**{k: args[k] or None for k in TEXT_FILTERS}, start=period.start,
                                         end=period.end, page=page, per_page=per_page)
         rows, total = breaches.search(session, filters)
-        query = {k: args[k] for k in TEXT_FILTERS if args[k]}
+        query: dict[str, Any] = {k: args[k] for k in TEXT_FILTERS if args[k]}
         if period.start:
             query["from"] = period.start.isoformat()
         if period.end:

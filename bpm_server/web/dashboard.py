@@ -25,11 +25,11 @@ COLORS = {"on_time": "#16a34a", "warning": "#d97706", "breached": "#dc2626", "no
 
 
 def _percent(rate: float | None) -> str:
-    return "–" if rate is None else f"{rate * 100:.0f}%"
+    return "–" if rate is None else f"{rate * 100:.0f}%"  # noqa: RUF001 - an en dash shows "no value"
 
 
 def _hours(value: float | None) -> str:
-    return "–" if value is None else _("%(h)s h", h=f"{value:.1f}")
+    return "–" if value is None else _("%(h)s h", h=f"{value:.1f}")  # noqa: RUF001 - as above
 
 
 def rate_rows(items: list[Any], label: Any) -> list[dict[str, Any]]:
@@ -103,7 +103,8 @@ def dashboard() -> str:
     if not errors:
         start, end = datetime.combine(first, time(0), zone), datetime.combine(last + timedelta(days=1), time(0), zone)
         result = sla_stats.sla_stats(session, rt.calendar, start=start, end=end, now=now, process_model_id=model_id)
-        query = {"from": start.isoformat(), "to": end.isoformat(), **({"process_model_id": model_id} if model_id else {})}
+        query: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat(),
+                 **({"process_model_id": model_id} if model_id else {})}
         with_sla = sum(s.with_sla for s in result.stages)
         times, time_scale = time_rows(result.stages)
         context.update(

@@ -8,8 +8,9 @@ quicker feedback.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from flask_babel import gettext as _
 

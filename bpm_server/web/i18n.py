@@ -48,7 +48,8 @@ class _CatalogDomain(Domain):
         for index, directory in reversed(pairs):
             domain = self.domain[0] if len(self.domain) == 1 else self.domain[index]
             catalog = _load_catalog(Path(directory), locale, domain)
-            translations.merge(catalog)
+            # Babel types merge() for its own Translations; it takes any gettext catalogue.
+            translations.merge(catalog)  # type: ignore[arg-type]
             if hasattr(catalog, "plural"):
                 translations.plural = catalog.plural
         self.cache[key] = translations
@@ -95,7 +96,7 @@ def _remember_language() -> None:
 
 def lang_url(code: str) -> str:
     """The current page in another language (other query arguments kept)."""
-    args = request.args.to_dict(flat=False)
+    args: dict[str, Any] = request.args.to_dict(flat=False)
     args["lang"] = [code]
     endpoint = request.endpoint or "session.login"
     try:
@@ -130,7 +131,7 @@ def datetime_filter(value: Any, fmt: str = "medium") -> str:
         return ""
     if isinstance(moment, date) and not isinstance(moment, datetime):
         return format_date(moment, format=fmt, locale=current_language())
-    return format_datetime(moment, format=fmt, tzinfo=TIMEZONE, locale=current_language())
+    return format_datetime(moment, format=fmt, tzinfo=ZoneInfo(TIMEZONE), locale=current_language())
 
 
 def date_filter(value: Any, fmt: str = "medium") -> str:
@@ -138,7 +139,8 @@ def date_filter(value: Any, fmt: str = "medium") -> str:
     if moment is None:
         return ""
     if isinstance(moment, datetime):
-        moment = moment.astimezone(ZoneInfo(TIMEZONE)).date() if moment.tzinfo else moment.date()
+        day = moment.astimezone(ZoneInfo(TIMEZONE)).date() if moment.tzinfo else moment.date()
+        return format_date(day, format=fmt, locale=current_language())
     return format_date(moment, format=fmt, locale=current_language())
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import render_template, url_for
 from flask_babel import gettext as _
@@ -57,13 +57,14 @@ def stage_rows(tasks: list[HumanTask], clocks: dict[str, SlaClock], calendar: Bu
         clock = clocks.get(task.id)
         if task.state == "completed":
             who = task.completed_by.username if task.completed_by else None
+            completed_at = cast(datetime, task.completed_at)  # set on every completed task
             if task.due_at is None:
                 rows.append(StageRow(task, "none", who))
-            elif task.completed_at <= task.due_at:
+            elif completed_at <= task.due_at:
                 rows.append(StageRow(task, "on_time", who))
             else:
                 rows.append(StageRow(task, "late", who, working_late=calendar.working_time_between(
-                    task.due_at, task.completed_at)))
+                    task.due_at, completed_at)))
             continue
         who = task.assignee.username if task.assignee else None
         if clock is not None and clock.state == "paused":

@@ -11,10 +11,24 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from bpm_server.database import db
@@ -47,7 +61,7 @@ def _csrf_ok() -> bool:
     return bool(expected) and hmac.compare_digest(str(expected), str(sent))
 
 
-def _check_csrf() -> Response | None:
+def _check_csrf() -> ResponseReturnValue | None:
     if request.method in SAFE_METHODS:
         return None
     if request.path.startswith("/api/"):

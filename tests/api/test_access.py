@@ -4,7 +4,8 @@ A refused request changes nothing."""
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from datetime import UTC
+from typing import Any
 
 import pytest
 
@@ -117,7 +118,7 @@ def test_a_real_token_with_another_scheme_is_still_refused(people, project):
 
 @pytest.mark.parametrize("revoke", ["token_revoked", "user_deactivated"])
 def test_revoked_token_or_deactivated_user_is_refused(synced_app, people, project, revoke):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy import select
 
@@ -126,12 +127,12 @@ def test_revoked_token_or_deactivated_user_is_refused(synced_app, people, projec
 
     assert call(people["sales"], "inbox", project).status_code == 200
     with synced_app.app_context():
-        user = db.session.scalar(select(User).where(User.username == "sales"))
+        user = db.session.scalars(select(User).where(User.username == "sales")).one()
         if revoke == "user_deactivated":
             user.active = False
         else:
             for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)):
-                token.revoked_at = datetime.now(timezone.utc)
+                token.revoked_at = datetime.now(UTC)
         db.session.commit()
     for label in ("inbox", "get task", "claim", "me"):
         assert_error(call(people["sales"], label, project), 401)

@@ -177,13 +177,17 @@ XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 PASSWD_ENTITY = '<!DOCTYPE bpmn:definitions [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
 
 
-def _with_doctype(doctype: str, old: str | None = None, new: str | None = None) -> str:
+def _with_doctype(doctype: str, old: str = "", new: str = "") -> str:
     xml = changed(GOOD_XML, old, new) if old else GOOD_XML
     return changed(xml, XML_DECLARATION, XML_DECLARATION + doctype)
 
 
-BILLION_LAUGHS = '<!ENTITY l0 "lol">' + "".join(
-    '<!ENTITY l%d "%s">' % (i, ("&l%d;" % (i - 1)) * 10) for i in range(1, 10))
+def _laugh(level: int) -> str:
+    expansion = f"&l{level - 1};" * 10
+    return f'<!ENTITY l{level} "{expansion}">'
+
+
+BILLION_LAUGHS = '<!ENTITY l0 "lol">' + "".join(_laugh(i) for i in range(1, 10))
 
 XXE_CASES = {
     "in_task_name": _with_doctype(PASSWD_ENTITY, 'name="Invoicing"', 'name="&xxe;"'),

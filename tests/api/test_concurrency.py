@@ -37,7 +37,8 @@ def test_two_claims_at_once_one_wins(people):
     iid = start_project(people["sales"])["id"]
     task = open_task(people["sales"], iid, "kickoff")
     for _ in range(3):  # a few rounds: a race that only sometimes overlaps must still be right
-        statuses = _race([lambda p=p: people[p].post(f"/api/v1/tasks/{task['id']}/claim") for p in ("sales", "sales2")])
+        statuses = _race([lambda p=p, task=task: people[p].post(f"/api/v1/tasks/{task['id']}/claim")
+                          for p in ("sales", "sales2")])
         assert Counter(statuses) == Counter({200: 1, 409: 1}), statuses
         holder = people["admin"].get(f"/api/v1/tasks/{task['id']}").get_json()["assignee"]
         assert holder in ("sales", "sales2")
@@ -49,8 +50,8 @@ def test_two_completions_at_once_one_wins_and_the_process_moves_once(people):
     for _ in range(3):
         iid = start_project(people["sales"])["id"]
         task = open_task(people["sales"], iid, "kickoff")
-        statuses = _race([lambda p=p: people[p].post(f"/api/v1/tasks/{task['id']}/complete",
-                                                     json={"data": STAGE_DATA["kickoff"]})
+        statuses = _race([lambda p=p, task=task: people[p].post(f"/api/v1/tasks/{task['id']}/complete",
+                                                                json={"data": STAGE_DATA["kickoff"]})
                           for p in ("sales", "sales2")])
         assert Counter(statuses) == Counter({200: 1, 409: 1}), statuses
         instance = people["admin"].get(f"/api/v1/process-instances/{iid}").get_json()
@@ -63,8 +64,9 @@ def test_claim_racing_completion_by_a_colleague(people):
         iid = start_project(people["sales"])["id"]
         task = open_task(people["sales"], iid, "kickoff")
         statuses = _race([
-            lambda: people["sales"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": STAGE_DATA["kickoff"]}),
-            lambda: people["sales2"].post(f"/api/v1/tasks/{task['id']}/claim"),
+            lambda task=task: people["sales"].post(f"/api/v1/tasks/{task['id']}/complete",
+                                                   json={"data": STAGE_DATA["kickoff"]}),
+            lambda task=task: people["sales2"].post(f"/api/v1/tasks/{task['id']}/claim"),
         ])
         assert sorted(statuses) == [200, 409], statuses
         instance = people["admin"].get(f"/api/v1/process-instances/{iid}").get_json()

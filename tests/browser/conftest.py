@@ -11,12 +11,11 @@ Fixtures:
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from flask import Flask

@@ -44,7 +44,7 @@ def test_filter_and_export_the_breach_log(page, login, live_server):
 
     with page.expect_download() as download:
         page.get_by_test_id("export-csv").click()
-    rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
     assert [(r["account_id"], r["task_name"], r["department"]) for r in rows] == [("GAMMA", "kickoff", "sales")]
 
     filters = page.get_by_test_id("breach-filters")

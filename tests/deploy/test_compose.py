@@ -46,7 +46,7 @@ def conditions(svc):
     """depends_on as {service: condition}."""
     deps = svc.get("depends_on", {})
     if isinstance(deps, list):  # short form means "service_started"
-        return {name: "service_started" for name in deps}
+        return dict.fromkeys(deps, "service_started")
     return {name: spec.get("condition", "service_started") for name, spec in deps.items()}
 
 
@@ -152,7 +152,7 @@ def test_migrate_runs_once_upgrading_the_schema_before_syncing_models():
     migrate = service("migrate")
     assert migrate["restart"] == "no"  # quoted in YAML, not the boolean
     assert conditions(migrate) == {"postgres": "service_healthy"}
-    assert [argv for argv in simple_commands(shell_script(migrate["command"]))] == [
+    assert list(simple_commands(shell_script(migrate["command"]))) == [
         ["bpm-server", "db", "upgrade"],
         ["bpm-server", "models", "sync"],
     ]

@@ -6,9 +6,9 @@ Overrides the root ``config`` fixture, so ``app``, ``synced_app`` and
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from flask import Flask

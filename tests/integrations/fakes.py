@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from aiosmtpd.controller import Controller
@@ -27,9 +27,9 @@ class Received:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:  # http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         parts = urlsplit(self.path)
@@ -54,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    owner: "HttpFake"
+    owner: HttpFake
 
 
 class HttpFake:
@@ -80,7 +80,7 @@ class HttpFake:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> "HttpFake":
+    def start(self) -> HttpFake:
         self._thread.start()
         return self
 
@@ -122,13 +122,14 @@ class MailSink:
 
     mails: list[Mail] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd hook
         parsed = message_from_bytes(envelope.content)
-        body = parsed.get_payload(decode=True).decode() if not parsed.is_multipart() else ""
+        # A single-part message's payload, decoded, is bytes.
+        body = cast(bytes, parsed.get_payload(decode=True)).decode() if not parsed.is_multipart() else ""
         self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), parsed["Subject"], body))
         return "250 OK"
 
-    def start(self) -> "MailSink":
+    def start(self) -> MailSink:
         with socket.socket() as probe:  # a free port (aiosmtpd checks readiness by connecting to it)
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]

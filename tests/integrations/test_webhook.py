@@ -229,7 +229,7 @@ def test_two_identical_deliveries_at_the_same_moment_create_one_instance(people,
         barrier = threading.Barrier(2)
         answers: list = [None, None]
 
-        def send(i: int) -> None:
+        def send(i: int, barrier: threading.Barrier = barrier, answers: list = answers, body: dict = body) -> None:
             barrier.wait()
             answers[i] = deliver(people, body)
 

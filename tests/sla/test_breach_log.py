@@ -62,7 +62,7 @@ def csv_rows(caller, **filters) -> tuple[list[str], list[dict[str, str]]]:
     assert response.mimetype == "text/csv"
     reader = csv.reader(io.StringIO(response.get_data(as_text=True)))
     header, *rows = list(reader)
-    return header, [dict(zip(header, row)) for row in rows]
+    return header, [dict(zip(header, row, strict=False)) for row in rows]
 
 
 @pytest.fixture
@@ -369,7 +369,7 @@ def test_audit_verify_detects_a_removed_last_entry(logged, synced_app: Flask, da
     result = audit_verify(database_url, tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert _names_entry(output, last), output
+    assert last is not None and _names_entry(output, last), output
     status = logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()
     assert status["intact"] is False and status["first_broken_seq"] == last
 
@@ -392,9 +392,8 @@ def test_audit_verify_detects_a_removed_head_row(logged, synced_app: Flask, data
         last = db.session.scalar(select(BreachEntry.seq).order_by(BreachEntry.seq.desc()).limit(1))
         db.session.remove()
     _bypass_trigger_and_run(synced_app, "DELETE FROM sla_breach_log WHERE seq = :seq", {"seq": last})
-    with synced_app.app_context():
-        with db.engine.begin() as conn:  # the head row has no trigger: only the log's rows do
-            conn.execute(text("DELETE FROM sla_breach_log_head"))
+    with synced_app.app_context(), db.engine.begin() as conn:  # the head row has no trigger: only the log's rows do
+        conn.execute(text("DELETE FROM sla_breach_log_head"))
 
     result = audit_verify(database_url, tmp_path)
     output = result.stdout + result.stderr
@@ -465,7 +464,7 @@ def test_entries_added_since_the_last_full_walk_are_checked_on_every_view(logged
     move_clock(logged["admin"], "2026-03-09T11:01:00+08:00")
     with synced_app.app_context():
         newest = db.session.scalar(select(func.max(BreachEntry.seq)))
-    assert newest > before
+    assert newest is not None and newest > before
     _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET assignee = :who WHERE seq = :seq",
                             {"who": "mallory", "seq": newest})
     assert _chain_on_page(client) == "broken"  # two minutes after the full walk

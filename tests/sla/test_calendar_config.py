@@ -128,7 +128,7 @@ def test_an_unreadable_calendar_file_stops_create_app(tmp_path: Path, text: str)
 
 
 def test_a_missing_calendar_file_stops_create_app(tmp_path: Path) -> None:
-    with pytest.raises(CalendarFileError, match="nowhere.json"):
+    with pytest.raises(CalendarFileError, match=r"nowhere\.json"):
         create_app(Config(database_url=f"sqlite:///{tmp_path / 'bpm.sqlite3'}",
                           calendar_file=tmp_path / "nowhere.json"))
 

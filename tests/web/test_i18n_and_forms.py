@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 
 from bpm_server.config import PROJECT_ROOT
 from bpm_server.web import forms
-from bpm_server.web.i18n import datetime_filter, date_filter, working_duration_filter
+from bpm_server.web.i18n import date_filter, datetime_filter, working_duration_filter
 
 FORMS = PROJECT_ROOT / "forms" / "account-project"
-MOMENT = datetime(2026, 3, 2, 1, 30, tzinfo=timezone.utc)  # 09:30 in Shanghai
+MOMENT = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)  # 09:30 in Shanghai
 
 
 @pytest.fixture

@@ -30,7 +30,9 @@ def site(people, synced_app: Flask, password_hash: str) -> Flask:
 
 
 def _token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, "the page has no CSRF token field"
+    return found.group(1)
 
 
 def _login(client, username: str, password: str = PASSWORD, next_url: str | None = None):

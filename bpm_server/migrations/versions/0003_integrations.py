@@ -8,8 +8,8 @@ received messages (unique per message id), service-task calls with their
 attempts and incidents, outbound notification deliveries, and the
 integration log.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import bpm_server.database
@@ -20,15 +20,15 @@ branch_labels = None
 depends_on = None
 
 
-def _json():
+def _json() -> sa.types.TypeEngine:
     return sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 
 
-def _at():
+def _at() -> bpm_server.database.UTCDateTime:
     return bpm_server.database.UTCDateTime(timezone=True)
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table('erp_event',
     sa.Column('event_id', sa.String(length=200), nullable=False),
     sa.Column('body_hash', sa.String(length=64), nullable=False),
@@ -134,7 +134,7 @@ def upgrade():
         batch_op.create_index('ix_integration_log_system', ['system', 'at'], unique=False)
 
 
-def downgrade():
+def downgrade() -> None:
     for table, indexes in (
             ('integration_log', ['ix_integration_log_system', 'ix_integration_log_instance', 'ix_integration_log_at']),
             ('notification_delivery', ['ix_notification_delivery_state']),

@@ -5,8 +5,8 @@ Revises: 0003
 Create Date: 2026-12-01 20:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import bpm_server.database
 
@@ -17,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table('substitute',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('user_id', sa.String(length=36), nullable=False),
@@ -37,7 +37,7 @@ def upgrade():
         batch_op.create_index('ix_substitute_user_period', ['user_id', 'starts_on', 'ends_on'], unique=False)
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table('substitute', schema=None) as batch_op:
         batch_op.drop_index('ix_substitute_user_period')
     op.drop_table('substitute')

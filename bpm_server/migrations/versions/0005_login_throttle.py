@@ -5,8 +5,8 @@ Revises: 0004
 Create Date: 2026-12-01 23:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import bpm_server.database
 
@@ -17,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table('login_failure',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('username', sa.String(length=100), nullable=False),
@@ -29,7 +29,7 @@ def upgrade():
         batch_op.create_index('ix_login_failure_username_at', ['username', 'at'], unique=False)
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table('login_failure', schema=None) as batch_op:
         batch_op.drop_index('ix_login_failure_username_at')
     op.drop_table('login_failure')
