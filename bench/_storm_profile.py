@@ -75,11 +75,11 @@ def profile_run(bench: Bench, sample: int, forked: int, backlog: int) -> dict[st
     """cProfile fire_timer in-process on ``sample`` due timers; time ``forked`` more the way rq's
     forking Worker runs them (fork, then worker.perform builds an app in the child); then
     drive the pump in-process against ``backlog`` due-but-unfired timers."""
+    from bpm_server import worker as rq_entry
     from bpm_server.app import create_app
     from bpm_server.config import Config
     from bpm_server.database import db
     from bpm_server.jobs import runner
-    from bpm_server import worker as rq_entry
 
     total = sample + forked + backlog
     log(f"profile: building {total} due timers")

@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 CASES = {
     "condition": ("eval", "amount > 1000 and tier == 'A'", {"amount": 5000, "tier": "A"}),
     "condition_arith": ("eval", "amount * 2 + 10 > limit", {"amount": 5000, "limit": 100}),

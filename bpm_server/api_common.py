@@ -1,7 +1,7 @@
 """Pieces every API blueprint shares: paging arguments, list envelopes, moments in query strings."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
@@ -38,7 +38,7 @@ class Moment(fields.AwareDateTime):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
         moment = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return moment.astimezone(timezone.utc)
+            return moment.astimezone(UTC)
         except OverflowError:
             raise ValidationError("is outside the range of moments this server can store") from None
 

@@ -2,7 +2,6 @@
 account per tier and one running account project. Safe to run repeatedly."""
 from __future__ import annotations
 
-
 from flask import Flask
 
 from bpm_server.accounts.service import upsert_account

@@ -8,9 +8,9 @@ the app factory plugs in the real ones.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 from flask import current_app

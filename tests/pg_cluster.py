@@ -61,14 +61,14 @@ class PrivateCluster:
             log = self.log.read_text() if self.log.exists() else ""
             raise RuntimeError(f"{' '.join(command)} failed: {result.stdout}{result.stderr}\n{log}")
 
-    def init(self) -> "PrivateCluster":
+    def init(self) -> PrivateCluster:
         if self.run_as:
             entry = pwd.getpwnam(self.run_as)
             os.chown(self.base, entry.pw_uid, entry.pw_gid)
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         return self
 
-    def start(self) -> "PrivateCluster":
+    def start(self) -> PrivateCluster:
         options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
         return self

@@ -7,9 +7,9 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from flask import Flask
 from redis import Redis

@@ -11,18 +11,19 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
@@ -89,7 +90,7 @@ _SERIALIZER_CONFIG = {**SPIFF_CONFIG, _ExternalServiceTask: ServiceTaskConverter
 
 # --------------------------------------------------------------------------- clock seam
 
-_engine_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+_engine_clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
 class _ClockedDatetime(datetime):
@@ -153,7 +154,7 @@ def _command(method: _Method) -> _Method:
     """
 
     @functools.wraps(method)
-    def wrapper(self: "Run", *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: Run, *args: Any, **kwargs: Any) -> Any:
         outer = not self._in_command
         if outer:
             self._in_command, self._steps, self._current = True, 0, None
@@ -161,7 +162,7 @@ def _command(method: _Method) -> _Method:
             return method(self, *args, **kwargs)
         except EngineError:
             raise
-        except Exception as exc:  # noqa: BLE001 - the point: nothing raw leaves the engine
+        except Exception as exc:
             raise self._as_engine_error(exc) from exc
         finally:
             if outer:
@@ -187,11 +188,11 @@ class Run:
         self.message_waits_at_load: frozenset[str] = self.message_wait_ids() if loaded else frozenset()
 
     @classmethod
-    def start(cls, model: CompiledModel, evaluator: RestrictedEvaluator, data: Mapping[str, Any]) -> "Run":
+    def start(cls, model: CompiledModel, evaluator: RestrictedEvaluator, data: Mapping[str, Any]) -> Run:
         try:
             workflow = BpmnWorkflow(model.spec, model.subprocess_specs,
                                     script_engine=PythonScriptEngine(environment=_SandboxEnvironment(evaluator)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise EngineError(f"the process cannot be started: {_describe(exc)}", model.process_id) from exc
         run = cls(model, workflow, budgets=_budgets_of(evaluator))
         run._begin(data)
@@ -206,7 +207,7 @@ class Run:
         self.advance()
 
     @classmethod
-    def load(cls, model: CompiledModel, state: str, evaluator: RestrictedEvaluator) -> "Run":
+    def load(cls, model: CompiledModel, state: str, evaluator: RestrictedEvaluator) -> Run:
         serializer = _serializers.serializer
         try:
             dct = json.loads(state, cls=serializer.json_decoder_cls)
@@ -214,7 +215,7 @@ class Run:
             dct["spec"] = model.spec
             dct["subprocess_specs"] = model.subprocess_specs
             workflow = serializer.from_dict(dct)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise EngineError(f"the stored engine state cannot be read: {_describe(exc)}") from exc
         workflow.script_engine = PythonScriptEngine(environment=_SandboxEnvironment(evaluator))
         return cls(model, workflow, loaded=True, budgets=_budgets_of(evaluator))
@@ -225,7 +226,7 @@ class Run:
         serializer.registry._encoder_mode = True
         try:
             dct = serializer.to_dict(self.workflow)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             element = self._unstorable_element()
             raise EngineError(f"the process data cannot be stored{_at(element)}: {_describe(exc)}",
                               element) from exc
@@ -236,7 +237,7 @@ class Run:
         dct[serializer.VERSION_KEY] = serializer.VERSION
         try:
             return json.dumps(dct, cls=serializer._encoder_cls, separators=(",", ":"))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             element = self._unstorable_element()
             raise EngineError(f"the process data cannot be stored{_at(element)}: {_describe(exc)}",
                               element) from exc
@@ -247,7 +248,7 @@ class Run:
         for task in self.workflow.get_tasks(max_depth=10**6):
             try:
                 json.dumps(serializer.registry.convert(task.data), cls=serializer._encoder_cls)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 return _element_of(task)
         return None
 
@@ -339,7 +340,7 @@ class Run:
             self._current = task
             try:
                 params = {name: p["value"] for name, p in task.task_spec.evaluate_params(task).items()}
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 inner = _script_error_in(exc)
                 message = inner.message if inner is not None else _describe(exc)
                 raise EngineError(f"service task parameter: {message}", _element_of(task),
@@ -384,7 +385,7 @@ class Run:
             try:
                 keys = event.calculate_correlations(self.workflow.script_engine, event.correlation_properties,
                                                     dict(task.data))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise EngineError(f"cannot compute the correlation of message {event.name!r}: "
                                   f"{_correlation_problem(exc)}", _element_of(task),
                                   budget=_budget_in(exc)) from None
@@ -407,7 +408,7 @@ class Run:
                 try:
                     keys = definition.calculate_correlations(self.workflow.script_engine,
                                                              definition.correlation_properties, body)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     raise EngineError(f"cannot compute the correlation of message {name!r}: "
                                       f"{_correlation_problem(exc)}", _element_of(task),
                                       budget=_budget_in(exc)) from None

@@ -502,7 +502,7 @@ class _Meter:
     conditions without loops or calls never read a clock.
     """
 
-    __slots__ = ("budgets", "_deadline", "_cpu_deadline", "_cpu_start", "_rss_start", "_started")
+    __slots__ = ("_cpu_deadline", "_cpu_start", "_deadline", "_rss_start", "_started", "budgets")
 
     def __init__(self, budgets: Budgets) -> None:
         self.budgets = budgets
@@ -968,7 +968,7 @@ class RestrictedEvaluator:
         namespace = self._namespace(_copy_variables(context, compiled.used_names), compiled.needs_meter)
         namespace["_print"] = _PrintSink()  # print() inside an expression
         try:
-            return eval(compiled.code, namespace)  # noqa: S307 - restricted code object
+            return eval(compiled.code, namespace)
         except (Exception, _Stop) as exc:
             raise _runtime_error(exc, source) from exc
 
@@ -986,7 +986,7 @@ class RestrictedEvaluator:
         variables = _copy_variables(context)
         namespace = self._namespace(variables, compiled.needs_meter)
         try:
-            exec(compiled.code, namespace)  # noqa: S102 - restricted code object
+            exec(compiled.code, namespace)
         except (Exception, _Stop) as exc:
             raise _runtime_error(exc, source) from exc
 

@@ -8,8 +8,8 @@ that they do not, after a crash, a killed worker or a restore. Read only.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from bpm_server.extensions import db_session, deployment
 from bpm_server import runtime
+from bpm_server.extensions import db_session, deployment
 
 log = logging.getLogger(__name__)
 

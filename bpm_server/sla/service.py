@@ -16,16 +16,15 @@ from sqlalchemy.orm import Session
 
 from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
+from bpm_server.engine.adapter import CompiledModel
 from bpm_server.errors import Conflict, Forbidden
 from bpm_server.extensions import Deployment
 from bpm_server.identity.models import Department, User
-from bpm_server.engine.adapter import CompiledModel
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.service import compiled
-from bpm_server.sla import breaches, definitions, policies
+from bpm_server.sla import breaches, definitions, policies, timers
 from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.sla.models import SlaClock, SlaClockEvent, Timer
-from bpm_server.sla import timers
 from bpm_server.sla.timers import add_timer, cancel_timers
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 

@@ -11,9 +11,10 @@ never redirected.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Iterable
+from typing import Any
 
 from flask import g, has_app_context
 from sqlalchemy import event, inspect, select

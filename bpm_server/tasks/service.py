@@ -1,9 +1,10 @@
 """The inbox, and the task rows: looking, claiming, and what a completion or a step writes."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, union_all
 from sqlalchemy.orm import Session, defer

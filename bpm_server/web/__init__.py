@@ -15,8 +15,8 @@ from bpm_server.web.accounts import blp as account_pages
 from bpm_server.web.breaches import blp as breaches
 from bpm_server.web.dashboard import blp as dashboard
 from bpm_server.web.i18n import init_i18n
-from bpm_server.web.incidents import blp as incident_pages
 from bpm_server.web.inbox import blp as inbox
+from bpm_server.web.incidents import blp as incident_pages
 from bpm_server.web.instances import blp as instance_pages
 from bpm_server.web.leads import blp as leads
 from bpm_server.web.modeler import blp as modeler

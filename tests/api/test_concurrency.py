@@ -77,10 +77,9 @@ def test_claim_racing_completion_by_a_colleague(people):
 
 
 def _sessions_waiting_for_a_lock(app) -> int:
-    with app.app_context():
-        with db.engine.connect() as conn:
-            return conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                    "AND wait_event_type = 'Lock'"))
+    with app.app_context(), db.engine.connect() as conn:
+        return conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND wait_event_type = 'Lock'"))
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])  # SQLite has no row locks; its lock_version columns decide

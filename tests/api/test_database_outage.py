@@ -6,7 +6,7 @@ spare port, so stopping it disturbs no other test run."""
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask

@@ -12,9 +12,16 @@ from flask import Flask
 
 from bpm_server.database import db
 from bpm_server.integration_log.models import IntegrationLogEntry
-from tests.api.flows import STAGE_DATA, post_contract_signed, start_project
-from tests.api.test_bad_input import (GOOD_XML, MODEL_URL, assert_error, assert_still_open, claimed_kickoff,
-                                     instance_count, version_numbers)
+from tests.api.flows import STAGE_DATA, post_contract_signed
+from tests.api.test_bad_input import (
+    GOOD_XML,
+    MODEL_URL,
+    assert_error,
+    assert_still_open,
+    claimed_kickoff,
+    instance_count,
+    version_numbers,
+)
 from tests.conftest import Caller
 
 WEBHOOK_SECRET = "test-webhook-secret"  # tests/conftest.py's config

@@ -1,7 +1,7 @@
 """Department leads in the browser: what will breach, bulk reassign with a reason, substitutes."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import expect
@@ -28,7 +28,7 @@ def test_lead_sees_what_will_breach_grouped_by_account(page, login, live_server)
     expect(groups).to_have_count(2)
     assert [groups.nth(i).get_attribute("data-account") for i in range(2)] == ["ACME", "BETA"]
 
-    live_server.clock.set(datetime(2026, 3, 3, 2, 0, tzinfo=timezone.utc))  # Tuesday 10:00 in Shanghai
+    live_server.clock.set(datetime(2026, 3, 3, 2, 0, tzinfo=UTC))  # Tuesday 10:00 in Shanghai
     page.reload()
     acme = page.locator("[data-testid=forecast-account][data-account=ACME]")
     expect(acme.locator("[data-sla]")).to_have_attribute("data-sla", "breached")

@@ -8,8 +8,9 @@ import hashlib
 import hmac
 import json
 import socket
+from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -73,9 +74,10 @@ def channels_file(tmp_path: Path, robots: HttpFake, mail: MailSink, down_url: st
 
 def warn_kickoff(people, app, *, caller: str = "sales") -> str:
     """A standard-tier kickoff claimed by ``caller`` and moved past its warning point."""
+    from datetime import datetime
+
     from bpm_server.database import db
     from bpm_server.runtime import advance_test_clock
-    from datetime import datetime
 
     iid = start_project(people["sales"], account_id="GAMMA")["id"]
     task = open_task(people["sales"], iid, "kickoff")
@@ -161,13 +163,13 @@ def test_a_channel_that_is_down_retries_and_gives_up_without_blocking_anything(p
 def test_robot_that_refuses_is_a_failure_with_its_reason(tmp_path, people, synced_app):
     refusing = HttpFake(ok_body={"errcode": 310000, "errmsg": "keywords not in content"}).start()
     try:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from integrations.base import Notice
         from integrations.wecom import WeComRobot
 
         result = WeComRobot("w", f"{refusing.url}/send?key=k").send(
-            Notice("sla_breach", "t", "b", "sales", "Sales"), now=datetime.now(timezone.utc))
+            Notice("sla_breach", "t", "b", "sales", "Sales"), now=datetime.now(UTC))
         assert not result.ok and "errcode=310000 keywords not in content" in result.error
     finally:
         refusing.stop()

@@ -2,8 +2,14 @@
 retried with back-off), incidents an admin retries, and the "invoice issued" message."""
 from __future__ import annotations
 
-from tests.api.flows import (STAGE_DATA, contract_signed, do_stage, invoice_issued, post_contract_signed,
-                             walk_to_acceptance)
+from tests.api.flows import (
+    STAGE_DATA,
+    contract_signed,
+    do_stage,
+    invoice_issued,
+    post_contract_signed,
+    walk_to_acceptance,
+)
 from tests.conftest import START
 from tests.integrations.conftest import BACKOFF, ERP_OUT_SECRET, WEBHOOK_SECRET, pump
 from tests.support import signed_by

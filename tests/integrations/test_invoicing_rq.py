@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -29,7 +29,7 @@ def backend(request: pytest.FixtureRequest) -> str:  # a worker process needs a 
 @pytest.fixture
 def clock() -> SettableClock:
     # The worker runs on real time; this app's clock starts there too.
-    return SettableClock(datetime.now(timezone.utc))
+    return SettableClock(datetime.now(UTC))
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_invoice_request_retries_on_a_real_rq_worker(people, synced_app, fake_er
     pump_and_work(synced_app, tmp_path)  # attempt 1 fails; the worker schedules the retry
     assert len(fake_erp.requests) == 1
     for minutes in (10, 20):  # the retries' back-off is measured on the worker's (real) clock
-        clock.set(datetime.now(timezone.utc) + timedelta(minutes=minutes))
+        clock.set(datetime.now(UTC) + timedelta(minutes=minutes))
         pump_and_work(synced_app, tmp_path)
     assert len(fake_erp.requests) == 3
     assert len({r.headers["Idempotency-Key"] for r in fake_erp.requests}) == 1

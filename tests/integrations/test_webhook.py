@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -132,7 +132,7 @@ def test_signatures_match_the_known_answers(secret, timestamp, body, expected):
 
 
 def test_webhook_accepts_the_known_answer_signature_and_only_for_its_timestamp(people, clock):
-    clock.set(datetime.fromtimestamp(1700000000, timezone.utc))
+    clock.set(datetime.fromtimestamp(1700000000, UTC))
     secret, timestamp, body, expected = KAT_VECTORS[0]
     assert secret == WEBHOOK_SECRET
     # Signed right, so the body is read (and refused for what it lacks, not for its signature).

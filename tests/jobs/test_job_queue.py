@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -23,10 +23,10 @@ from bpm_server.accounts.service import upsert_account
 from bpm_server.clock import SettableClock
 from bpm_server.database import db
 from bpm_server.instances.models import ProcessInstance
-from bpm_server.runtime import start_instance
 from bpm_server.jobs.queue import InProcessJobQueue, RqJobQueue
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.modeling.service import publish_version
+from bpm_server.runtime import start_instance
 from bpm_server.tasks.models import HumanTask
 from tests.conftest import START
 from tests.rq_support import rq_app as shared_rq_app
@@ -149,7 +149,7 @@ def rq_app(pg_url: str) -> Iterator[Flask]:
     stands two hours in the past: the instance's PT1H timer is due by the
     time the worker looks at it.
     """
-    with shared_rq_app(pg_url, SettableClock(datetime.now(timezone.utc) - timedelta(hours=2))) as app:
+    with shared_rq_app(pg_url, SettableClock(datetime.now(UTC) - timedelta(hours=2))) as app:
         yield app
 
 

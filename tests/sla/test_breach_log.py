@@ -345,11 +345,10 @@ def test_editing_any_column_of_an_entry_breaks_the_chain_there(logged, synced_ap
         db.session.remove()
     forged = FORGERIES[column](old)
     assert forged != old
-    with synced_app.app_context():
-        with db.engine.begin() as conn:
-            conn.execute(text("ALTER TABLE sla_breach_log DISABLE TRIGGER sla_breach_log_append_only"))
-            conn.execute(update(table).where(table.c.seq == gamma["seq"]).values({column: forged}))
-            conn.execute(text("ALTER TABLE sla_breach_log ENABLE TRIGGER sla_breach_log_append_only"))
+    with synced_app.app_context(), db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE sla_breach_log DISABLE TRIGGER sla_breach_log_append_only"))
+        conn.execute(update(table).where(table.c.seq == gamma["seq"]).values({column: forged}))
+        conn.execute(text("ALTER TABLE sla_breach_log ENABLE TRIGGER sla_breach_log_append_only"))
 
     status = logged["auditor"].get("/api/v1/sla/breaches/verify").get_json()
     assert status["intact"] is False, f"{column} changed from {old!r} to {forged!r} and the chain still verifies"

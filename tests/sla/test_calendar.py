@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -102,14 +102,14 @@ def test_lunch_break_and_period_end() -> None:
 
 
 def test_zero_duration_returns_start_unchanged_in_calendar_zone() -> None:
-    start = datetime(2026, 10, 1, 23, 30, tzinfo=timezone.utc)  # holiday night, outside working time
+    start = datetime(2026, 10, 1, 23, 30, tzinfo=UTC)  # holiday night, outside working time
     result = CAL.add_working_time(start, DAYS(0))
     assert result == start and result.tzinfo == SH
     assert CAL.add_working_time(start, 0) == start
 
 
 def test_any_start_zone_result_in_calendar_zone() -> None:
-    start = datetime(2026, 3, 6, 7, 0, tzinfo=timezone.utc)  # 15:00 in Shanghai
+    start = datetime(2026, 3, 6, 7, 0, tzinfo=UTC)  # 15:00 in Shanghai
     result = CAL.add_working_time(start, DAYS(2))
     assert result == sh(2026, 3, 10, 15) and result.utcoffset() == timedelta(hours=8)
 
@@ -271,7 +271,7 @@ def test_concurrent_use_agrees() -> None:
 
 # --- properties -----------------------------------------------------------------------
 
-ZONES = st.sampled_from([SH, timezone.utc, ZoneInfo("America/New_York"), ZoneInfo("Europe/London"),
+ZONES = st.sampled_from([SH, UTC, ZoneInfo("America/New_York"), ZoneInfo("Europe/London"),
                          timezone(timedelta(hours=5, minutes=45))])
 STARTS = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2028, 12, 31),
                       timezones=ZONES)

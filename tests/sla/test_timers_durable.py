@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -25,11 +25,10 @@ from sqlalchemy import func, select, update
 from bpm_server.accounts.service import upsert_account
 from bpm_server.clock import SettableClock
 from bpm_server.database import db
-from bpm_server.runtime import start_instance
 from bpm_server.jobs.queue import RqJobQueue
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.modeling.service import sync_from_disk
-from bpm_server.runtime import fire_timer
+from bpm_server.runtime import fire_timer, start_instance
 from bpm_server.sla import timers
 from bpm_server.sla.models import BreachEntry, Timer
 from bpm_server.sla.policies import sync_file
@@ -249,7 +248,7 @@ def rq_app(pg_url: str) -> Iterator[Flask]:
         sync_file(db.session, config.models_dir / "escalation-policies.json", now=now)
         upsert_account(db.session, "GAMMA", name="Gamma Ltd", tier="standard", owner=None, now=now)
 
-    with shared_rq_app(pg_url, SettableClock(datetime.now(timezone.utc).replace(microsecond=0)), prepare) as app:
+    with shared_rq_app(pg_url, SettableClock(datetime.now(UTC).replace(microsecond=0)), prepare) as app:
         yield app
 
 

@@ -5,8 +5,8 @@ Revises: 0005
 Create Date: 2026-12-02 06:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import bpm_server.database

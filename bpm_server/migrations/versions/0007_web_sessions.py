@@ -5,8 +5,8 @@ Revises: 0006
 Create Date: 2026-12-02 06:10:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import bpm_server.database
 

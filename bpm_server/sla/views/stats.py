@@ -13,8 +13,6 @@ from bpm_server.identity.auth import current_user, requires
 from bpm_server.sla import stats
 from bpm_server.sla.views.blueprint import blp
 
-
-
 STATS_DEFAULT_DAYS = 30
 
 
