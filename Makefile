@@ -53,9 +53,13 @@ run: install
 	$(BIN)/bpm-server demo seed
 	$(BIN)/bpm-server run --host $(HOST) --port $(PORT)
 
-# The whole suite against real PostgreSQL and Redis (started if they are down).
+# The whole suite against real PostgreSQL and Redis (started if they are down), in
+# TEST_WORKERS pytest-xdist processes; each has its own database and Redis db
+# (tests/conftest.py) and every server a test starts listens on a free port.
+# TEST_WORKERS=0 runs serially; timings in README, Development.
+TEST_WORKERS ?= 3
 test: install services browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 services:
 	./scripts/ensure-services
