@@ -23,13 +23,11 @@ RUN groupadd --system --gid 10001 bpm \
 
 WORKDIR /app
 
-# Layer 1: third-party dependencies only. The list is read from pyproject.toml,
-# so this layer is rebuilt when the dependencies change, not on every code edit.
-COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
- && rm /tmp/requirements.txt
+# Layer 1: third-party dependencies only, at the versions CI tested: requirements.txt
+# is the lock (`make lock`) of pyproject.toml's dependencies, with hashes, so this
+# layer is rebuilt when the lock changes, not on every code edit.
+COPY pyproject.toml README.md requirements.txt ./
+RUN pip install --require-hashes -r requirements.txt
 
 # Layer 2: the application packages (dependencies are already in place).
 # Installed in place (editable) so the pages find bpmn-js under the package

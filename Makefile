@@ -8,13 +8,27 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check services install clean translations browser frontend
+.PHONY: run test check services install clean translations browser frontend lock
 
-$(BIN)/.installed: pyproject.toml
+# The versions CI tested: requirements-dev.txt locks every package (with hashes) of the
+# app, its tests and the developers' tools; requirements.txt the app alone (Dockerfile).
+# The project itself goes in editable, without dependencies, built with the locked
+# setuptools; `pip check` then catches a pyproject.toml dependency the lock lacks.
+$(BIN)/.installed: requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; echo "requirements-dev.txt does not match pyproject.toml: run make lock" >&2; exit 1; }
 	touch $@
+
+# Upgrade the locked versions on purpose, then review the diff, run `make test` and commit
+# both files. One package only: make lock UPGRADE='--upgrade-package chinesecalendar'
+UPGRADE    ?= --upgrade
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock: $(BIN)/.installed
+	$(BIN)/pip-compile $(LOCK_FLAGS) $(UPGRADE) -o requirements.txt pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) $(UPGRADE) --extra test --extra dev -c requirements.txt \
+		-o requirements-dev.txt pyproject.toml
 
 # The web UI's message catalogues, compiled from their .po files (no .mo is committed).
 translations: $(BIN)/.installed
@@ -44,9 +58,13 @@ check: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# The whole suite against real PostgreSQL and Redis (started if they are down).
+# The whole suite against real PostgreSQL and Redis (started if they are down), in
+# TEST_WORKERS pytest-xdist processes; each has its own database and Redis db
+# (tests/conftest.py) and every server a test starts listens on a free port.
+# TEST_WORKERS=0 runs serially; timings in README, Development.
+TEST_WORKERS ?= 3
 test: check install services browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 services:
 	./scripts/ensure-services

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from redis import Redis
 from sqlalchemy import create_engine, text
 
 from bpm_server.app import create_app
@@ -23,33 +24,72 @@ from bpm_server.config import PROJECT_ROOT, Config
 from bpm_server.database import db
 
 PG_ADMIN_URL = os.environ.get("BPM_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@localhost:5432/postgres")
-# One database per pytest run, so parallel runs on one machine never share state.
-PG_TEST_DB = os.environ.get("BPM_TEST_PG_DB", f"bpm_test_{os.getpid()}")
-PG_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_TEST_DB
 REDIS_SERVER_URL = os.environ.get("BPM_TEST_REDIS_SERVER", "redis://localhost:6379")
+# Set by pytest-xdist in each worker ("gw0", "gw1", ...); unset in a serial run.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
-def _claim_redis_database() -> str:
-    """A Redis database of this run's own (15 down to 8): tests flush it around each
-    test, so two runs on one machine must not share one. The claim is a key in
-    database 0 that expires on its own if this run dies without releasing it."""
-    from redis import Redis
+def pg_test_db() -> str:
+    """This process's own PostgreSQL database: one per pytest run, and one per xdist
+    worker (each worker is a process of its own), so parallel runs never share state.
+    Read at use, not at import, so a forked child (mutmut) gets its own as well."""
+    named = os.environ.get("BPM_TEST_PG_DB")
+    if named:
+        return f"{named}_{XDIST_WORKER}" if XDIST_WORKER else named
+    return f"bpm_test_{os.getpid()}"
 
+
+def pg_test_url() -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + pg_test_db()
+
+
+_redis_claims: dict[int, str] = {}
+
+
+def redis_test_url() -> str:
+    """A Redis database of this process's own (15 down to 1), claimed on first use so
+    that tests which never touch Redis (the sandbox, the diagram checks) run without it.
+    Tests flush it around each test, so two runs, or two xdist workers, must not share
+    one. The claim is a key in database 0 that expires on its own if this process dies
+    without releasing it."""
+    pid = os.getpid()
+    if pid in _redis_claims:
+        return _redis_claims[pid]
+    named = os.environ.get("BPM_TEST_REDIS_URL")
+    if named:
+        if XDIST_WORKER:
+            raise RuntimeError("BPM_TEST_REDIS_URL names one Redis database, but xdist workers need one each: "
+                               "run with -n 0, or unset it to let each worker claim its own")
+        _redis_claims[pid] = named
+        return named
     control = Redis.from_url(f"{REDIS_SERVER_URL}/0")
-    mine = str(os.getpid()).encode()
-    for number in range(15, 7, -1):
+    for number in range(15, 0, -1):
         key = f"bpm-test:redis-db:{number}"
-        if control.set(key, os.getpid(), nx=True, ex=4 * 3600):
-            def release(key: str = key) -> None:
+        if control.set(key, pid, nx=True, ex=4 * 3600):
+            def release(key: str = key, mine: bytes = str(pid).encode()) -> None:
                 if control.get(key) == mine:
                     control.delete(key)
 
             atexit.register(release)
-            return f"{REDIS_SERVER_URL}/{number}"
-    raise RuntimeError("Redis databases 8-15 are all claimed by other test runs (keys bpm-test:redis-db:* in db 0)")
+            _redis_claims[pid] = f"{REDIS_SERVER_URL}/{number}"
+            return _redis_claims[pid]
+    raise RuntimeError("Redis databases 1-15 are all claimed by other test runs (keys bpm-test:redis-db:* in db 0)")
 
 
-REDIS_TEST_URL = os.environ.get("BPM_TEST_REDIS_URL") or _claim_redis_database()
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis database of this run (or xdist worker); claimed when a test first asks."""
+    return redis_test_url()
+
+
+def __getattr__(name: str) -> str:
+    # ``from tests.conftest import REDIS_TEST_URL`` (tests/rq_support.py and others) still
+    # works, and claims the database only when such a module is imported, not here.
+    if name == "REDIS_TEST_URL":
+        return redis_test_url()
+    raise AttributeError(name)
+
+
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
 
 
@@ -72,11 +112,12 @@ def _migrate(url: str) -> None:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A PostgreSQL database for this run, migrated once with the real Alembic migrations."""
-    _admin(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}" WITH (FORCE)')
-    _admin(f'CREATE DATABASE "{PG_TEST_DB}"')
-    _migrate(PG_URL)
-    yield PG_URL
-    _admin(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}" WITH (FORCE)')
+    name, url = pg_test_db(), pg_test_url()
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin(f'CREATE DATABASE "{name}"')
+    _migrate(url)
+    yield url
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -92,9 +133,18 @@ def empty_tables(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             # The breach log's head row is created by the migration: keep it, reset it.
-            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables if t.name != "sla_breach_log_head")
+            tables = [t.name for t in reversed(db.metadata.sorted_tables) if t.name != "sla_breach_log_head"]
             with db.engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                # DELETE rather than TRUNCATE: TRUNCATE gives each table new files that PostgreSQL
+                # syncs to disk at commit, some 30 syncs per test, which made emptying the tables
+                # the slowest step of a test on a busy disk. The replica role skips the append-only
+                # triggers (and foreign key checks) in this transaction only; it needs the
+                # superuser the tests connect as. Then every sequence starts again, as RESTART
+                # IDENTITY did.
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+                for table in tables:
+                    conn.execute(text(f'DELETE FROM "{table}"'))
+                conn.execute(text("SELECT setval(seqrelid, seqstart, false) FROM pg_sequence"))
                 # Delete and insert rather than update: a test may have removed the row.
                 conn.execute(text("DELETE FROM sla_breach_log_head"))
                 conn.execute(text("INSERT INTO sla_breach_log_head (id, seq, hash) VALUES (1, 0, :h)"),
