@@ -44,6 +44,9 @@ class Config:
     channels_file: Path | None = None  # notification channels and who gets which (JSON)
     # Behind HTTPS: the session cookie is then only ever sent over TLS.
     secure_cookies: bool = False
+    # API tokens issued without an explicit lifetime expire after this many
+    # days; None (BPM_TOKEN_EXPIRY_DAYS unset or 0) means they never expire.
+    token_expiry_days: int | None = None
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -73,6 +76,7 @@ class Config:
                                          or defaults.outbound_backoff_seconds),
             channels_file=Path(values["BPM_CHANNELS_FILE"]) if values.get("BPM_CHANNELS_FILE") else None,
             secure_cookies=_flag(values.get("BPM_SECURE_COOKIES")),
+            token_expiry_days=int(values.get("BPM_TOKEN_EXPIRY_DAYS") or 0) or None,
         )
 
     def but(self, **changes: Any) -> "Config":

@@ -12,7 +12,7 @@ from typing import Any, Callable, TypeVar
 from flask import g, request, session as cookie_session
 
 from bpm_server.errors import Forbidden, Unauthenticated
-from bpm_server.extensions import db_session
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity import service
 from bpm_server.identity.models import User
 
@@ -28,12 +28,14 @@ def _authenticate() -> User:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Authorization header must be 'Bearer <token>'", code="bad_authorization_header")
-        user = service.user_for_token(db_session(), token.strip())
+        user = service.user_for_token(db_session(), token.strip(), now=deployment().clock.now())
         if user is None:
-            raise Unauthenticated("the token is unknown or revoked", code="invalid_token")
+            raise Unauthenticated("the token is unknown, revoked or expired, or its user is deactivated",
+                                  code="invalid_token")
         return user
     user_id = cookie_session.get("user_id")
     if user_id:
+        # ``active`` is read on every request, so deactivating a user ends their sessions at once.
         user = db_session().get(User, user_id)
         if user is not None and user.active:
             return user
