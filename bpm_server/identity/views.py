@@ -261,7 +261,8 @@ def deactivate_user(username: str):
     the task's department and its lead is notified. Audited."""
     user, returned = leavers.deactivate(db_session(), deployment(), current_user(), username,
                                         now=deployment().clock.now())
-    return {**UserSchema().dump(user), "tasks_returned": [t.id for t in returned]}
+    fields_of_user = ("id", "username", "display_name", "department_id", "roles", "active", "created_at")
+    return {**{name: getattr(user, name) for name in fields_of_user}, "tasks_returned": [t.id for t in returned]}
 
 
 @blp.route("/users/<username>/reactivate", methods=["POST"])
