@@ -10,6 +10,9 @@ from flask import Flask
 
 from bpm_server.config import PROJECT_ROOT
 
+# Who the audit trail names for what an operator does on the server's console.
+CLI_ACTOR = "cli"
+
 
 def _app() -> Flask:
     from bpm_server.app import create_app
@@ -132,6 +135,7 @@ def users() -> None:
 def users_add(username: str, department: str, roles: tuple[str, ...], display_name: str | None,
               password_stdin: bool, lead: bool) -> None:
     """Create a user."""
+    from bpm_server.audit.service import record
     from bpm_server.database import db as database
     from bpm_server.errors import AppError
     from bpm_server.identity.service import add_user
@@ -146,6 +150,10 @@ def users_add(username: str, department: str, roles: tuple[str, ...], display_na
                             display_name=display_name, now=app.extensions["bpm"].clock.now())
             if lead:
                 user.department.lead_user_id = user.id
+            record(database.session, actor=CLI_ACTOR, action="user.create", object_type="user", object_id=username,
+                   now=user.created_at, before=None, after={"display_name": user.display_name,
+                                                            "department": department, "roles": list(user.roles),
+                                                            "active": True, "lead": lead})
             database.session.commit()
         except AppError as exc:
             database.session.rollback()
@@ -160,19 +168,82 @@ def tokens() -> None:
 
 @tokens.command("issue")
 @click.argument("username")
-def tokens_issue(username: str) -> None:
+@click.option("--name", default=None, help="What the token is for (shown by 'tokens list').")
+@click.option("--expires-in-days", type=click.IntRange(min=1), default=None,
+              help="Lifetime in days; default BPM_TOKEN_EXPIRY_DAYS (unset: never expires).")
+def tokens_issue(username: str, name: str | None, expires_in_days: int | None) -> None:
     """Print a new API token for USERNAME, alone on one line (only its hash is stored)."""
+    from bpm_server.audit.service import record
     from bpm_server.database import db as database
-    from bpm_server.identity.service import find_user, issue_token
+    from bpm_server.errors import AppError
+    from bpm_server.identity.models import ApiToken
+    from bpm_server.identity.service import find_user, hash_token, issue_token
 
     app = _app()
+    rt = app.extensions["bpm"]
     with app.app_context():
         user = find_user(database.session, username)
         if user is None:
             _fail(f"no user named {username!r}")
-        token = issue_token(database.session, user, now=app.extensions["bpm"].clock.now())
+        if not user.active:
+            _fail(f"user {username!r} is deactivated")
+        now = rt.clock.now()
+        try:
+            token = issue_token(database.session, user, now=now, name=name, expires_in_days=expires_in_days,
+                                default_expiry_days=rt.config.token_expiry_days)
+        except AppError as exc:
+            database.session.rollback()
+            _fail(exc.message)
+        row = database.session.query(ApiToken).filter_by(token_hash=hash_token(token)).one()
+        record(database.session, actor=CLI_ACTOR, action="token.issue", object_type="token", object_id=row.id,
+               now=now, user=username, name=name, expires_at=row.expires_at.isoformat() if row.expires_at else None)
         database.session.commit()
     click.echo(token)
+
+
+@tokens.command("list")
+@click.argument("username", required=False)
+def tokens_list(username: str | None) -> None:
+    """List API tokens (of USERNAME, or everyone's): id, user, name, state, created, expires, last used."""
+    from bpm_server.database import db as database
+    from bpm_server.identity.service import find_user, token_state, tokens as all_tokens
+
+    app = _app()
+    with app.app_context():
+        user = None
+        if username:
+            user = find_user(database.session, username)
+            if user is None:
+                _fail(f"no user named {username!r}")
+        now = app.extensions["bpm"].clock.now()
+        rows, _ = all_tokens(database.session, user=user, per_page=100_000)
+        lines = [(t.id, t.user.username, t.name or "-", token_state(t, now), _when(t.created_at),
+                  _when(t.expires_at), _when(t.last_used_at)) for t in rows]
+        database.session.rollback()
+    click.echo("\t".join(("id", "user", "name", "state", "created", "expires", "last_used")))
+    for line in lines:
+        click.echo("\t".join(line))
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke the token TOKEN_ID (see 'tokens list'); it answers 401 from the next request on."""
+    from bpm_server.database import db as database
+    from bpm_server.errors import AppError
+    from bpm_server.identity.service import revoke_token
+
+    app = _app()
+    with app.app_context():
+        try:
+            token = revoke_token(database.session, None, token_id, now=app.extensions["bpm"].clock.now(),
+                                 actor_name=CLI_ACTOR)
+            owner = token.user.username
+            database.session.commit()
+        except AppError as exc:
+            database.session.rollback()
+            _fail(exc.message)
+    click.echo(f"token {token_id} of {owner} revoked")
 
 
 @main.group()
@@ -241,6 +312,10 @@ def _fail(message: str, details: object = None) -> NoReturn:
         for problem in details["problems"]:
             click.echo(f"  - {problem.get('element_id') or 'diagram'}: {problem['message']}", err=True)
     raise SystemExit(1)
+
+
+def _when(moment: object) -> str:
+    return moment.isoformat(timespec="seconds") if moment is not None else "-"  # type: ignore[attr-defined]
 
 
 def _redact(url: str) -> str:

@@ -85,6 +85,9 @@ class Config:
     max_page_number: int = 100_000
     # Seconds a client is told to wait (Retry-After) when the database is unreachable.
     retry_after_seconds: int = 5
+    # API tokens issued without an explicit lifetime expire after this many
+    # days; None (BPM_TOKEN_EXPIRY_DAYS unset or 0) means they never expire.
+    token_expiry_days: int | None = None
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -122,6 +125,7 @@ class Config:
             engine_max_steps=_positive(values, "BPM_ENGINE_MAX_STEPS", int, defaults.engine_max_steps),
             engine_max_call_depth=_positive(values, "BPM_ENGINE_MAX_CALL_DEPTH", int, defaults.engine_max_call_depth),
             **{name: int(values[f"BPM_{name.upper()}"]) for name in LIMITS if values.get(f"BPM_{name.upper()}")},
+            token_expiry_days=int(values.get("BPM_TOKEN_EXPIRY_DAYS") or 0) or None,
         )
 
     def but(self, **changes: Any) -> Config:

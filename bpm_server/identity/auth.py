@@ -14,7 +14,7 @@ from flask import g, request
 from flask import session as cookie_session
 
 from bpm_server.errors import Forbidden, Unauthenticated
-from bpm_server.extensions import db_session
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity import service
 from bpm_server.identity.models import User
 from bpm_server.request_guard import check_request, checks_after_auth
@@ -31,9 +31,10 @@ def _authenticate() -> User:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Authorization header must be 'Bearer <token>'", code="bad_authorization_header")
-        user = service.user_for_token(db_session(), token.strip())
+        user = service.user_for_token(db_session(), token.strip(), now=deployment().clock.now())
         if user is None:
-            raise Unauthenticated("the token is unknown or revoked", code="invalid_token")
+            raise Unauthenticated("the token is unknown, revoked or expired, or its user is deactivated",
+                                  code="invalid_token")
         return user
     # The cookie's session must still be open on the server (signing out ends it).
     user = service.user_for_web_session(db_session(), cookie_session.get("sid"))

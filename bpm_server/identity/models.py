@@ -45,8 +45,14 @@ class ApiToken(Model):
     # SHA-256 of the secret: tokens are long random strings, so a fast hash is
     # safe and keeps the per-request lookup to one indexed query.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)  # what it is for, e.g. "ERP webhook"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # None: never
+    # Coarse on purpose: written at most once a minute per token (see
+    # ``identity.service.LAST_USED_RESOLUTION``), never on every request.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined")
 

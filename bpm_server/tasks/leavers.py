@@ -1,0 +1,44 @@
+"""What happens to a person's work when they are deactivated (a leaver): their
+open tasks go back to the queue of the task's department, and each affected
+department's lead is told which ones, so nothing waits on someone who is gone."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bpm_server.audit.service import record as audit
+from bpm_server.extensions import Deployment
+from bpm_server.identity import service as identity
+from bpm_server.identity.models import User
+from bpm_server.notifications.service import Message
+from bpm_server.tasks.models import OPEN_STATES, HumanTask
+
+
+def deactivate(session: Session, rt: Deployment, actor: User, username: str, *, now: datetime) -> tuple[User, list[HumanTask]]:
+    """Deactivate ``username`` (its tokens and sessions stop at once) and return its open tasks to their departments."""
+    user = identity.set_active(session, actor.username, username, False, now=now)
+    returned = list(session.scalars(select(HumanTask).where(HumanTask.assignee_id == user.id,
+                                                            HumanTask.state.in_(OPEN_STATES))
+                                    .order_by(HumanTask.due_at, HumanTask.id)))
+    by_department: dict[str, list[HumanTask]] = defaultdict(list)
+    for task in returned:
+        task.assignee, task.state, task.claimed_at = None, "ready", None
+        audit(session, actor=actor.username, action="task.return", object_type="task", object_id=task.id, now=now,
+              before=username, after=None, reason="assignee deactivated", department=task.department_id,
+              process_instance_id=task.process_instance_id, stage=task.name)
+        by_department[task.department_id].append(task)
+    session.flush()
+    for department_id, tasks in by_department.items():
+        lead = identity.lead_of(session, department_id)
+        if lead is None:
+            continue  # nobody to tell; the tasks are in the department's queue for anyone there
+        lines = "; ".join(f"{t.title} ({t.account_id})" for t in tasks)
+        rt.notifier.notify(session, lead, Message(
+            "tasks_returned", f"{len(tasks)} task(s) of {user.display_name} are back in {department_id}'s queue",
+            f"{user.display_name} ({username}) was deactivated by {actor.username}; their open tasks are unassigned "
+            f"and can be claimed by anyone in {department_id}: {lines}",
+            tasks[0].id if len(tasks) == 1 else None), now)
+    return user, returned
