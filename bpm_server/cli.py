@@ -220,15 +220,16 @@ def calendar_import(file: Path, actor: str) -> None:
         try:
             revision, created = import_notice(database.session, parse_notice(raw), actor=actor,
                                               now=app.extensions["bpm"].clock.now())
+            if created:
+                message = (f"calendar {revision.year}: revision {revision.revision} imported "
+                           f"(published {revision.published.isoformat()}, {revision.source})")
+            else:
+                message = f"calendar {revision.year}: unchanged, revision {revision.revision} is this notice"
             database.session.commit()
         except AppError as exc:
             database.session.rollback()
             _fail(f"{file}: {exc.message}")
-    if created:
-        click.echo(f"calendar {revision.year}: revision {revision.revision} imported "
-                   f"(published {revision.published.isoformat()}, {revision.source})")
-    else:
-        click.echo(f"calendar {revision.year}: unchanged, revision {revision.revision} is this notice")
+    click.echo(message)
 
 
 @main.command()
