@@ -209,7 +209,7 @@ def calendar_import(file: Path, actor: str) -> None:
     """Import a year's official holiday notice from FILE (JSON, as for POST /api/v1/calendar/notices)."""
     from bpm_server.database import db as database
     from bpm_server.errors import AppError
-    from bpm_server.sla.notices import import_notice, parse_notice
+    from bpm_server.sla.notices import apply_notice, parse_notice
 
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
@@ -218,11 +218,13 @@ def calendar_import(file: Path, actor: str) -> None:
     app = _app()
     with app.app_context():
         try:
-            revision, created = import_notice(database.session, parse_notice(raw), actor=actor,
-                                              now=app.extensions["bpm"].clock.now())
+            rt = app.extensions["bpm"]
+            revision, created, moved = apply_notice(database.session, rt, parse_notice(raw), actor=actor,
+                                                    now=rt.clock.now())
             if created:
                 message = (f"calendar {revision.year}: revision {revision.revision} imported "
-                           f"(published {revision.published.isoformat()}, {revision.source})")
+                           f"(published {revision.published.isoformat()}, {revision.source}); "
+                           f"{len(moved)} open deadline(s) moved")
             else:
                 message = f"calendar {revision.year}: unchanged, revision {revision.revision} is this notice"
             database.session.commit()

@@ -16,6 +16,7 @@ before the year's current revision is refused (409): it cannot be newer news.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,10 @@ from bpm_server.errors import Conflict, Invalid
 from bpm_server.extensions import Deployment
 from bpm_server.sla import statutory
 from bpm_server.sla.calendar import OfficialNotice
-from bpm_server.sla.models import CalendarRevision
+from bpm_server.instances.models import ProcessInstance
+from bpm_server.sla.models import CalendarRevision, SlaClock, SlaClockEvent, Timer
+from bpm_server.sla.timers import add_timer, cancel_timers
+from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
 log = logging.getLogger(__name__)
 _ONE_DAY = timedelta(days=1)
@@ -177,6 +181,69 @@ def refresh_calendar(session: Session, rt: Deployment) -> None:
     """Give the deployment a calendar with the stored notices (a new object: calendars are immutable,
     so a request or job holding the old one finishes with a consistent calendar)."""
     rt.calendar = rt.calendar.with_notices(official_notice(r) for r in list_current(session))
+
+
+@dataclass(frozen=True)
+class MovedDeadline:
+    task_id: str
+    old_due: datetime | None
+    new_due: datetime
+
+
+def apply_notice(session: Session, rt: Deployment, notice: dict[str, Any], *, actor: str,
+                 now: datetime) -> tuple[CalendarRevision, bool, list[MovedDeadline]]:
+    """Import a validated notice, switch the deployment's calendar to it and move the open deadlines it moves."""
+    revision, created = import_notice(session, notice, actor=actor, now=now)
+    if not created:
+        return revision, False, []
+    refresh_calendar(session, rt)
+    return revision, True, recompute_open_deadlines(session, rt, revision, actor=actor, now=now)
+
+
+def recompute_open_deadlines(session: Session, rt: Deployment, revision: CalendarRevision, *, actor: str,
+                             now: datetime) -> list[MovedDeadline]:
+    """Due moments of running clocks, recomputed on the current calendar; each change re-arms the
+    task's timers and is recorded on its clock events and in the audit trail.
+
+    A deadline already past (breached, or about to be logged so) stays as it
+    was: a new calendar must not undo a breach.  Paused clocks have no due
+    moment (resuming computes one on the calendar of that day), and the timers
+    of a suspended instance are held until it resumes."""
+    calendar = rt.calendar
+    rows = session.execute(
+        select(HumanTask, SlaClock).join(SlaClock, SlaClock.task_id == HumanTask.id)
+        .join(ProcessInstance, ProcessInstance.id == HumanTask.process_instance_id)
+        .where(HumanTask.state.in_(OPEN_STATES), SlaClock.state == "running", SlaClock.breached_at.is_(None),
+               SlaClock.running_since.is_not(None), HumanTask.due_at > now, ProcessInstance.suspended_at.is_(None))
+        .order_by(HumanTask.id)).all()
+    reason = f"calendar {revision.year} revision {revision.revision} ({revision.source})"[:500]
+    moved: list[MovedDeadline] = []
+    for task, clock in rows:
+        due = calendar.add_working_time(clock.running_since,
+                                        timedelta(seconds=max(clock.total_seconds - clock.consumed_seconds, 0)))
+        warn = None
+        if clock.warn_seconds is not None and clock.warn_seconds > clock.consumed_seconds:
+            warn = calendar.add_working_time(clock.running_since,
+                                             timedelta(seconds=clock.warn_seconds - clock.consumed_seconds))
+        if due == task.due_at and warn == task.warn_at:
+            continue
+        old_due, old_warn = task.due_at, task.warn_at
+        warned = session.scalar(select(Timer.id).where(Timer.task_id == task.id, Timer.kind == "sla_warning",
+                                                       Timer.fired_at.is_not(None)).limit(1)) is not None
+        cancel_timers(session, task_id=task.id, kind="sla_breach", now=now)
+        add_timer(session, "sla_breach", task.process_instance_id, task.id, due, {}, now)
+        if not warned:  # a warning already given is not given again
+            cancel_timers(session, task_id=task.id, kind="sla_warning", now=now)
+            if warn is not None:
+                add_timer(session, "sla_warning", task.process_instance_id, task.id, warn, {}, now)
+        task.due_at, task.warn_at = due, (warn if not warned else old_warn)
+        session.add(SlaClockEvent(task_id=task.id, kind="due_moved", at=now, actor=actor, reason=reason,
+                                  due_at_after=due))
+        audit(session, actor=actor, action="sla.due_moved", object_type="task", object_id=task.id, now=now,
+              old_due=old_due.isoformat() if old_due else None, new_due=due.isoformat(), year=revision.year,
+              revision=revision.revision)
+        moved.append(MovedDeadline(task.id, old_due, due))
+    return moved
 
 
 def refresh_if_changed(rt: Deployment, engine: Engine) -> None:

@@ -239,3 +239,42 @@ def test_a_server_built_after_an_import_starts_with_the_notice(people, config, c
     finally:
         with other.app_context():
             db.engine.dispose()
+
+
+# --------------------------------------------------------------------------- recompute on import
+
+
+def breached_tasks(caller) -> dict[str, str]:
+    return {b["task_name"] + ":" + b["process_instance_id"]: b["due_at"]
+            for b in caller.get("/api/v1/sla/breaches").get_json()["items"]}
+
+
+def test_an_import_moves_open_deadlines_on_the_record_and_a_breach_stays(people) -> None:
+    admin, sales = people["admin"], people["sales"]
+    move_clock(admin, "2030-01-25T09:00:00+08:00")
+    late = kickoff(sales, "2030-01-25T09:00:00+08:00")     # provisional: Friday 8 h + Monday 28th 8 h
+    open_ = kickoff(sales, "2030-02-01T09:00:00+08:00")    # provisional: due Wednesday 6 February
+    assert at(late["due_at"]) == at("2030-01-28T18:00:00+08:00")
+    move_clock(admin, "2030-01-29T09:00:00+08:00")         # the first one is breached
+    assert f"kickoff:{late['process_instance_id']}" in breached_tasks(admin)
+
+    response = admin.post("/api/v1/calendar/notices", json=NOTICE_2030)
+    assert response.status_code == 201 and response.get_json()["moved_deadlines"] == 1, response.get_json()
+
+    # The breached deadline keeps its due moment (the notice would have made it Saturday 26th).
+    assert at(sales.get(f"/api/v1/tasks/{late['id']}").get_json()["due_at"]) == at("2030-01-28T18:00:00+08:00")
+    moved = sales.get(f"/api/v1/tasks/{open_['id']}").get_json()
+    assert at(moved["due_at"]) == at("2030-02-11T18:00:00+08:00") and moved["due_provisional"] is False
+    events = sales.get(f"/api/v1/tasks/{open_['id']}/sla").get_json()["events"]
+    assert [(e["kind"], e["actor"]) for e in events] == [("due_moved", "admin")]
+    assert at(events[0]["due_at_after"]) == at("2030-02-11T18:00:00+08:00") and "2030" in events[0]["reason"]
+    [entry] = people["auditor"].get(f"/api/v1/audit?action=sla.due_moved&object_id={open_['id']}").get_json()["items"]
+    assert at(entry["details"]["old_due"]) == at("2030-02-06T18:00:00+08:00")
+    assert at(entry["details"]["new_due"]) == at("2030-02-11T18:00:00+08:00") and entry["details"]["revision"] == 1
+
+    # The timers follow: nothing at the old deadline, the breach at the new one.
+    key = f"kickoff:{open_['process_instance_id']}"
+    move_clock(admin, "2030-02-07T09:00:00+08:00")
+    assert key not in breached_tasks(admin)
+    move_clock(admin, "2030-02-12T09:00:00+08:00")
+    assert at(breached_tasks(admin)[key]) == at("2030-02-11T18:00:00+08:00")

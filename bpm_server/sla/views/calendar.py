@@ -18,6 +18,8 @@ class RevisionSchema(Schema):
     working_days = fields.List(fields.String())
     imported_at = fields.DateTime()
     imported_by = fields.String()
+    moved_deadlines = fields.Integer(dump_only=True, metadata={
+        "description": "on import: open deadlines the revision moved (recomputed, timers re-armed, recorded)"})
 
 
 class CalendarSchema(Schema):
@@ -49,9 +51,12 @@ def import_notice(notice: dict):
 
     Validated (dates inside the year, every statutory holiday covered, no
     overlapping ranges, make-up days on weekends and not on holidays), stored
-    as the year's next revision and used by the calendar at once."""
+    as the year's next revision and used by the calendar at once; open
+    deadlines it moves are recomputed, their timers re-armed, each change
+    recorded on the task's clock events and in the audit trail.  A deadline
+    already past stays breached."""
     rt, session = deployment(), db_session()
-    revision, created = notices.import_notice(session, notice, actor=current_user().username, now=rt.clock.now())
-    if created:
-        notices.refresh_calendar(session, rt)
+    revision, created, moved = notices.apply_notice(session, rt, notice, actor=current_user().username,
+                                                    now=rt.clock.now())
+    revision.moved_deadlines = len(moved)  # for the answer only
     return revision, 201 if created else 200
