@@ -22,7 +22,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bpm_server.audit.service import record as audit
@@ -154,7 +154,11 @@ def import_notice(session: Session, notice: dict[str, Any], *, actor: str,
                                 source=notice["source"], published=notice["published"], holidays=holidays,
                                 working_days=working_days, imported_at=now, imported_by=actor)
     session.add(revision)
-    session.flush()
+    try:
+        session.flush()  # the (year, revision) key: two imports of a year at once cannot both be revision N
+    except IntegrityError:
+        raise Conflict(f"another notice for {year} was imported at the same moment; list the notices and try "
+                       "again", code="concurrent_change") from None
     audit(session, actor=actor, action="calendar.import", object_type="calendar", object_id=str(year), now=now,
           revision=revision.revision, replaces=current.revision if current else None, source=revision.source,
           published=revision.published.isoformat(), holidays=holidays, working_days=working_days)
