@@ -244,9 +244,11 @@ def test_uncovered_year_is_provisional_with_statutory_days_and_warns_once(caplog
         cal.working_minutes_between(sh(2098, 1, 1), sh(2098, 12, 31))
     warnings = [r.getMessage() for r in caplog.records if r.name == "bpm_server.sla.calendar"]
     assert all(r.levelno == logging.WARNING for r in caplog.records)
-    # Once that the year is provisional, once that its lunar festivals are unknown; not per date.
-    assert len(warnings) == 2 and all("2098" in m for m in warnings), warnings
-    assert any("provisional" in m for m in warnings) and any("solar" in m for m in warnings)
+    # Once per calendar that the year is provisional; that its lunar festivals are unknown
+    # at most once per process (an earlier test may have said it already); never per date.
+    assert all("2098" in m for m in warnings), warnings
+    assert len([m for m in warnings if "provisional" in m]) == 1, warnings
+    assert len([m for m in warnings if "solar" in m]) <= 1, warnings
 
 
 def test_covered_years_do_not_warn(caplog) -> None:
