@@ -12,6 +12,9 @@ A notice: ``{"year", "source", "published", "holidays": [[from, to], ...],
 It must stay inside its year, cover every statutory holiday of that year, not
 overlap itself, and make only weekend days working days.  A notice published
 before the year's current revision is refused (409): it cannot be newer news.
+Importing recomputes the open deadlines the new revision moves
+(``recompute_open_deadlines``); other processes pick the revision up when
+their next request or job starts (``refresh_if_changed``).
 """
 from __future__ import annotations
 
