@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, appcontext_pushed
 from flask_smorest import Api
 
 from bpm_server import __version__
@@ -30,6 +30,7 @@ from bpm_server.notifications.service import InAppNotifier, Notifier
 from bpm_server.notifications.views import blp as notifications
 from bpm_server.request_guard import init_guard
 from bpm_server.sla.calendar import BusinessCalendar
+from bpm_server.sla.notices import refresh_if_changed
 from bpm_server.sla.views import blp as sla
 from bpm_server.sla.views import test_clock_blp
 from bpm_server.tasks.views import blp as tasks
@@ -90,7 +91,16 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
                                        evaluator=RestrictedEvaluator(helpers={"now": clock.now},
                                                                      budgets=script_budgets(config)),
                                        calendar=calendar, notifier=notifier or InAppNotifier())
+    # The official holiday notices stored in the database join the calendar now,
+    # and again whenever a request or job starts after another process imported one.
+    with app.app_context():
+        refresh_if_changed(app.extensions["bpm"], db.engine)
+    appcontext_pushed.connect(_reload_calendar_notices, app)
     return app
+
+
+def _reload_calendar_notices(app: Flask, **_: object) -> None:
+    refresh_if_changed(app.extensions["bpm"], db.engine)
 
 
 def script_budgets(config: Config) -> Budgets:

@@ -1,6 +1,7 @@
 """``bpm-server``: the console entry point (API.md "Process")."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -266,6 +267,43 @@ def audit_verify() -> None:
     where = (f" at entry {status.first_broken_seq}" if status.first_broken_seq is not None else "") + \
         (f" (id {status.first_broken_id})" if status.first_broken_id else "")
     _fail(f"breach log broken{where}: {status.reason}")
+
+
+@main.group()
+def calendar() -> None:
+    """The business calendar's official holiday notices."""
+
+
+@calendar.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--actor", default="cli", show_default=True, help="Who imports it, for the audit trail.")
+def calendar_import(file: Path, actor: str) -> None:
+    """Import a year's official holiday notice from FILE (JSON, as for POST /api/v1/calendar/notices)."""
+    from bpm_server.database import db as database
+    from bpm_server.errors import AppError
+    from bpm_server.sla.notices import apply_notice, parse_notice
+
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError covers JSON and UTF-8 decoding errors
+        _fail(f"{file}: cannot read JSON: {exc}")
+    app = _app()
+    with app.app_context():
+        try:
+            rt = app.extensions["bpm"]
+            revision, created, moved = apply_notice(database.session, rt, parse_notice(raw), actor=actor,
+                                                    now=rt.clock.now())
+            if created:
+                message = (f"calendar {revision.year}: revision {revision.revision} imported "
+                           f"(published {revision.published.isoformat()}, {revision.source}); "
+                           f"{len(moved)} open deadline(s) moved")
+            else:
+                message = f"calendar {revision.year}: unchanged, revision {revision.revision} is this notice"
+            database.session.commit()
+        except AppError as exc:
+            database.session.rollback()
+            _fail(f"{file}: {exc.message}")
+    click.echo(message)
 
 
 @main.command()

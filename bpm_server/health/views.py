@@ -31,13 +31,15 @@ def health():
 
 
 def _calendar_check(rt) -> dict:
-    """Holiday data covers only announced years; say when SLAs fall back to weekends only."""
+    """Holiday data covers only announced years; say which years are provisional (statutory days only)."""
     year = rt.clock.now().year
-    uncovered = rt.calendar.uncovered_years([year, year + 1])
-    check = {"ok": True, "time_zone": str(rt.calendar.time_zone), "uncovered_years": uncovered}
-    if uncovered:
-        check["warning"] = (f"no public-holiday data for {', '.join(map(str, uncovered))}: working days there are "
-                            f"weekdays plus the calendar file; add that year's holidays to BPM_CALENDAR_FILE")
+    provisional = rt.calendar.provisional_years([year, year + 1])
+    check = {"ok": True, "time_zone": str(rt.calendar.time_zone), "uncovered_years": provisional,
+             "provisional_years": provisional, "notices": sorted(rt.calendar.notices)}
+    if provisional:
+        check["warning"] = (f"no official holiday notice for {', '.join(map(str, provisional))}: due dates there "
+                            f"use the statutory holidays only and are marked provisional; import the notice "
+                            f"with 'bpm-server calendar import FILE' once it is published")
     return check
 
 

@@ -7,12 +7,19 @@ days (weekend days turned into working days around a holiday).  Design:
 * Holiday data comes from the maintained ``chinese_calendar`` package, which
   only knows the years the State Council has announced (1.11.0: 2004-2026; a
   year's schedule is published around November of the year before).  For a
-  year it does not cover we fall back to weekends plus the deployment's
-  calendar file, report such years via ``uncovered_years`` and log a WARNING
-  once per year and calendar, instead of crashing or guessing silently.
+  year it does not cover and no notice was imported for, we use the
+  statutory days plus weekends, report such years via ``provisional_years``
+  and log a WARNING once per year and calendar, instead of guessing silently.
+* Official notices (the State Council's yearly schedule, imported by an
+  admin and stored as calendar revisions, see ``bpm_server.sla.notices``) are
+  passed in as ``OfficialNotice`` objects; for its year a notice wins over the
+  package.  A year with neither is *provisional*: the statutory holidays fixed
+  by law (``bpm_server.sla.statutory``) are off, no make-up days are known,
+  and ``is_provisional`` says so for every due moment in it.
 * A deployment may override everything with a JSON calendar file; its
-  ``holidays`` / ``working_days`` entries win over the package.  Bad content is
-  rejected up front with a ``CalendarFileError`` naming the key and value.
+  ``holidays`` / ``working_days`` entries win over notices and the package
+  (company days off).  Bad content is rejected up front with a
+  ``CalendarFileError`` naming the key and value.
 * Arithmetic runs on UTC instants: each working period of a local date becomes
   a UTC interval, so starts in any zone work and a DST shift in the calendar's
   zone counts as real elapsed time.  Results are returned in the calendar zone.
@@ -43,6 +50,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+
+from bpm_server.sla import statutory
 
 log = logging.getLogger("bpm_server.sla.calendar")
 
@@ -153,6 +162,36 @@ def _parse_time_zone(value: Any) -> ZoneInfo:
         raise CalendarFileError(f"time_zone: unknown time zone {value!r}") from None
 
 
+@dataclass(frozen=True)
+class OfficialNotice:
+    """One year's official holiday schedule as the calendar uses it (a stored calendar revision)."""
+
+    year: int
+    revision: int
+    holidays: frozenset[date]  # every day off, the notice's ranges expanded
+    working_days: frozenset[date]  # make-up working days (weekend days that are worked)
+    source: str = ""
+    published: date | None = None
+    stored_id: int = 0  # the revision's row id: rows are only inserted, so the newest id marks the data's version
+
+
+@cache
+def _provisional_days_off(year: int) -> frozenset[date]:
+    """The statutory holidays of a year nobody has data for; outside the lunar table only the solar ones.
+
+    Years before the revised law are left to weekends: the package covers 2004-2024."""
+    if year < statutory.FIRST_YEAR:
+        return frozenset()
+    try:
+        return statutory.statutory_holidays(year)
+    except statutory.UnknownLunarYear as exc:
+        log.warning("%s; year %d uses only the solar statutory holidays (New Year, Qingming, Labour Day, "
+                    "National Day) until its notice is imported", exc, year)
+        return statutory.solar_holidays(year)
+    except (NotImplementedError, ValueError, OverflowError):  # outside the solar-term formula's 1900-2100
+        return frozenset()
+
+
 @cache
 def _package_gap(year: int) -> str | None:
     """None if chinese_calendar has data for ``year``, else its explanation.
@@ -181,6 +220,7 @@ class BusinessCalendar:
         "_holidays",
         "_hours",
         "_lock",
+        "_notices",
         "_periods",
         "_use_chinese",
         "_warned",
@@ -193,6 +233,7 @@ class BusinessCalendar:
     _holidays: frozenset[date]
     _working_days: frozenset[date]
     _use_chinese: bool
+    _notices: Mapping[int, OfficialNotice]
     _warned: set[int]
     _lock: threading.Lock
     _decide: Callable[[date], bool]
@@ -201,7 +242,8 @@ class BusinessCalendar:
     def __init__(self, *, time_zone: str = DEFAULT_TIME_ZONE,
                  working_hours: Iterable[Iterable[str]] = DEFAULT_WORKING_HOURS,
                  holidays: Iterable[str | date] = (), working_days: Iterable[str | date] = (),
-                 use_chinese_holidays: bool = True) -> None:
+                 use_chinese_holidays: bool = True,
+                 notices: Iterable[OfficialNotice] = ()) -> None:
         if not isinstance(use_chinese_holidays, bool):
             raise CalendarFileError(f"use_chinese_holidays: expected true or false, got {use_chinese_holidays!r}")
         off, on = _parse_dates("holidays", holidays), _parse_dates("working_days", working_days)
@@ -214,6 +256,7 @@ class BusinessCalendar:
         init("_holidays", off)
         init("_working_days", on)
         init("_use_chinese", use_chinese_holidays)
+        init("_notices", {n.year: n for n in notices})
         init("_warned", set())
         init("_lock", threading.Lock())
         # lru_cache is thread-safe; a race at worst computes the same entry twice.
@@ -227,7 +270,7 @@ class BusinessCalendar:
         hours = ", ".join(f"{_hhmm(s)}-{_hhmm(e)}" for s, e in self._hours)
         return (f"BusinessCalendar(time_zone={self._zone.key!r}, working_hours=[{hours}], "
                 f"holidays={len(self._holidays)}, working_days={len(self._working_days)}, "
-                f"use_chinese_holidays={self._use_chinese})")
+                f"use_chinese_holidays={self._use_chinese}, notices={sorted(self._notices)})")
 
     @classmethod
     def default(cls) -> BusinessCalendar:
@@ -254,6 +297,17 @@ class BusinessCalendar:
         except CalendarFileError as exc:
             raise CalendarFileError(f"calendar file {os.fspath(path)!r}: {exc}") from None
 
+    def with_notices(self, notices: Iterable[OfficialNotice]) -> BusinessCalendar:
+        """A new calendar like this one with ``notices`` instead of its official notices (this one is unchanged)."""
+        return BusinessCalendar(time_zone=self._zone.key, working_hours=self.working_hours,
+                                holidays=self._holidays, working_days=self._working_days,
+                                use_chinese_holidays=self._use_chinese, notices=notices)
+
+    @property
+    def notices(self) -> dict[int, OfficialNotice]:
+        """The official notices this calendar uses, by year."""
+        return dict(self._notices)
+
     @property
     def time_zone(self) -> ZoneInfo:
         return self._zone
@@ -272,13 +326,22 @@ class BusinessCalendar:
             raise TypeError(f"is_working_day needs a date, got {d!r}")
         return self._decide(d)
 
-    def uncovered_years(self, years: Iterable[int]) -> list[int]:
-        """Sorted years for which this calendar lacks Chinese holiday data and falls back to weekends.
+    def is_provisional_year(self, year: int) -> bool:
+        """True when neither an official notice nor the package knows ``year``: its days off are the
+        statutory ones only, and its make-up working days are unknown.
 
-        Empty when ``use_chinese_holidays`` is off: the deployment then owns its holiday list."""
-        if not self._use_chinese:
-            return []
-        return sorted({y for y in years if _package_gap(y) is not None})
+        Always False when ``use_chinese_holidays`` is off: the deployment then owns its holiday list."""
+        return self._use_chinese and year not in self._notices and _package_gap(year) is not None
+
+    def is_provisional(self, moment: datetime | None) -> bool:
+        """Whether ``moment`` (a due moment, say) lies in a provisional year of this calendar's zone."""
+        return moment is not None and self.is_provisional_year(self._localize(moment, "moment").year)
+
+    def provisional_years(self, years: Iterable[int]) -> list[int]:
+        """The sorted provisional years among ``years``."""
+        return sorted({y for y in years if self.is_provisional_year(y)})
+
+    uncovered_years = provisional_years  # the name the health check first used
 
     def _decide_uncached(self, d: date) -> bool:
         if d in self._holidays:
@@ -286,10 +349,17 @@ class BusinessCalendar:
         if d in self._working_days:
             return True
         if self._use_chinese:
+            notice = self._notices.get(d.year)
+            if notice is not None:  # the official notice wins over the package for its year
+                if d in notice.holidays:
+                    return False
+                return d in notice.working_days or d.weekday() < 5
             gap = _package_gap(d.year)
             if gap is None:
                 return chinese_calendar.is_workday(d)
             self._warn_uncovered(d.year, gap)
+            if d in _provisional_days_off(d.year):
+                return False
         return d.weekday() < 5
 
     def _warn_uncovered(self, year: int, gap: str) -> None:
@@ -297,9 +367,9 @@ class BusinessCalendar:
             if year in self._warned:
                 return
             self._warned.add(year)
-        log.warning("no Chinese holiday data for %d (%s); falling back to weekends plus the calendar "
-                    "file's holidays/working_days - add that year's holidays to the calendar file "
-                    "or upgrade chinesecalendar", year, gap)
+        log.warning("no official holiday notice and no Chinese holiday data for %d (%s); the year is "
+                    "provisional: statutory holidays plus weekends, no make-up days - import the year's "
+                    "notice with 'bpm-server calendar import FILE'", year, gap)
 
     def _periods_uncached(self, d: date) -> tuple[Period, ...]:
         if not self._decide(d):

@@ -1,10 +1,10 @@
 """SLA state: a clock per task, timers, escalation policies and the breach log."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bpm_server.database import JsonType, Model, UTCDateTime
@@ -146,3 +146,24 @@ class BreachLogHead(Model):
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
 
+
+
+class CalendarRevision(db.Model):
+    """One imported official holiday notice for a year (inserted, never updated).
+
+    A year's current schedule is its highest ``revision``; older ones stay as
+    the record of what the calendar said when.
+    """
+
+    __tablename__ = "calendar_revision"
+    __table_args__ = (UniqueConstraint("year", "revision", name="uq_calendar_revision_year"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    year: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per year
+    source: Mapped[str] = mapped_column(String(500))
+    published: Mapped[date] = mapped_column(Date)
+    holidays: Mapped[list] = mapped_column(JsonType)  # [["YYYY-MM-DD", "YYYY-MM-DD"], ...] inclusive ranges
+    working_days: Mapped[list] = mapped_column(JsonType)  # ["YYYY-MM-DD", ...]
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    imported_by: Mapped[str] = mapped_column(String(100))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from bpm_server.api_common import PageArgs
+from bpm_server.extensions import deployment
 from bpm_server.tasks.models import TASK_STATES
 
 
@@ -17,6 +18,10 @@ class TaskSchema(Schema):
     created_at = fields.DateTime()
     due_at = fields.DateTime(allow_none=True)
     warn_at = fields.DateTime(allow_none=True)
+    due_provisional = fields.Function(
+        lambda t: deployment().calendar.is_provisional(t.due_at), metadata={
+            "description": "true when the due moment lies in a year whose official holiday notice is not known "
+                           "(statutory holidays only, make-up working days unknown): it may still move"})
     claimed_at = fields.DateTime(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
     completed_by = fields.Function(lambda t: t.completed_by.username if t.completed_by else None)

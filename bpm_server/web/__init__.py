@@ -9,7 +9,11 @@ audit, test): pages use e.g. "inbox", "account_pages", "instance_pages".
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, Flask
+
+from bpm_server.extensions import deployment
 
 from bpm_server.web.accounts import blp as account_pages
 from bpm_server.web.breaches import blp as breaches
@@ -33,5 +37,11 @@ def _page_blueprints() -> list[Blueprint]:
 def register_pages(app: Flask) -> None:
     init_i18n(app)
     init_session(app)
+    app.jinja_env.globals.update(due_provisional=due_provisional)
     for blueprint in _page_blueprints():
         app.register_blueprint(blueprint)
+
+
+def due_provisional(moment: datetime | None) -> bool:
+    """Whether a due moment lies in a year without an official holiday notice (its badge says "暂定")."""
+    return deployment().calendar.is_provisional(moment)

@@ -107,8 +107,12 @@ def timeline(session: Any, instance: ProcessInstance, tasks: list[HumanTask]) ->
             events.append(Event(task.created_at, "cancelled", None, _("%(stage)s cancelled", stage=task.title)))
     titles = {t.id: t.title for t in tasks}
     for event in session.scalars(select(SlaClockEvent).where(SlaClockEvent.task_id.in_(list(titles)))):
-        what = (_("SLA clock of %(stage)s paused", stage=titles[event.task_id]) if event.kind == "pause"
-                else _("SLA clock of %(stage)s resumed", stage=titles[event.task_id]))
+        if event.kind == "due_moved":  # a calendar revision moved the deadline; the reason names it
+            what = _("Due date of %(stage)s moved by a calendar change", stage=titles[event.task_id])
+        elif event.kind == "pause":
+            what = _("SLA clock of %(stage)s paused", stage=titles[event.task_id])
+        else:
+            what = _("SLA clock of %(stage)s resumed", stage=titles[event.task_id])
         events.append(Event(event.at, event.kind, event.actor, what, event.reason))
     for entry in session.scalars(select(BreachEntry).where(BreachEntry.process_instance_id == instance.id)
                                  .order_by(BreachEntry.seq)):

@@ -23,6 +23,9 @@ EXCEPTIONS = {
     # Pure working-time arithmetic on dates (imports nothing of ours): the
     # per-deployment calendar object every layer reads.
     "bpm_server.sla.calendar": FOUNDATION,
+    # The statutory holidays fixed by law, per year: pure date facts the calendar
+    # uses for provisional years (imports nothing of ours).
+    "bpm_server.sla.statutory": FOUNDATION,
     # The grammar of SLA properties and escalation rules: what modeling checks
     # when a diagram or policy is uploaded (imports only the calendar and tiers).
     "bpm_server.sla.definitions": RECORDS,
