@@ -148,7 +148,7 @@ class BreachLogHead(Model):
 
 
 
-class CalendarRevision(db.Model):
+class CalendarRevision(Model):
     """One imported official holiday notice for a year (inserted, never updated).
 
     A year's current schedule is its highest ``revision``; older ones stay as
