@@ -85,7 +85,7 @@ class LoginFailure(Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class WebSession(db.Model):
+class WebSession(Model):
     """One sign-in to the web UI. The cookie carries only this row's id (and is
     signed); signing out ends the row, so a copy of the cookie saved before is
     refused afterwards, not honoured until the cookie would have expired."""
