@@ -138,8 +138,11 @@ def register_error_handlers(app: Flask) -> None:
         except (StaleDataError, IntegrityError) as exc:
             db.session.rollback()
             log.info("commit conflict: %s", exc)
-            return jsonify(error_body(409, "concurrent_change", "Someone else changed this at the same moment; "
-                                                                "reload and try again.")), 409
+            # An after_request hook must hand back a Response: a (body, status) tuple is not converted here.
+            conflict = jsonify(error_body(409, "concurrent_change", "Someone else changed this at the same moment; "
+                                                                    "reload and try again."))
+            conflict.status_code = 409
+            return conflict
         except UNAVAILABLE as exc:
             # The commit (or the rollback) lost the database: nothing was saved.
             log.warning("database unavailable at commit: %s", exc)
@@ -164,7 +167,7 @@ def register_error_handlers(app: Flask) -> None:
 
 def _forget_transaction(db: Any) -> None:
     # The connection may be gone already; the pool replaces it on the next checkout.
-    with contextlib.suppress(UNAVAILABLE):
+    with contextlib.suppress(*UNAVAILABLE):
         db.session.rollback()
 
 
