@@ -85,7 +85,8 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         clock = SettableClock() if config.test_clock else SystemClock()
     adapter.use_clock(clock.now)
     if jobs is None:
-        jobs = RqJobQueue(config.redis_url, config.queue_name) if config.redis_url else InProcessJobQueue(app, perform_in_app)
+        jobs = (RqJobQueue(config.redis_url, config.queue_name) if config.redis_url
+                else InProcessJobQueue(app, perform_in_app))
     calendar = BusinessCalendar.from_file(config.calendar_file) if config.calendar_file else BusinessCalendar.default()
     app.extensions["bpm"] = Deployment(config=config, clock=clock, jobs=jobs,
                                        evaluator=RestrictedEvaluator(helpers={"now": clock.now},

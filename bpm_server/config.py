@@ -99,6 +99,9 @@ class Config:
             values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
         values.update(os.environ if environ is None else environ)
         defaults = cls()
+        # Typed Any: mypy would check these ints against every remaining field of Config.
+        limits: dict[str, Any] = {name: int(values[f"BPM_{name.upper()}"]) for name in LIMITS
+                                  if values.get(f"BPM_{name.upper()}")}
         return cls(
             database_url=values.get("BPM_DATABASE_URL") or defaults.database_url,
             redis_url=values.get("BPM_REDIS_URL") or None,
@@ -124,7 +127,7 @@ class Config:
             script_max_int_bits=_positive(values, "BPM_SCRIPT_MAX_INT_BITS", int, defaults.script_max_int_bits),
             engine_max_steps=_positive(values, "BPM_ENGINE_MAX_STEPS", int, defaults.engine_max_steps),
             engine_max_call_depth=_positive(values, "BPM_ENGINE_MAX_CALL_DEPTH", int, defaults.engine_max_call_depth),
-            **{name: int(values[f"BPM_{name.upper()}"]) for name in LIMITS if values.get(f"BPM_{name.upper()}")},
+            **limits,
             token_expiry_days=int(values.get("BPM_TOKEN_EXPIRY_DAYS") or 0) or None,
         )
 

@@ -6,6 +6,7 @@ with the status API.md prescribes. Nothing here ever shows a traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -98,11 +99,11 @@ def _retry_after(app: Flask) -> int:
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
-    def _app_error(exc: AppError):
+    def _app_error(exc: AppError) -> tuple[Response, int]:
         return jsonify(error_body(exc.status, exc.code, exc.message, exc.details)), exc.status
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
         details = None
         message = exc.description or exc.name
         data = getattr(exc, "data", None) or {}
@@ -127,7 +128,7 @@ def register_error_handlers(app: Flask) -> None:
         return jsonify(error_body(status, code, message, details)), status
 
     @app.after_request
-    def _finish_transaction(response):
+    def _finish_transaction(response: Response) -> Response:
         # The request owns the transaction: services flush, this commits.
         try:
             if response.status_code >= 400:
@@ -137,8 +138,11 @@ def register_error_handlers(app: Flask) -> None:
         except (StaleDataError, IntegrityError) as exc:
             db.session.rollback()
             log.info("commit conflict: %s", exc)
-            return jsonify(error_body(409, "concurrent_change", "Someone else changed this at the same moment; "
-                                                                "reload and try again.")), 409
+            # An after_request hook must hand back a Response: a (body, status) tuple is not converted here.
+            conflict = jsonify(error_body(409, "concurrent_change", "Someone else changed this at the same moment; "
+                                                                    "reload and try again."))
+            conflict.status_code = 409
+            return conflict
         except UNAVAILABLE as exc:
             # The commit (or the rollback) lost the database: nothing was saved.
             log.warning("database unavailable at commit: %s", exc)
@@ -150,24 +154,21 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     @app.errorhandler(DisconnectionError)
     @app.errorhandler(PoolTimeout)
-    def _unavailable(exc: Exception):
+    def _unavailable(exc: Exception) -> Response:
         log.warning("database unavailable: %s", exc)
-        from bpm_server.database import db
-
         _forget_transaction(db)
         return unavailable_response(_retry_after(app))
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        log.exception("unhandled error")
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.error("unhandled error", exc_info=exc)
         return jsonify(error_body(500, "internal_error", "An internal error occurred; it has been logged.")), 500
 
 
 def _forget_transaction(db: Any) -> None:
-    try:
+    # The connection may be gone already; the pool replaces it on the next checkout.
+    with contextlib.suppress(*UNAVAILABLE):
         db.session.rollback()
-    except UNAVAILABLE:  # the connection is gone already; the pool replaces it on the next checkout
-        pass
 
 
 def _flatten(details: Any, prefix: str = "") -> list[str]:
@@ -177,6 +178,7 @@ def _flatten(details: Any, prefix: str = "") -> list[str]:
             out.extend(_flatten(value, f"{prefix}{key}."))
         return out
     if isinstance(details, list):
-        return [f"{prefix.rstrip('.')}: {m}" if prefix else str(m) for m in details if not isinstance(m, (dict, list))] + \
-            [line for m in details if isinstance(m, (dict, list)) for line in _flatten(m, prefix)]
+        leaves = [f"{prefix.rstrip('.')}: {m}" if prefix else str(m) for m in details
+                  if not isinstance(m, (dict, list))]
+        return leaves + [line for m in details if isinstance(m, (dict, list)) for line in _flatten(m, prefix)]
     return [f"{prefix.rstrip('.')}: {details}"]

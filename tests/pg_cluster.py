@@ -7,6 +7,7 @@ root; as root the cluster runs as the ``postgres`` system user.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -77,8 +78,6 @@ class PrivateCluster:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # already stopped
             self.stop()
-        except RuntimeError:
-            pass  # already stopped
         shutil.rmtree(self.base, ignore_errors=True)

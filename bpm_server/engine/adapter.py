@@ -48,6 +48,6 @@ from bpm_server.engine.sandbox import BudgetExceeded, Budgets
 
 __all__ = [
     "BPMN_NS", "DOCTYPE_REFUSED", "MAX_BPMN_BYTES", "MAX_PROLOG_BYTES", "MAX_TASK_DEPTH",
-    "BpmnInvalid", "BudgetExceeded", "Budgets", "CompiledModel", "EngineError", "HumanTaskSpec", "Problem", "ReadyTask", "Run",
-    "ServiceCall", "WaitingMessage", "compile_bpmn", "use_clock",
+    "BpmnInvalid", "BudgetExceeded", "Budgets", "CompiledModel", "EngineError", "HumanTaskSpec", "Problem", "ReadyTask",
+    "Run", "ServiceCall", "WaitingMessage", "compile_bpmn", "use_clock",
 ]

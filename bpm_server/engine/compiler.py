@@ -222,11 +222,11 @@ def _call_cycles(model: CompiledModel) -> list[Problem]:
             if called in path:
                 if element not in reported:
                     reported.add(element)
-                    cycle = " -> ".join(path[path.index(called):] + [called])
+                    cycle = " -> ".join([*path[path.index(called):], called])
                     problems.append(Problem(element, f"the call activity calls process {called!r}, which is "
                                                      f"already running it ({cycle}): the calls would never end"))
             elif called in calls:
-                visit(called, path + [called])
+                visit(called, [*path, called])
 
     visit(model.process_id, [model.process_id])
     return problems
@@ -240,7 +240,7 @@ def _event_definitions(definition: Any) -> list[Any]:
     return [definition, *(d for inner in nested for d in _event_definitions(inner))]
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
 
 

@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
@@ -90,7 +90,11 @@ _SERIALIZER_CONFIG = {**SPIFF_CONFIG, _ExternalServiceTask: ServiceTaskConverter
 
 # --------------------------------------------------------------------------- clock seam
 
-_engine_clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+_engine_clock: Callable[[], datetime] = _system_clock
 
 
 class _ClockedDatetime(datetime):
@@ -98,7 +102,7 @@ class _ClockedDatetime(datetime):
     subclass, installed in that module only, answers from the deployment clock."""
 
     @classmethod
-    def now(cls, tz=None):  # type: ignore[override]
+    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
         moment = _engine_clock()
         return moment.astimezone(tz) if tz else moment.astimezone().replace(tzinfo=None)
 

@@ -84,7 +84,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, cast
 from uuid import UUID
 
 from RestrictedPython import (
@@ -227,29 +227,31 @@ class _DiagramPolicy(RestrictingNodeTransformer):
 
     # The rewrites below add names starting with '_', which the policy refuses
     # in user code; they are added after the node's children were checked.
+    # The policy's visit_* hand back the node they were given (children
+    # checked and rewritten in place); the casts say so to the type checker.
 
     def visit_For(self, node: ast.For) -> ast.AST:
-        node = super().visit_For(node)
+        node = cast(ast.For, super().visit_For(node))
         node.body.insert(0, _located(ast.Expr(_tick_call()), node))
         return node
 
     def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
-        node = super().visit_comprehension(node)
+        node = cast(ast.comprehension, super().visit_comprehension(node))
         node.ifs.insert(0, _located(_tick_call(), node.iter))  # _tick_() is always true
         return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        node = super().visit_FunctionDef(node)
+        node = cast(ast.FunctionDef, super().visit_FunctionDef(node))
         node.body.insert(0, _located(ast.Expr(_tick_call()), node))
         return node
 
     def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
-        node = super().visit_Lambda(node)
+        node = cast(ast.Lambda, super().visit_Lambda(node))
         node.body = _located(ast.BoolOp(op=ast.And(), values=[_tick_call(), node.body]), node.body)
         return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        node = super().visit_BinOp(node)
+        node = cast(ast.BinOp, super().visit_BinOp(node))
         symbol = _GUARDED_BINOPS.get(type(node.op))
         if symbol is None:
             return node
@@ -259,7 +261,7 @@ class _DiagramPolicy(RestrictingNodeTransformer):
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
         # f"{x:>{10**10}}" would pad to 10 GB: the spec goes through _format_.
-        node = super().visit_FormattedValue(node)
+        node = cast(ast.FormattedValue, super().visit_FormattedValue(node))
         if node.format_spec is None:
             return node
         call = ast.Call(func=ast.Name("_format_", ast.Load()),
@@ -267,7 +269,7 @@ class _DiagramPolicy(RestrictingNodeTransformer):
         return _located(ast.FormattedValue(value=call, conversion=-1, format_spec=None), node)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
-        node = super().visit_ExceptHandler(node)
+        node = cast(ast.ExceptHandler, super().visit_ExceptHandler(node))
         if node.type is None:  # bare except would catch the meter's _Stop
             node.type = _located(ast.Name("Exception", ast.Load()), node)
         return node
@@ -343,7 +345,8 @@ def _compile(source: str, mode: Literal["eval", "exec"]) -> _Compiled:
     Failures raise ScriptError and are not cached (lru_cache only stores returns).
     """
     try:
-        tree = ast.parse(source, SCRIPT_FILENAME, mode)
+        # eval mode parses to an Expression, exec mode to a Module.
+        tree = cast(ast.Expression | ast.Module, ast.parse(source, SCRIPT_FILENAME, mode))
     except SyntaxError as exc:  # includes IndentationError / TabError
         line = exc.lineno
         text = exc.text.rstrip("\n") if exc.text else _source_line(source, line)
@@ -491,7 +494,7 @@ _NUMBERS = frozenset({int, float})
 _SAFE_NUMBER_OPERATORS = frozenset({"+", "%", "+=", "-=", "%=", "/=", "//=", ">>=", "&=", "|=", "^="})
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -591,9 +594,8 @@ class _Meter:
         elif op in ("<<", "<<="):
             if _is_int(left) and _is_int(right) and left != 0 and right > 0:
                 self._bits(left.bit_length() + right, what)
-        elif op in ("%", "%="):
-            if isinstance(left, str):
-                self._check_percent_format(left, right)
+        elif op in ("%", "%=") and isinstance(left, str):
+            self._check_percent_format(left, right)
 
     def _check_percent_format(self, template: str, args: Any) -> None:
         limit = self.budgets.max_value_length
@@ -662,7 +664,7 @@ class _Meter:
         method = getattr(text, name)
         what = f"str.{name}()"
         if name == "join":
-            items = list(*args, **kwargs)
+            items: list[Any] = list(*args, **kwargs)
             size = sum(len(i) for i in items if isinstance(i, str)) + len(text) * max(len(items) - 1, 0)
             self._length(size, 1, what)
             return method(items)
@@ -839,7 +841,7 @@ def _is_plain_data(value: Any, max_nodes: int = MAX_SEQUENCE_LENGTH) -> bool:
     budget = [max_nodes]
 
     def check(item: Any, ancestors: frozenset[int]) -> bool:
-        if isinstance(item, _SCALAR_TYPES) or isinstance(item, EXTRA_DATA_TYPES):
+        if isinstance(item, (*_SCALAR_TYPES, *EXTRA_DATA_TYPES)):
             return True
         if id(item) in ancestors:
             return False
@@ -869,10 +871,7 @@ def _copy_variables(context: Mapping[str, Any], names: Iterable[str] | None = No
 
     Values that cannot be deep-copied are passed through as they are.
     """
-    if names is None:
-        selected = dict(context)
-    else:
-        selected = {name: context[name] for name in names if name in context}
+    selected = dict(context) if names is None else {name: context[name] for name in names if name in context}
     try:
         return copy.deepcopy(selected)
     except Exception:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bpm_server.accounts.models import Account
 from bpm_server.audit.service import record as audit
-from bpm_server.database import new_id
+from bpm_server.database import new_id, rows_changed
 from bpm_server.engine.adapter import ServiceCall
 from bpm_server.erp.models import OutboundCall
 from bpm_server.errors import Conflict, NotFound
@@ -109,16 +109,17 @@ def record_attempt(session: Session, rt: Deployment, attempt: Attempt, result: C
                    now: datetime) -> tuple[str, Answered | None]:
     """Count the attempt once and log it; then retry later, open an incident, or (on
     success) return the answer for the runtime to move the process on with."""
-    claimed = session.execute(update(OutboundCall).where(
+    claimed = rows_changed(session, update(OutboundCall).where(
         OutboundCall.id == attempt.call_id, OutboundCall.state == "pending",
-        OutboundCall.attempts == attempt.number - 1).values(attempts=attempt.number, updated_at=now)).rowcount
+        OutboundCall.attempts == attempt.number - 1).values(attempts=attempt.number, updated_at=now))
     if not claimed:
         return "attempt already recorded", None
     integration_log.record(session, direction="outbound", system=attempt.system, endpoint=result.endpoint,
                            operation=attempt.operation, status=result.status, outcome="ok" if result.ok else "failed",
                            duration_ms=result.duration_ms, payload=result.request, error=result.error,
                            reference=attempt.call_id, instance_id=attempt.instance_id, now=now)
-    call = session.get(OutboundCall, attempt.call_id, populate_existing=True)
+    # The compare-and-set above just matched this row, so it exists.
+    call = session.get_one(OutboundCall, attempt.call_id, populate_existing=True)
     if result.ok:
         call.state, call.response, call.completed_at = "succeeded", result.response, now
         call.next_attempt_at, call.last_error = None, None
@@ -144,7 +145,8 @@ def _raise_incident(session: Session, rt: Deployment, call: OutboundCall, now: d
     account = session.get(Account, instance.account_id) if instance else None
     people = [u for u in session.scalars(select(User).where(User.active)) if u.has_role("admin")
               or (account is not None and u.username == account.owner)]
-    message = Message("incident", f"Incident: {call.system} {call.operation} failed ({instance.account_id if instance else ''})",
+    account_id = instance.account_id if instance else ""
+    message = Message("incident", f"Incident: {call.system} {call.operation} failed ({account_id})",
                       f"The call '{call.operation}' to {call.system} for process instance {call.process_instance_id} "
                       f"(stage {call.element_id}) failed {call.attempts} times; last error: {call.last_error}. "
                       f"An admin can retry it: POST /api/v1/incidents/{call.id}/retry")
@@ -156,10 +158,11 @@ def retry_incident(session: Session, rt: Deployment, call_id: str, *, actor: str
     call = session.get(OutboundCall, call_id)
     if call is None or call.incident_at is None:
         raise NotFound(f"incident {call_id!r} does not exist", code="unknown_incident")
-    claimed = session.execute(update(OutboundCall).where(OutboundCall.id == call_id, OutboundCall.state == "incident")
-                              .values(state="pending", max_attempts=OutboundCall.attempts
-                                      + rt.config.outbound_max_attempts, next_attempt_at=now, retried_by=actor,
-                                      updated_at=now)).rowcount
+    claimed = rows_changed(session, update(OutboundCall)
+                           .where(OutboundCall.id == call_id, OutboundCall.state == "incident")
+                           .values(state="pending", max_attempts=OutboundCall.attempts
+                                   + rt.config.outbound_max_attempts, next_attempt_at=now, retried_by=actor,
+                                   updated_at=now))
     if not claimed:
         raise Conflict(f"incident {call_id} is not open (the call is {call.state})", code="incident_not_open")
     session.refresh(call)
@@ -173,9 +176,9 @@ def retry_incident(session: Session, rt: Deployment, call_id: str, *, actor: str
 
 def withdraw(session: Session, instance_id: str, now: datetime) -> int:
     """The instance was cancelled: its calls still pending or in incident are not made."""
-    return session.execute(update(OutboundCall).where(
+    return rows_changed(session, update(OutboundCall).where(
         OutboundCall.process_instance_id == instance_id, OutboundCall.state.in_(("pending", "incident")))
-        .values(state="cancelled", next_attempt_at=None, updated_at=now)).rowcount
+        .values(state="cancelled", next_attempt_at=None, updated_at=now))
 
 
 def answered_calls(session: Session, instance_id: str) -> list[OutboundCall]:

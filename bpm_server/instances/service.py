@@ -33,8 +33,9 @@ def new_instance(session: Session, version: ProcessModelVersion, account: Accoun
                  started_by: str | None) -> ProcessInstance:
     """The row of an instance about to run its first step (the runtime fills in its state)."""
     instance = ProcessInstance(id=new_id(), process_model_id=version.process_model_id, version_id=version.id,
-                               account_id=account.id, account=account, version=version, state="running", engine_state="", data={},
-                               steps_completed=0, started_by=started_by, created_at=now, updated_at=now)
+                               account_id=account.id, account=account, version=version, state="running",
+                               engine_state="", data={}, steps_completed=0, started_by=started_by, created_at=now,
+                               updated_at=now)
     session.add(instance)
     return instance
 

@@ -127,18 +127,20 @@ def _runs_it(user: User, instance: ProcessInstance) -> bool:
 def _check_may_read(user: User, instance: ProcessInstance) -> None:
     if _runs_it(user, instance):
         return
-    if db_session().scalar(select(ProcessInstance.id).where(ProcessInstance.id == instance.id, _involving(user))) is None:
+    involved = select(ProcessInstance.id).where(ProcessInstance.id == instance.id, _involving(user))
+    if db_session().scalar(involved) is None:
         raise Forbidden(f"process instance {instance.id} involves neither you nor your department",
                         code="not_involved")
 
 
-def _scoped(user: User, instance: ProcessInstance) -> Any:
-    """What a staff member may read of an instance: other departments' submissions and the process data left out."""
+def _scoped(user: User, instance: Any) -> Any:
+    """What a staff member may read of an instance (as ``_full`` returns it, history attached):
+    other departments' submissions and the process data left out."""
     if _runs_it(user, instance):
         return instance
     history = [row if row.department_id == user.department_id or row.completed_by_id == user.id
                else _Hiding(row, submitted=None) for row in instance.history]
-    return _Hiding(instance, data={}, history=history)  # type: ignore[return-value]
+    return _Hiding(instance, data={}, history=history)
 
 
 class _Hiding:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bpm_server.database import new_id
+from bpm_server.database import new_id, rows_changed
 from bpm_server.extensions import Deployment
 from bpm_server.identity.models import User
 from bpm_server.integration_log import service as integration_log
@@ -72,16 +72,16 @@ def send(attempt: DeliveryAttempt, now: datetime) -> tuple[str, CallResult]:
     if channel is None:
         return "unknown", CallResult(ok=False, endpoint=attempt.channel, status="not_configured", duration_ms=0.0,
                                      error=f"channel {attempt.channel!r} is no longer configured")
-    fields = {k: attempt.notice.get(k) for k in ("kind", "title", "body", "username", "display_name", "department",
-                                                  "task_id")}
+    names = ("kind", "title", "body", "username", "display_name", "department", "task_id")
+    fields: dict[str, Any] = {k: attempt.notice.get(k) for k in names}
     return channel.kind, channel.send(Notice(**fields), now=now)
 
 
 def record_attempt(session: Session, rt: Deployment, attempt: DeliveryAttempt, kind: str, result: CallResult,
                    now: datetime) -> str:
-    claimed = session.execute(update(NotificationDelivery).where(
+    claimed = rows_changed(session, update(NotificationDelivery).where(
         NotificationDelivery.id == attempt.delivery_id, NotificationDelivery.state == "pending",
-        NotificationDelivery.attempts == attempt.number - 1).values(attempts=attempt.number)).rowcount
+        NotificationDelivery.attempts == attempt.number - 1).values(attempts=attempt.number))
     if not claimed:
         return "attempt already recorded"
     integration_log.record(session, direction="outbound", system=kind, endpoint=result.endpoint,
@@ -89,7 +89,8 @@ def record_attempt(session: Session, rt: Deployment, attempt: DeliveryAttempt, k
                            outcome="ok" if result.ok else "failed", duration_ms=result.duration_ms,
                            payload=result.request, error=result.error, reference=attempt.delivery_id,
                            instance_id=None, now=now)
-    delivery = session.get(NotificationDelivery, attempt.delivery_id, populate_existing=True)
+    # The compare-and-set above just matched this row, so it exists.
+    delivery = session.get_one(NotificationDelivery, attempt.delivery_id, populate_existing=True)
     if result.ok:
         delivery.state, delivery.sent_at, delivery.last_error = "sent", now, None
         return "sent"

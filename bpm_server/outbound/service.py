@@ -80,7 +80,8 @@ def fire_timer(session: Session, rt: Deployment, timer: Any, now: datetime) -> s
 
 
 def _still_due(session: Session, what: str, ref_id: str, attempt: int) -> bool:
-    row = session.get(OutboundCall if what == "service_call" else NotificationDelivery, ref_id)
+    row: OutboundCall | NotificationDelivery | None = (
+        session.get(OutboundCall, ref_id) if what == "service_call" else session.get(NotificationDelivery, ref_id))
     return row is not None and row.state == "pending" and row.attempts == attempt - 1
 
 

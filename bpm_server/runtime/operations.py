@@ -199,7 +199,7 @@ def migrate_instance(session: Session, rt: Deployment, instance_id: str, version
         result.problems.append({"element_id": instance.process_model_id,
                                 "problem": "the instance already runs this version"})
         return result
-    model, run, before = load(rt, instance)
+    _model, run, _before = load(rt, instance)
     target_model = compiled(target)
     try:
         plan: MigrationPlan = plan_migration(run, target_model)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from bpm_server.identity.models import Department, User
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.service import compiled
 from bpm_server.sla import breaches, definitions, policies, timers
-from bpm_server.sla.calendar import BusinessCalendar
+from bpm_server.sla.calendar import BusinessCalendar, WorkingDuration
 from bpm_server.sla.models import SlaClock, SlaClockEvent, Timer
 from bpm_server.sla.timers import add_timer, cancel_timers
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
@@ -91,7 +91,7 @@ def _anchor(session: Session, calendar: BusinessCalendar, definition: definition
         # Back in a loop (this stage already ran since the anchor stage): count from the reopening.
         if task.name in names[:latest]:
             return now, "stage reopened by a loop; counted from the reopening"
-        return done[latest][1], None
+        return cast(datetime, done[latest][1]), None  # a completed task has its completed_at
     if kind == "data":
         moment = _moment(calendar, task.data.get(ref))
         if moment is None:
@@ -119,7 +119,7 @@ def _moment(calendar: BusinessCalendar, value: Any) -> datetime | None:
 
 def _schedule(session: Session, calendar: BusinessCalendar, task: HumanTask, clock: SlaClock, now: datetime) -> None:
     """Set due/warn from the clock's remaining time and create their timers."""
-    start = clock.running_since
+    start = cast(datetime, clock.running_since)  # both callers have just set the clock running
     remaining = timedelta(seconds=max(clock.total_seconds - clock.consumed_seconds, 0))
     task.due_at = calendar.add_working_time(start, remaining)
     task.warn_at = None
@@ -148,7 +148,8 @@ def stop_clock(session: Session, rt: Deployment, task: HumanTask, now: datetime)
         breaches.append(session, kind="completion", breach_id=breach_id, task=task,
                         assignee=_username(session, task.completed_by_id), due_at=task.due_at or breached_at,
                         breached_at=breached_at, now=now,
-                        details={"completed_at": now.isoformat(), "completed_by": _username(session, task.completed_by_id),
+                        details={"completed_at": now.isoformat(),
+                                 "completed_by": _username(session, task.completed_by_id),
                                  "late_working_hours": round(late.total_seconds() / 3600, 2)})
 
 
@@ -161,7 +162,8 @@ def pause(session: Session, rt: Deployment, user: User, task: HumanTask, reason:
         raise Conflict("the SLA clock is already paused", code="already_paused")
     if clock.breached_at is not None:
         raise Conflict("the SLA is already breached; pausing cannot undo a breach", code="already_breached")
-    used = rt.calendar.working_time_between(clock.running_since, now) if now > clock.running_since else timedelta(0)
+    running_since = cast(datetime, clock.running_since)  # not paused and the task is open: running
+    used = rt.calendar.working_time_between(running_since, now) if now > running_since else timedelta(0)
     clock.consumed_seconds += int(used.total_seconds())
     clock.state, clock.running_since, clock.pause_reason = "paused", None, reason
     task.due_at = task.warn_at = None
@@ -172,7 +174,8 @@ def pause(session: Session, rt: Deployment, user: User, task: HumanTask, reason:
     return clock
 
 
-def resume(session: Session, rt: Deployment, user: User, task: HumanTask, reason: str | None, now: datetime) -> SlaClock:
+def resume(session: Session, rt: Deployment, user: User, task: HumanTask, reason: str | None,
+           now: datetime) -> SlaClock:
     clock = _clock_for_change(session, user, task)
     if clock.state != "paused":
         raise Conflict("the SLA clock is not paused", code="not_paused")
@@ -181,7 +184,7 @@ def resume(session: Session, rt: Deployment, user: User, task: HumanTask, reason
     session.add(SlaClockEvent(task_id=task.id, kind="resume", at=now, actor=user.username, reason=reason,
                               due_at_after=task.due_at))
     audit(session, actor=user.username, action="sla.resume", object_type="task", object_id=task.id, now=now,
-          reason=reason, due_at=task.due_at.isoformat())
+          reason=reason, due_at=cast(datetime, task.due_at).isoformat())  # _schedule has just set it
     return clock
 
 
@@ -230,7 +233,7 @@ def _breach(session: Session, rt: Deployment, task: HumanTask, clock: SlaClock, 
     assignee = _username(session, task.assignee_id)  # who held it at the deadline, before any reassignment
     applied = policies.apply(session, rt, task, clock, "breach", timer, now)
     for rule in policies.later_rungs(session, clock):
-        due = rt.calendar.add_working_time(timer.due_at, rule.after)
+        due = rt.calendar.add_working_time(timer.due_at, cast(WorkingDuration, rule.after))  # later rungs have one
         add_timer(session, "escalation", task.process_instance_id, task.id, due,
                   {"level": rule.level, "breach_id": breach_id}, now)
     # The log last: appending locks its head row until commit (see policies.escalation_entries).

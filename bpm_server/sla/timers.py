@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bpm_server.database import new_id
+from bpm_server.database import new_id, rows_changed
 from bpm_server.sla.models import Timer
 
 
@@ -53,8 +53,8 @@ def arm_engine_timer(session: Session, instance_id: str, due: datetime | None, n
 
 def claim(session: Session, timer_id: str, now: datetime) -> Timer | None:
     """Mark the timer fired, atomically; None when it already fired or was cancelled."""
-    claimed = session.execute(update(Timer).where(Timer.id == timer_id, Timer.fired_at.is_(None),
-                                                  Timer.cancelled_at.is_(None)).values(fired_at=now)).rowcount
+    claimed = rows_changed(session, update(Timer).where(Timer.id == timer_id, Timer.fired_at.is_(None),
+                                                        Timer.cancelled_at.is_(None)).values(fired_at=now))
     if not claimed:
         return None
     return session.get(Timer, timer_id)

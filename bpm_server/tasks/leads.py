@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import g, has_app_context
 from sqlalchemy import event, inspect, select
@@ -174,7 +174,7 @@ def _assign_to_stand_ins(session: Session, flush_context: Any, instances: Any) -
     for task in changed:
         if not inspect(task).attrs.assignee.history.added and not inspect(task).attrs.assignee_id.history.added:
             continue
-        assignee = task.assignee
+        assignee = cast(User, task.assignee)  # `changed` holds only assigned tasks
         if actor is not None and assignee.id == actor.id:
             continue  # people claiming work themselves keep it
         stand_in = identity.stand_in_for(session, assignee, today)

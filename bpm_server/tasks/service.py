@@ -143,7 +143,8 @@ def claim(session: Session, user: User, task_id: str, now: datetime) -> HumanTas
     try:
         session.flush()  # here, not at commit, so a lost race becomes a 409 (the audit row goes with it)
     except StaleDataError:
-        raise Conflict(f"task {task_id} was changed by someone else at the same moment", code="concurrent_change") from None
+        raise Conflict(f"task {task_id} was changed by someone else at the same moment",
+                       code="concurrent_change") from None
     return task
 
 

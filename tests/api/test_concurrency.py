@@ -97,8 +97,9 @@ def test_a_completion_waits_while_another_transaction_holds_the_instance_lock(pe
         deadline = time.monotonic() + 30
         while complete.is_alive() and not _sessions_waiting_for_a_lock(synced_app) and time.monotonic() < deadline:
             time.sleep(0.05)
+        went_ahead = [(a.status_code, a.get_json()) for a in answers]
         assert complete.is_alive() and answers == [], \
-            f"the completion went ahead while the instance was locked: {[(a.status_code, a.get_json()) for a in answers]}"
+            f"the completion went ahead while the instance was locked: {went_ahead}"
         assert _sessions_waiting_for_a_lock(synced_app) == 1
         db.session.commit()  # releases the lock
         db.session.remove()

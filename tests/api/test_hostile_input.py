@@ -213,7 +213,7 @@ def test_a_chunked_body_over_max_body_bytes_is_413_naming_the_limit(limited, peo
 
     body = json.dumps(start_body(note="x" * 30_000)).encode()
     environ = EnvironBuilder(path=START, method="POST", data=body, content_type="application/json",
-                             headers={"Authorization": f"Bearer {limited['sales'].token}"}).get_environ()
+                             headers=[("Authorization", f"Bearer {limited['sales'].token}")]).get_environ()
     # As a chunked upload arrives: no Content-Length, the server reads to the end.
     del environ["CONTENT_LENGTH"]
     environ["wsgi.input_terminated"] = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -37,7 +38,7 @@ def test_owner_reads_the_charts_and_downloads_the_numbers(page, login, live_serv
 
     with page.expect_download() as download:
         page.get_by_test_id("stats-csv").click()
-    rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
     assert {"section": "stage", "process_model_id": "account-project", "stage": "kickoff", "department": "sales",
             "measure": "on_time_rate", "value": "0.5"} in rows
 

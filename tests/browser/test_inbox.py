@@ -41,7 +41,7 @@ def test_claim_and_complete_a_stage_with_an_invalid_then_a_valid_form(page, logi
     minutes.fill("Kickoff held; scope and milestones agreed with the customer.")
     page.get_by_test_id("complete").click()
     page.wait_for_url("**/inbox")
-    expect(page.locator(".flash")).to_contain_text("已完成，已流转到下一阶段。")
+    expect(page.locator(".flash")).to_contain_text("已完成，已流转到下一阶段。")  # noqa: RUF001 - Chinese punctuation
     expect(page.locator("tr[data-testid=task-row]").filter(has_text="ACME")).to_have_count(0)
 
     # ...and the next department (consulting) has it at once.

@@ -67,7 +67,7 @@ def test_an_engine_error_is_listed_as_an_incident(page, login, live_server):
     with live_server.app.app_context():
         db.session.add(ProcessModel(id="fragile", name="Fragile", description="", created_at=live_server.clock.now()))
         db.session.commit()
-    lookup = script_task("init", "price = {}[%r]" % XSS)  # fails with a KeyError naming the key: user text
+    lookup = script_task("init", f"price = {{}}[{XSS!r}]")  # fails with a KeyError naming the key: user text
     uploaded = people["owner"].post("/api/v1/process-models/fragile/versions",
                                     data=sequence("fragile", lookup, user_task("follow_up")),
                                     content_type="application/xml")

@@ -94,7 +94,8 @@ CPU_CASES = [
     "f = lambda n: 0 if n == 0 else f(n - 1) + f(n - 1)\nx = f(60)",
     # catching everything does not keep it running
     "for i in range(10**6):\n    try:\n        for j in range(10**6):\n            pass\n    except:\n        pass",
-    "for i in range(10**6):\n    try:\n        for j in range(10**6):\n            pass\n    except Exception:\n        pass",
+    "for i in range(10**6):\n    try:\n        for j in range(10**6):\n            pass\n"
+    "    except Exception:\n        pass",
 ]
 
 

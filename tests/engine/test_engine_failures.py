@@ -53,7 +53,9 @@ def processes(*bodies: tuple[str, ...]) -> bytes:
 
 MESSAGES = """
   <bpmn:collaboration id="collab">
-    <bpmn:correlationKey name="order"><bpmn:correlationPropertyRef>order_no</bpmn:correlationPropertyRef></bpmn:correlationKey>
+    <bpmn:correlationKey name="order">
+      <bpmn:correlationPropertyRef>order_no</bpmn:correlationPropertyRef>
+    </bpmn:correlationKey>
   </bpmn:collaboration>
   <bpmn:message id="paid" name="paid"/>
   <bpmn:correlationProperty id="order_no" name="Order number">

@@ -83,7 +83,8 @@ def warn_kickoff(people, app, *, caller: str = "sales") -> str:
     task = open_task(people["sales"], iid, "kickoff")
     assert people[caller].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
     with app.app_context():
-        advance_test_clock(db.session, app.extensions["bpm"], datetime.fromisoformat("2026-03-03T16:00:00+08:00"))  # warning at 14:48
+        # The warning falls at 14:48.
+        advance_test_clock(db.session, app.extensions["bpm"], datetime.fromisoformat("2026-03-03T16:00:00+08:00"))
         db.session.commit()
         db.session.remove()
     return task["id"]
@@ -106,7 +107,8 @@ def test_a_warning_reaches_mail_and_every_robot_in_its_own_format(people, synced
     assert wecom["msgtype"] == "markdown" and "SLA warning: Project kickoff (GAMMA)" in wecom["markdown"]["content"]
 
     ding = by_path["/robot/send"]
-    assert ding.json["msgtype"] == "markdown" and ding.json["markdown"]["title"] == "SLA warning: Project kickoff (GAMMA)"
+    assert ding.json["msgtype"] == "markdown"
+    assert ding.json["markdown"]["title"] == "SLA warning: Project kickoff (GAMMA)"
     timestamp = ding.query["timestamp"][0]
     expected = base64.b64encode(hmac.new(DING_SECRET.encode(), f"{timestamp}\n{DING_SECRET}".encode(),
                                          hashlib.sha256).digest()).decode()
@@ -153,7 +155,7 @@ def test_a_channel_that_is_down_retries_and_gives_up_without_blocking_anything(p
         states = {(d.channel, d.state, d.attempts) for d in deliveries(db.session, username="consulting")}
         db.session.remove()
     assert states == {("mail", "sent", 1), ("broken-wecom", "failed", 3)}
-    failures = [e for e in people["auditor"].get("/api/v1/integration-log?system=wecom").get_json()["items"]]
+    failures = list(people["auditor"].get("/api/v1/integration-log?system=wecom").get_json()["items"])
     assert len(failures) == 3 and all(e["outcome"] == "failed" and "cannot connect" in e["error"] for e in failures)
     assert "down-key" not in failures[0]["endpoint"]
     # The process never waited for the robot: the task is still there to complete.
@@ -170,7 +172,8 @@ def test_robot_that_refuses_is_a_failure_with_its_reason(tmp_path, people, synce
 
         result = WeComRobot("w", f"{refusing.url}/send?key=k").send(
             Notice("sla_breach", "t", "b", "sales", "Sales"), now=datetime.now(UTC))
-        assert not result.ok and "errcode=310000 keywords not in content" in result.error
+        assert not result.ok and result.error is not None
+        assert "errcode=310000 keywords not in content" in result.error
     finally:
         refusing.stop()
 

@@ -24,6 +24,7 @@ from bpm_server.clock import SettableClock
 from bpm_server.database import db
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.jobs.queue import InProcessJobQueue, RqJobQueue
+from bpm_server.jobs.runner import perform_in_app
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.modeling.service import publish_version
 from bpm_server.runtime import start_instance
@@ -65,7 +66,7 @@ def instance_state(app: Flask, instance_id: str) -> tuple[str, list[tuple[str, s
     """(instance state, [(task name, department, state) of every task row]) as stored."""
     with app.app_context():
         try:
-            state = db.session.get(ProcessInstance, instance_id).state
+            state = db.session.get_one(ProcessInstance, instance_id).state
             rows = db.session.scalars(select(HumanTask).where(HumanTask.process_instance_id == instance_id)
                                       .order_by(HumanTask.created_at, HumanTask.id)).all()
             return state, [(r.name, r.department_id, r.state) for r in rows]
@@ -89,7 +90,7 @@ def test_embedded_runner_fires_due_timer_and_opens_the_task(app: Flask, clock: S
     instance_id = start_waiting_instance(app)
 
     clock.set(START + timedelta(hours=2))
-    jobs = InProcessJobQueue(app)
+    jobs = InProcessJobQueue(app, perform_in_app)
     jobs.enqueue(ADVANCE, instance_id)
     drain(jobs)
 
@@ -100,7 +101,7 @@ def test_embedded_runner_leaves_instance_waiting_before_the_timer_is_due(app: Fl
     instance_id = start_waiting_instance(app)
 
     clock.set(START + timedelta(minutes=59))  # one minute short of PT1H
-    jobs = InProcessJobQueue(app)
+    jobs = InProcessJobQueue(app, perform_in_app)
     jobs.enqueue(ADVANCE, instance_id)
     drain(jobs)
     assert instance_state(app, instance_id) == ("running", [])
@@ -116,7 +117,7 @@ def test_embedded_runner_survives_a_failing_job(app: Flask, clock: SettableClock
                                                 caplog: pytest.LogCaptureFixture) -> None:
     instance_id = start_waiting_instance(app)
     clock.set(START + timedelta(hours=2))
-    jobs = InProcessJobQueue(app)
+    jobs = InProcessJobQueue(app, perform_in_app)
 
     with caplog.at_level(logging.ERROR, logger="bpm_server.jobs.queue"):
         jobs.enqueue(ADVANCE, "no-such-instance")  # raises NotFound inside the runner
@@ -129,7 +130,7 @@ def test_embedded_runner_survives_a_failing_job(app: Flask, clock: SettableClock
     failures = [r for r in caplog.records if r.name == "bpm_server.jobs.queue" and r.levelno == logging.ERROR]
     assert [r.getMessage() for r in failures] == [f"job {ADVANCE} failed",
                                                   "job bpm_server.jobs.no_such_module.job failed"]
-    assert "no-such-instance" in str(failures[0].exc_info[1])
+    assert failures[0].exc_info is not None and "no-such-instance" in str(failures[0].exc_info[1])
 
     # And the runner keeps serving later work.
     jobs.enqueue(ADVANCE, instance_id)
@@ -172,7 +173,8 @@ def test_rq_worker_process_runs_the_queued_advance(rq_app: Flask, tmp_path: Path
     assert good.get_status() == "finished" and good.return_value() == "running"
     # The failing job is kept as failed with its reason; it did not stop the worker.
     bad = Job.fetch("advance-missing", connection=jobs.connection)
-    assert bad.get_status() == "failed" and "no-such-instance" in (bad.latest_result().exc_string or "")
+    latest = bad.latest_result()
+    assert bad.get_status() == "failed" and latest is not None and "no-such-instance" in (latest.exc_string or "")
     assert instance_state(rq_app, instance_id) == ("running", [("follow_up", "sales", "ready")])
 
 

@@ -20,10 +20,11 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from bpm_server.config import PROJECT_ROOT
@@ -339,7 +340,7 @@ FORGERIES = {
 @pytest.mark.parametrize("column", sorted(FORGERIES))
 def test_editing_any_column_of_an_entry_breaks_the_chain_there(logged, synced_app: Flask, column: str) -> None:
     [gamma] = breach_items(logged["auditor"], account_id="GAMMA")
-    table = BreachEntry.__table__
+    table = cast(Table, BreachEntry.__table__)  # a mapped class's __table__ is its Table
     with synced_app.app_context():
         old = db.session.execute(select(table.c[column]).where(table.c.seq == gamma["seq"])).scalar_one()
         db.session.remove()
@@ -411,7 +412,7 @@ def _page_client(app: Flask, username: str):
     from bpm_server.identity.service import start_web_session
 
     with app.app_context():
-        user = db.session.scalar(select(User).where(User.username == username))
+        user = db.session.scalars(select(User).where(User.username == username)).one()
         user_id = user.id
         session_id = start_web_session(db.session, user, now=app.extensions["bpm"].clock.now())
         db.session.commit()

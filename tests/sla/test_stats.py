@@ -78,7 +78,8 @@ def test_open_work_and_open_breaches_at_now(history, synced_app) -> None:
     assert (work["consulting"].breached, work["consulting"].total) == (1, 1)  # GAMMA's research, due Mon 16:00
     assert (work["sales"].warning, work["sales"].breached) == (1, 0)  # ACME's sign-off: warned, due 10:00
     [breach] = stats.open_breaches
-    assert (breach.process_instance_id, breach.stage, breach.account_id) == (history["gamma"], "needs_research", "GAMMA")
+    assert (breach.process_instance_id, breach.stage, breach.account_id) == (history["gamma"], "needs_research",
+                                                                              "GAMMA")
     assert breach.overdue_hours == pytest.approx(2.5)  # Mon 16:00-18:00 plus Tue 09:00-09:30
 
 

@@ -1,6 +1,8 @@
 """The breach log over HTTP (read-only): list, CSV export, chain check."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response
 from marshmallow import Schema, fields, validate
 
@@ -67,8 +69,9 @@ class ChainSchema(Schema):
 @requires("auditor", "process_owner")
 @blp.arguments(BreachArgs, location="query")
 @blp.response(200, BreachPageSchema)
-def list_breaches(args: dict):
-    """The breach log, newest first, with escalations and late completions folded in; ``?format=csv`` exports all matches."""
+def list_breaches(args: dict) -> Response | dict[str, Any]:
+    """The breach log, newest first, with escalations and late completions folded in;
+    ``?format=csv`` exports all matches."""
     fmt = args.pop("format")
     filters = breaches.BreachFilter(**args)
     if filters.start and filters.end and filters.end <= filters.start:
@@ -83,7 +86,7 @@ def list_breaches(args: dict):
 @blp.route("/sla/breaches/verify")
 @requires("auditor", "process_owner")
 @blp.response(200, ChainSchema)
-def verify_chain():
+def verify_chain() -> breaches.ChainStatus:
     """Check the breach log's hash chain; names the first entry that does not fit."""
     return breaches.verify(db_session())
 

@@ -51,7 +51,7 @@ def _clock_view(task_id: str) -> dict:
 @blp.route("/tasks/<task_id>/sla")
 @requires(*READERS)
 @blp.response(200, ClockSchema)
-def get_clock(task_id: str):
+def get_clock(task_id: str) -> dict:
     """A task's SLA clock: length, anchor, pauses (who, when, why)."""
     tasks.authorize_view(current_user(), tasks.get_task(db_session(), task_id))
     return _clock_view(task_id)
@@ -61,7 +61,7 @@ def get_clock(task_id: str):
 @requires("staff")
 @blp.arguments(PauseSchema)
 @blp.response(200, ClockSchema)
-def pause_clock(body: dict, task_id: str):
+def pause_clock(body: dict, task_id: str) -> dict:
     """Stop the SLA clock while the stage waits on the customer (stage must be slaPausable)."""
     rt = deployment()
     service.pause(db_session(), rt, current_user(), tasks.get_task(db_session(), task_id), body["reason"],
@@ -74,7 +74,7 @@ def pause_clock(body: dict, task_id: str):
 @requires("staff")
 @blp.arguments(ResumeSchema)
 @blp.response(200, ClockSchema)
-def resume_clock(body: dict, task_id: str):
+def resume_clock(body: dict, task_id: str) -> dict:
     """Restart the clock; the due moment moves by the paused working time."""
     rt = deployment()
     service.resume(db_session(), rt, current_user(), tasks.get_task(db_session(), task_id), body["reason"],

@@ -1,6 +1,8 @@
 """Escalation policies over HTTP: list, and replace one (process owners, audited)."""
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
 from bpm_server.errors import Invalid
@@ -26,7 +28,7 @@ class PolicyListSchema(Schema):
 @blp.route("/sla/policies")
 @requires(*READERS)
 @blp.response(200, PolicyListSchema)
-def list_policies():
+def list_policies() -> dict[str, Any]:
     """Escalation ladders, and which one is the default and which each tier uses."""
     session = db_session()
     return {"policies": session.query(EscalationPolicy).order_by(EscalationPolicy.name).all(),
@@ -37,7 +39,7 @@ def list_policies():
 @requires("process_owner")
 @blp.arguments(PolicySchema)
 @blp.response(200, PolicySchema)
-def put_policy(body: dict, name: str):
+def put_policy(body: dict, name: str) -> EscalationPolicy:
     """Create or replace a ladder; validated (actions, targets, departments, users) before it is saved."""
     if not 1 <= len(name) <= 100:
         raise Invalid("policy name must be 1 to 100 characters")

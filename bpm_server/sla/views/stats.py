@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Response
 from marshmallow import Schema, fields, validate
@@ -92,7 +93,7 @@ def stats_period(start: datetime | None, end: datetime | None, now: datetime) ->
 @requires("process_owner", "staff")
 @blp.arguments(StatsArgs, location="query")
 @blp.response(200, StatsSchema)
-def sla_statistics(args: dict):
+def sla_statistics(args: dict) -> Response | dict[str, Any]:
     """On-time rate per stage and department, median and 90th-percentile working time per stage (stages
     completed in the period), open work per department and open breaches (now). ``?format=csv`` for CSV.
     Process owners and department leads only."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from marshmallow import Schema, fields
 
@@ -28,7 +29,7 @@ class ClockStateSchema(Schema):
 @requires("admin")
 @test_clock_blp.arguments(ClockSetSchema)
 @test_clock_blp.response(200, ClockStateSchema)
-def set_test_clock(body: dict):
+def set_test_clock(body: dict) -> dict[str, Any]:
     """Move the deployment's clock forward, firing everything that becomes due, in order."""
     rt = deployment()
     target: datetime = body["now"]
@@ -44,7 +45,7 @@ def set_test_clock(body: dict):
 @test_clock_blp.route("/clock")
 @requires("admin")
 @test_clock_blp.response(200, ClockStateSchema)
-def get_test_clock():
+def get_test_clock() -> dict[str, Any]:
     """The test clock's current time."""
     return {"now": deployment().clock.now(), "fired": 0}
 
