@@ -207,7 +207,8 @@ def tokens_issue(username: str, name: str | None, expires_in_days: int | None) -
 def tokens_list(username: str | None) -> None:
     """List API tokens (of USERNAME, or everyone's): id, user, name, state, created, expires, last used."""
     from bpm_server.database import db as database
-    from bpm_server.identity.service import find_user, token_state, tokens as all_tokens
+    from bpm_server.identity.service import find_user, token_state
+    from bpm_server.identity.service import tokens as all_tokens
 
     app = _app()
     with app.app_context():

@@ -35,3 +35,22 @@ def move_clock(caller: Any, when: datetime | str) -> dict:
     response = caller.post("/api/v1/test/clock", json={"now": iso})
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+def page_client(app: Any, username: str) -> Any:
+    """A browser session for ``username``, signed in as the login page does (a server-side session)."""
+    from sqlalchemy import select
+
+    from bpm_server.database import db
+    from bpm_server.identity.models import User
+    from bpm_server.identity.service import start_web_session
+
+    with app.app_context():
+        user = db.session.scalars(select(User).where(User.username == username)).one()
+        user_id = user.id
+        session_id = start_web_session(db.session, user, now=app.extensions["bpm"].clock.now())
+        db.session.commit()
+    client = app.test_client()
+    with client.session_transaction() as cookie:
+        cookie["user_id"], cookie["sid"] = user_id, session_id
+    return client

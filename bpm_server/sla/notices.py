@@ -18,10 +18,11 @@ their next request or job starts (``refresh_if_changed``).
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Engine, func, select
@@ -31,9 +32,9 @@ from sqlalchemy.orm import Session
 from bpm_server.audit.service import record as audit
 from bpm_server.errors import Conflict, Invalid
 from bpm_server.extensions import Deployment
+from bpm_server.instances.models import ProcessInstance
 from bpm_server.sla import statutory
 from bpm_server.sla.calendar import OfficialNotice
-from bpm_server.instances.models import ProcessInstance
 from bpm_server.sla.models import CalendarRevision, SlaClock, SlaClockEvent, Timer
 from bpm_server.sla.timers import add_timer, cancel_timers
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
@@ -79,7 +80,7 @@ class NoticeSchema(Schema):
             if end < start:
                 problem("holidays", f"holidays[{i}]: {end.isoformat()} is before {start.isoformat()}")
         ordered = sorted(ranges)
-        for (s1, e1), (s2, e2) in zip(ordered, ordered[1:]):
+        for (s1, e1), (s2, e2) in itertools.pairwise(ordered):
             if s2 <= e1:
                 problem("holidays", f"ranges {s1.isoformat()}..{e1.isoformat()} and "
                                     f"{s2.isoformat()}..{e2.isoformat()} overlap")
@@ -226,11 +227,12 @@ def recompute_open_deadlines(session: Session, rt: Deployment, revision: Calenda
     reason = f"calendar {revision.year} revision {revision.revision} ({revision.source})"[:500]
     moved: list[MovedDeadline] = []
     for task, clock in rows:
-        due = calendar.add_working_time(clock.running_since,
+        since = cast(datetime, clock.running_since)  # the query keeps running clocks only
+        due = calendar.add_working_time(since,
                                         timedelta(seconds=max(clock.total_seconds - clock.consumed_seconds, 0)))
         warn = None
         if clock.warn_seconds is not None and clock.warn_seconds > clock.consumed_seconds:
-            warn = calendar.add_working_time(clock.running_since,
+            warn = calendar.add_working_time(since,
                                              timedelta(seconds=clock.warn_seconds - clock.consumed_seconds))
         if due == task.due_at and warn == task.warn_at:
             continue

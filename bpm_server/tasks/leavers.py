@@ -17,7 +17,8 @@ from bpm_server.notifications.service import Message
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
 
-def deactivate(session: Session, rt: Deployment, actor: User, username: str, *, now: datetime) -> tuple[User, list[HumanTask]]:
+def deactivate(session: Session, rt: Deployment, actor: User, username: str, *,
+               now: datetime) -> tuple[User, list[HumanTask]]:
     """Deactivate ``username`` (its tokens and sessions stop at once) and return its open tasks to their departments."""
     user = identity.set_active(session, actor.username, username, False, now=now)
     returned = list(session.scalars(select(HumanTask).where(HumanTask.assignee_id == user.id,

@@ -14,7 +14,6 @@ from datetime import datetime
 from flask import Blueprint, Flask
 
 from bpm_server.extensions import deployment
-
 from bpm_server.web.accounts import blp as account_pages
 from bpm_server.web.breaches import blp as breaches
 from bpm_server.web.dashboard import blp as dashboard

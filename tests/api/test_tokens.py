@@ -25,8 +25,9 @@ def _tokens(caller: Caller, **query) -> list[dict]:
 
 def _issue(app: Flask, username: str, **options) -> str:
     with app.app_context():
-        token = issue_token(db.session, find_user(db.session, username), now=app.extensions["bpm"].clock.now(),
-                            **options)
+        user = find_user(db.session, username)
+        assert user is not None
+        token = issue_token(db.session, user, now=app.extensions["bpm"].clock.now(), **options)
         db.session.commit()
     return token
 
@@ -132,5 +133,7 @@ def test_a_lifetime_under_a_day_is_refused(synced_app, people, days: int) -> Non
     from bpm_server.errors import Invalid
 
     with synced_app.app_context(), pytest.raises(Invalid) as caught:
-        issue_token(db.session, find_user(db.session, "sales"), now=START, expires_in_days=days)
+        sales = find_user(db.session, "sales")
+        assert sales is not None
+        issue_token(db.session, sales, now=START, expires_in_days=days)
     assert caught.value.details == {"expires_in_days": ["must be 1 or more"]}

@@ -70,21 +70,6 @@ def failed(result: subprocess.CompletedProcess[str]) -> str:
     return result.stderr
 
 
-@pytest.fixture(scope="module")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file after ``bpm-server db upgrade``; tests work on copies of it."""
-    path = tmp_path_factory.mktemp("cli-template") / "bpm.sqlite3"
-    Cli(f"sqlite:///{path}", path.parent).ok("db", "upgrade")
-    return path
-
-
-@pytest.fixture
-def cli(migrated_sqlite: Path, tmp_path: Path) -> Cli:
-    target = tmp_path / "bpm.sqlite3"
-    shutil.copyfile(migrated_sqlite, target)
-    return Cli(f"sqlite:///{target}", tmp_path)
-
-
 @pytest.fixture
 def copied_dirs(tmp_path: Path) -> tuple[Path, Path]:
     """Editable copies of process_models/ and forms/."""

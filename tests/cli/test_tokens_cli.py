@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from tests.cli.test_cli import Cli, cli, failed, get_me, migrated_sqlite  # noqa: F401 (fixtures)
+from tests.cli.test_cli import Cli, failed, get_me
 
 
 def _listing(cli: Cli, *args: str) -> list[dict[str, str]]:
     header, *rows = cli.ok("tokens", "list", *args).stdout.splitlines()
     columns = header.split("\t")
     assert columns == ["id", "user", "name", "state", "created", "expires", "last_used"]
-    return [dict(zip(columns, row.split("\t"))) for row in rows]
+    return [dict(zip(columns, row.split("\t"), strict=True)) for row in rows]
 
 
 def _audit(cli: Cli) -> list[tuple[str, str, str, dict]]:
@@ -61,7 +61,7 @@ def test_tokens_issue_with_a_lifetime_or_the_deployments_default(cli: Cli) -> No
     defaulted = cli("tokens", "issue", "alice", BPM_TOKEN_EXPIRY_DAYS="90")
     assert defaulted.returncode == 0, defaulted.stderr
     cli.ok("tokens", "issue", "alice")  # no default configured: never expires
-    lifetimes = []
+    lifetimes: list[int | None] = []
     for row in _listing(cli, "alice"):
         if row["expires"] == "-":
             lifetimes.append(None)

@@ -12,19 +12,20 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import chinese_calendar
 import pytest
 
 from bpm_server.app import create_app
 from bpm_server.database import db
-from bpm_server.identity.models import User
 from bpm_server.sla import statutory
 from bpm_server.sla.calendar import BusinessCalendar
 from tests.api.flows import start_project
 from tests.cli.test_cli import Cli, failed
+from tests.support import page_client
 
-NOTICE_2030 = {
+NOTICE_2030: dict[str, Any] = {
     "year": 2030, "source": "国务院办公厅关于2030年部分节假日安排的通知 (test)", "published": "2029-11-12",
     "holidays": [["2030-01-01", "2030-01-01"], ["2030-02-02", "2030-02-10"], ["2030-04-05", "2030-04-07"],
                  ["2030-05-01", "2030-05-05"], ["2030-06-05", "2030-06-07"], ["2030-09-12", "2030-09-14"],
@@ -103,11 +104,7 @@ def test_a_task_due_in_a_provisional_year_says_so_in_the_api_and_the_browser(peo
     listed = {t["id"]: t for t in sales.get("/api/v1/tasks?per_page=100").get_json()["items"]}
     assert listed[task["id"]]["due_provisional"] is True and listed[covered["id"]]["due_provisional"] is False
 
-    with synced_app.app_context():
-        user_id = db.session.query(User).filter_by(username="sales").one().id
-    browser = synced_app.test_client()
-    with browser.session_transaction() as cookie:
-        cookie["user_id"] = user_id
+    browser = page_client(synced_app, "sales")
     for url in ("/inbox?tab=department", f"/tasks/{task['id']}"):
         html = browser.get(url).get_data(as_text=True)
         assert "暂定" in html and 'data-testid="due-provisional"' in html, url
@@ -177,7 +174,7 @@ def _with(**changes) -> dict:
     return {**NOTICE_2030, **changes}
 
 
-HOLIDAYS = NOTICE_2030["holidays"]
+HOLIDAYS: list[list[str]] = NOTICE_2030["holidays"]
 BAD_NOTICES = [
     (_with(holidays=[*HOLIDAYS, ["2031-01-01", "2031-01-01"]]), "holidays", "2031-01-01 is outside 2030"),
     (_with(working_days=["2029-12-29"]), "working_days", "2029-12-29 is outside 2030"),

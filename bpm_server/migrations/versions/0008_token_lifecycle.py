@@ -5,8 +5,8 @@ Revises: 0007
 Create Date: 2026-12-02 06:30:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import bpm_server.database
 
@@ -17,7 +17,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     with op.batch_alter_table('api_token', schema=None) as batch_op:
         batch_op.add_column(sa.Column('name', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('expires_at', bpm_server.database.UTCDateTime(timezone=True), nullable=True))
@@ -25,7 +25,7 @@ def upgrade():
         batch_op.add_column(sa.Column('revoked_by', sa.String(length=100), nullable=True))
 
 
-def downgrade():
+def downgrade() -> None:
     with op.batch_alter_table('api_token', schema=None) as batch_op:
         batch_op.drop_column('revoked_by')
         batch_op.drop_column('last_used_at')

@@ -5,8 +5,8 @@ Revises: 0008
 Create Date: 2026-12-02 06:30:00
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import bpm_server.database
@@ -18,7 +18,7 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade():
+def upgrade() -> None:
     op.create_table(
         'calendar_revision',
         sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -37,5 +37,5 @@ def upgrade():
     )
 
 
-def downgrade():
+def downgrade() -> None:
     op.drop_table('calendar_revision')
