@@ -93,7 +93,8 @@ def warn_kickoff(people, app, *, caller: str = "sales") -> str:
 def test_a_warning_reaches_mail_and_every_robot_in_its_own_format(people, synced_app, robots, mail):
     task_id = warn_kickoff(people, synced_app)
     assert [n["kind"] for n in people["sales"].get("/api/v1/notifications").get_json()["items"]] == ["sla_warning"]
-    assert robots.requests == [] and mail.mails == []  # nothing is sent inside the SLA transaction
+    # Deliveries are queued after the SLA transaction commits (the embedded runner may
+    # already be sending them now, so only their end state is asserted).
     pump(synced_app)
 
     assert [(m.recipients, m.subject) for m in mail.mails] == [
