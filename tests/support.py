@@ -54,3 +54,14 @@ def page_client(app: Any, username: str) -> Any:
     with client.session_transaction() as cookie:
         cookie["user_id"], cookie["sid"] = user_id, session_id
     return client
+
+
+def new_model(app: Any, model_id: str, name: str | None = None) -> None:
+    """An empty process model, ready for ``POST /process-models/{id}/versions``."""
+    from bpm_server.database import db
+    from bpm_server.modeling.models import ProcessModel
+
+    with app.app_context():
+        db.session.add(ProcessModel(id=model_id, name=name or model_id, description="",
+                                    created_at=app.extensions["bpm"].clock.now()))
+        db.session.commit()

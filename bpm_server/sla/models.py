@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bpm_server.database import JsonType, Model, UTCDateTime
-
-if TYPE_CHECKING:  # SQLAlchemy resolves the relationship by name at run time
-    from bpm_server.tasks.models import HumanTask
+from bpm_server.tasks.models import HumanTask
 
 
 class SlaClock(Model):

@@ -8,18 +8,11 @@ from datetime import datetime
 from flask import Flask
 
 from bpm_server.database import db
-from bpm_server.modeling.models import ProcessModel
 from bpm_server.runtime import advance_test_clock
 from bpm_server.sla.models import Timer
 from tests.api.flows import STAGE_DATA, do_stage, open_task, start_project
 from tests.fixtures.diagrams import script_task, sequence, user_task
-
-
-def _new_model(app: Flask, model_id: str) -> None:
-    with app.app_context():
-        db.session.add(ProcessModel(id=model_id, name=model_id, description="",
-                                    created_at=app.extensions["bpm"].clock.now()))
-        db.session.commit()
+from tests.support import new_model
 
 
 def _upload(caller, model_id: str, xml: bytes):
@@ -118,7 +111,7 @@ def test_a_suspended_instance_neither_completes_nor_fires_and_catches_up_on_resu
 # --------------------------------------------------------------------------- retry and data edit
 
 def test_an_instance_in_error_is_fixed_by_a_data_edit_and_a_retry(synced_app, people) -> None:
-    _new_model(synced_app, "brittle")
+    new_model(synced_app, "brittle")
     _upload(people["owner"], "brittle",
             sequence("brittle", user_task("fill"), script_task("compute", "total = amount * 2"), user_task("check")))
     iid = people["sales"].post("/api/v1/process-instances", json={
@@ -161,7 +154,7 @@ def test_a_data_edit_that_fails_the_start_form_changes_nothing(synced_app, peopl
 
 
 def test_a_start_that_failed_is_retried_from_its_start_data(synced_app, people) -> None:
-    _new_model(synced_app, "early")
+    new_model(synced_app, "early")
     _upload(people["owner"], "early", sequence("early", script_task("boot", "x = seed + 1"), user_task("t")))
     failed = people["sales"].post("/api/v1/process-instances", json={
         "process_model_id": "early", "account_id": "ACME", "data": {}}).get_json()
@@ -177,7 +170,7 @@ def test_a_start_that_failed_is_retried_from_its_start_data(synced_app, people) 
 # --------------------------------------------------------------------------- migration
 
 def test_migration_moves_a_running_instance_and_keeps_its_claimed_stage(synced_app, people) -> None:
-    _new_model(synced_app, "twostep")
+    new_model(synced_app, "twostep")
     _upload(people["owner"], "twostep", sequence("twostep", user_task("first"), user_task("second")))
     iid = people["sales"].post("/api/v1/process-instances", json={
         "process_model_id": "twostep", "account_id": "ACME", "data": {}}).get_json()["id"]
@@ -204,7 +197,7 @@ def test_migration_moves_a_running_instance_and_keeps_its_claimed_stage(synced_a
 
 
 def test_migration_is_refused_when_the_open_stage_was_removed(synced_app, people) -> None:
-    _new_model(synced_app, "shrink")
+    new_model(synced_app, "shrink")
     _upload(people["owner"], "shrink", sequence("shrink", user_task("first"), user_task("second")))
     iid = people["sales"].post("/api/v1/process-instances", json={
         "process_model_id": "shrink", "account_id": "ACME", "data": {}}).get_json()["id"]
@@ -218,7 +211,7 @@ def test_migration_is_refused_when_the_open_stage_was_removed(synced_app, people
 
 def test_migration_to_another_models_version_is_invalid_input(synced_app, people) -> None:
     iid = start_project(people["sales"])["id"]
-    _new_model(synced_app, "other")
+    new_model(synced_app, "other")
     other = _upload(people["owner"], "other", sequence("other", user_task("t")))
     response = people["owner"].post(f"/api/v1/process-instances/{iid}/migrate",
                                     json={"version": other["version"]["id"]})
@@ -229,7 +222,7 @@ def test_migration_to_another_models_version_is_invalid_input(synced_app, people
 
 
 def test_bulk_migration_reports_each_instance_and_moves_those_that_can(synced_app, people) -> None:
-    _new_model(synced_app, "bulk")
+    new_model(synced_app, "bulk")
     _upload(people["owner"], "bulk", sequence("bulk", user_task("first"), user_task("second")))
     start = {"process_model_id": "bulk", "account_id": "ACME", "data": {}}
     stays = people["sales"].post("/api/v1/process-instances", json=start).get_json()["id"]

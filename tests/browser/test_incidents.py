@@ -8,20 +8,16 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from bpm_server.database import db
-from bpm_server.modeling.models import ProcessModel
 from tests.api.flows import start_project
 from tests.fixtures.diagrams import script_task, sequence, user_task
+from tests.support import new_model
 
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 def _failing_instance(live_server) -> str:
     app, people = live_server.app, live_server.people
-    with app.app_context():
-        db.session.add(ProcessModel(id="brittle", name="脆弱流程", description="",
-                                    created_at=app.extensions["bpm"].clock.now()))
-        db.session.commit()
+    new_model(app, "brittle", "脆弱流程")
     xml = sequence("brittle", script_task("compute", "total = amount * 2"), user_task("check"))
     assert people["owner"].post("/api/v1/process-models/brittle/versions", data=xml,
                                 headers={"Content-Type": "application/xml"}).status_code == 201
@@ -91,10 +87,7 @@ def test_staff_see_no_operations_and_cannot_post_them(page, login, live_server):
 
 def test_an_owner_checks_then_migrates_an_instance_from_its_page(page, login, live_server):
     app, people = live_server.app, live_server.people
-    with app.app_context():
-        db.session.add(ProcessModel(id="twostep", name="两步流程", description="",
-                                    created_at=app.extensions["bpm"].clock.now()))
-        db.session.commit()
+    new_model(app, "twostep", "两步流程")
 
     def upload(*tasks: str) -> None:
         xml = sequence("twostep", *(user_task(t) for t in tasks))

@@ -8,20 +8,11 @@ error with a clear message, and the server carries on serving everyone else.
 from __future__ import annotations
 
 import pytest
-from flask import Flask
 
 from bpm_server.config import Config
-from bpm_server.database import db
-from bpm_server.modeling.models import ProcessModel
 from tests.api.flows import do_stage, start_project
 from tests.fixtures.diagrams import script_task, sequence, user_task
-
-
-def _new_model(app: Flask, model_id: str) -> None:
-    with app.app_context():
-        db.session.add(ProcessModel(id=model_id, name=model_id, description="",
-                                    created_at=app.extensions["bpm"].clock.now()))
-        db.session.commit()
+from tests.support import new_model
 
 
 def _upload(caller, model_id: str, xml: bytes):
@@ -30,7 +21,7 @@ def _upload(caller, model_id: str, xml: bytes):
 
 
 def test_import_in_a_script_is_refused_at_upload_naming_the_element(synced_app, people):
-    _new_model(synced_app, "evil")
+    new_model(synced_app, "evil")
     for script in ("import os\nos.system('id')", "x = __import__('os')",
                    "x = ().__class__.__mro__[1].__subclasses__()"):
         response = _upload(people["owner"], "evil", sequence("evil", script_task("steal", script), user_task("t")))
@@ -42,7 +33,7 @@ def test_import_in_a_script_is_refused_at_upload_naming_the_element(synced_app, 
 
 
 def test_reading_a_file_fails_at_run_time_with_a_clear_error_and_the_server_stays_up(synced_app, people):
-    _new_model(synced_app, "reader")
+    new_model(synced_app, "reader")
     xml = sequence("reader", script_task("read_secrets", 'secret = open("/etc/passwd").read()'), user_task("t"))
     assert _upload(people["owner"], "reader", xml).status_code == 201
 
@@ -62,7 +53,7 @@ def test_reading_a_file_fails_at_run_time_with_a_clear_error_and_the_server_stay
 
 
 def test_a_failing_script_after_a_stage_keeps_the_completion_and_flags_the_instance(synced_app, people):
-    _new_model(synced_app, "brittle")
+    new_model(synced_app, "brittle")
     xml = sequence("brittle", user_task("fill"), script_task("compute", "total = amount * 2"), user_task("check"))
     assert _upload(people["owner"], "brittle", xml).status_code == 201
     iid = people["sales"].post("/api/v1/process-instances", json={
@@ -104,7 +95,7 @@ def config(config: Config) -> Config:
     ("for i in range(10**6):\n    for j in range(10**6):\n        pass", "CPU time budget exceeded"),
 ], ids=["huge string", "huge power", "endless loop"])
 def test_a_script_over_budget_puts_only_its_instance_in_error(synced_app, people, script, budget):
-    _new_model(synced_app, "greedy")
+    new_model(synced_app, "greedy")
     xml = sequence("greedy", script_task("grab", script), user_task("t"))
     assert _upload(people["owner"], "greedy", xml).status_code == 201  # only running it tells
     response = people["sales"].post("/api/v1/process-instances",
@@ -122,7 +113,7 @@ def test_a_script_over_budget_puts_only_its_instance_in_error(synced_app, people
 
 
 def test_a_process_calling_itself_is_refused_at_upload(synced_app, people):
-    _new_model(synced_app, "echo")
+    new_model(synced_app, "echo")
     call = '<bpmn:callActivity id="again" name="Again" calledElement="echo"/>'
     response = _upload(people["owner"], "echo", sequence("echo", user_task("t"), call))
     assert response.status_code == 422, response.get_json()

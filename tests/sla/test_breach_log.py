@@ -34,7 +34,7 @@ from bpm_server.sla.models import BreachEntry
 from tests.api.flows import do_stage, start_project
 from tests.conftest import START
 from tests.fixtures.diagrams import sequence, user_task
-from tests.support import at, move_clock
+from tests.support import at, move_clock, page_client
 
 SIGNED = "2026-03-02T09:00:00+08:00"
 QUICK = "quick-check"
@@ -406,22 +406,6 @@ def test_audit_verify_detects_a_removed_head_row(logged, synced_app: Flask, data
 # --------------------------------------------------------------------------- the breach-log page's chain status
 
 
-def _page_client(app: Flask, username: str):
-    """A browser session for ``username`` (the page signs in by cookie)."""
-    from bpm_server.identity.models import User
-    from bpm_server.identity.service import start_web_session
-
-    with app.app_context():
-        user = db.session.scalars(select(User).where(User.username == username)).one()
-        user_id = user.id
-        session_id = start_web_session(db.session, user, now=app.extensions["bpm"].clock.now())
-        db.session.commit()
-    client = app.test_client()
-    with client.session_transaction() as cookie:
-        cookie["user_id"], cookie["sid"] = user_id, session_id
-    return client
-
-
 def _chain_on_page(client, query: str = "") -> str:
     response = client.get(f"/breaches?lang=en{query}")
     assert response.status_code == 200
@@ -431,7 +415,7 @@ def _chain_on_page(client, query: str = "") -> str:
 
 
 def test_page_walks_the_whole_chain_on_demand_and_at_least_every_ten_minutes(logged, synced_app: Flask) -> None:
-    client = _page_client(synced_app, "auditor")
+    client = page_client(synced_app, "auditor")
     assert _chain_on_page(client) == "intact"
     [gamma] = breach_items(logged["auditor"], account_id="GAMMA")
     _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET assignee = :who WHERE seq = :seq",
@@ -445,7 +429,7 @@ def test_page_walks_the_whole_chain_on_demand_and_at_least_every_ten_minutes(log
 
 
 def test_check_now_on_the_page_finds_an_edited_old_entry_at_once(logged, synced_app: Flask) -> None:
-    client = _page_client(synced_app, "auditor")
+    client = page_client(synced_app, "auditor")
     assert _chain_on_page(client) == "intact"
     _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET assignee = :who WHERE seq = 1", {"who": "mallory"})
     assert _chain_on_page(client, "&verify=1") == "broken"
@@ -457,7 +441,7 @@ def test_entries_added_since_the_last_full_walk_are_checked_on_every_view(logged
                                  json={"process_model_id": QUICK, "account_id": "BETA", "data": {}})
     assert quick.status_code == 201  # one working hour: due at 11:00
     move_clock(logged["admin"], "2026-03-09T10:59:00+08:00")
-    client = _page_client(synced_app, "auditor")
+    client = page_client(synced_app, "auditor")
     assert _chain_on_page(client) == "intact"  # the full walk the next view builds on
     with synced_app.app_context():
         before = db.session.scalar(select(func.max(BreachEntry.seq)))

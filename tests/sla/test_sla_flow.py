@@ -210,15 +210,11 @@ def test_rejection_loop_gives_the_reopened_stage_a_fresh_sla(leads):
 def test_an_escalation_that_starts_a_process_starts_it_once_through_the_runtime(people, synced_app) -> None:
     """A breach rung's start_process becomes a timer row the runtime fires: the new
     instance exists once, is marked as started by the escalation and names its origin."""
-    from bpm_server.database import db
-    from bpm_server.modeling.models import ProcessModel
     from tests.fixtures.diagrams import sequence, user_task
+    from tests.support import new_model
 
     owner, admin = people["owner"], people["admin"]
-    with synced_app.app_context():
-        db.session.add(ProcessModel(id="rescue", name="rescue", description="",
-                                    created_at=synced_app.extensions["bpm"].clock.now()))
-        db.session.commit()
+    new_model(synced_app, "rescue")
     assert owner.post("/api/v1/process-models/rescue/versions", data=sequence("rescue", user_task("call_customer")),
                       headers={"Content-Type": "application/xml"}).status_code == 201
     ladder = [{"on": "breach", "actions": [{"start_process": "rescue"}]}]
