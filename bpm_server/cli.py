@@ -254,20 +254,64 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Check the breach log's hash chain: exit 0 when intact, else name the first broken entry."""
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also compare the log with the signed checkpoints in FILE (see 'audit checkpoint').")
+def audit_verify(checkpoint_file: Path | None) -> None:
+    """Check the breach log's hash chain: exit 0 when intact, else name the first broken entry.
+    With --checkpoint, entries removed from the end are found too, even with the head rewound."""
     from bpm_server.database import db as database
+    from bpm_server.errors import AppError
+    from bpm_server.sla import checkpoints
     from bpm_server.sla.breaches import verify
 
     app = _app()
     with app.app_context():
         status = verify(database.session)
-    if status.intact:
-        click.echo(f"breach log intact: {status.entries} entries")
-        return
-    where = (f" at entry {status.first_broken_seq}" if status.first_broken_seq is not None else "") + \
-        (f" (id {status.first_broken_id})" if status.first_broken_id else "")
-    _fail(f"breach log broken{where}: {status.reason}")
+        compared = None
+        if checkpoint_file is not None and status.intact:
+            rt = app.extensions["bpm"]
+            try:
+                points = checkpoints.parse_lines(checkpoint_file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, AppError) as exc:
+                _fail(f"{checkpoint_file}: {getattr(exc, 'message', exc)}")
+            key = checkpoints.signing_key(rt.config.checkpoint_key, rt.config.secret_key)
+            compared = checkpoints.check(database.session, key, points)
+    if not status.intact:
+        where = (f" at entry {status.first_broken_seq}" if status.first_broken_seq is not None else "") + \
+            (f" (id {status.first_broken_id})" if status.first_broken_id else "")
+        _fail(f"breach log broken{where}: {status.reason}")
+    if compared is not None and not compared.ok:
+        _fail(f"breach log does not match its checkpoints: {compared.reason}")
+    suffix = f"; matches {compared.checked} checkpoint(s)" if compared is not None else ""
+    click.echo(f"breach log intact: {status.entries} entries{suffix}")
+
+
+@audit.command("checkpoint")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append the checkpoint to FILE (one JSON line each) instead of only printing it.")
+def audit_checkpoint(out_file: Path | None) -> None:
+    """Print a signed checkpoint of the breach log's head (entry count and hash). Keep it
+    outside the database, e.g. from cron: 'bpm-server audit checkpoint --out /backup/breach.ckpt'."""
+    from bpm_server.database import db as database
+    from bpm_server.errors import AppError
+    from bpm_server.sla import checkpoints
+
+    app = _app()
+    with app.app_context():
+        rt = app.extensions["bpm"]
+        key = checkpoints.signing_key(rt.config.checkpoint_key, rt.config.secret_key)
+        try:
+            point = checkpoints.make(database.session, key, rt.clock.now())
+        except AppError as exc:
+            _fail(exc.message)
+    line = json.dumps(point, sort_keys=True)
+    if out_file is not None:
+        try:
+            with out_file.open("a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as exc:
+            _fail(f"{out_file}: {exc}")
+    click.echo(line)
 
 
 @main.group()

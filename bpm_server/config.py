@@ -45,6 +45,9 @@ class Config:
     test_clock: bool = False
     erp_webhook_secret: str | None = None
     secret_key: str = "dev-only-secret-change-me"
+    # Signs breach-log checkpoints kept outside the database; derived from the
+    # secret key when unset (set it so rotating the secret keeps old checkpoints valid).
+    checkpoint_key: str | None = None
     models_dir: Path = PROJECT_ROOT / "process_models"
     forms_dir: Path = PROJECT_ROOT / "forms"
     calendar_file: Path | None = None
@@ -108,6 +111,7 @@ class Config:
             test_clock=_flag(values.get("BPM_TEST_CLOCK")),
             erp_webhook_secret=values.get("BPM_ERP_WEBHOOK_SECRET") or None,
             secret_key=values.get("BPM_SECRET_KEY") or defaults.secret_key,
+            checkpoint_key=values.get("BPM_CHECKPOINT_KEY") or None,
             models_dir=Path(values.get("BPM_MODELS_DIR") or defaults.models_dir),
             forms_dir=Path(values.get("BPM_FORMS_DIR") or defaults.forms_dir),
             calendar_file=Path(values["BPM_CALENDAR_FILE"]) if values.get("BPM_CALENDAR_FILE") else None,

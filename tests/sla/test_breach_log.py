@@ -264,12 +264,13 @@ def test_database_refuses_update_and_delete(logged, synced_app: Flask) -> None:
 # --------------------------------------------------------------------------- tamper detection
 
 
-def audit_verify(database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The real ``bpm-server audit verify``, configured by environment only."""
+def audit_verify(database_url: str, cwd: Path, *args: str, command: str = "verify",
+                 **env_extra: str) -> subprocess.CompletedProcess[str]:
+    """The real ``bpm-server audit verify`` (or another ``audit`` command), configured by environment only."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BPM_")}
     env.update(BPM_DATABASE_URL=database_url,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, "-m", "bpm_server.cli", "audit", "verify"], cwd=cwd, env=env,
+               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])), **env_extra)
+    return subprocess.run([sys.executable, "-m", "bpm_server.cli", "audit", command, *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
