@@ -67,11 +67,7 @@ def check_assignments(session: Session, human_tasks: Iterable[Any], *, departmen
                 problems += _assignee_problems(session, task.name, user)
         raw = raw_department(task)
         if not raw:
-            if not assignee:
-                problems.append(Problem(task.name, gettext(
-                    "user task has no department: set the 'department' property, candidateGroups or an "
-                    "assignee, or place the task in a lane")))
-            continue
+            continue  # no lane, group or property: the task goes to the department of whoever started the instance
         if not departments_exist:
             continue
         resolved = {index.get(name.lower()) for name in _names(raw)}

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from croniter import croniter  # type: ignore[import-untyped]
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
 
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
@@ -111,7 +112,7 @@ class CronTimerEventDefinition(CycleTimerEventDefinition):
     the task's internal data, so the server's timer table reads it the same way."""
 
     def cycle_complete(self, my_task: Any) -> bool:
-        now = datetime.now(UTC)
+        now = timer_module.datetime.now(UTC)  # the deployment's clock (run.py installs it in that module)
         event_value = my_task._get_internal_data("event_value")
         expression = my_task.workflow.script_engine.evaluate(my_task, self.expression)
         if event_value is None:

@@ -18,6 +18,9 @@ from bpm_server.engine.dialects.expressions import feel_to_python, is_feel, is_j
 
 _ISO = re.compile(r"^(R\d*/.+|P[0-9YMWDTHS.,]+|\d{4}-\d{2}-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?)$", re.IGNORECASE)
 
+# A bare word such as PT4X or P1Q is a mistyped ISO literal, not a variable: say so now.
+_ISO_ATTEMPT = re.compile(r"^[PR]T?\d[0-9A-Za-z]*$")
+
 
 class TimerProblem(Exception):
     pass
@@ -57,7 +60,8 @@ def to_python(kind: str, text: str) -> str:
         return feel_to_python(stripped)
     if is_juel(stripped):
         return juel_to_python(stripped)
-    if _ISO.match(stripped) or (kind == "timeCycle" and cron.looks_like_cron(stripped)):
+    if (_ISO.match(stripped) or _ISO_ATTEMPT.match(stripped)
+            or (kind == "timeCycle" and cron.looks_like_cron(stripped))):
         check_value(kind, stripped)
         return repr(stripped)
     try:
