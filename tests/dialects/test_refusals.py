@@ -135,3 +135,29 @@ def test_timer_cycles_written_in_iso_or_cron_fire_on_the_test_clock(synced_app, 
     for follow_up in [t for t in people["sales"].get("/api/v1/tasks").get_json()["items"] if t["name"] == "follow_up"]:
         assert people["sales"].post(f"/api/v1/tasks/{follow_up['id']}/complete", json={"data": {}}).status_code == 200
     assert people["sales"].get(f"/api/v1/process-instances/{iid}").get_json()["state"] == "completed"
+
+
+def test_a_task_without_department_goes_to_the_starters_department(synced_app, people, backend):
+    new_model(synced_app, "plain")
+    assert upload(people["owner"], "plain", diagram(user_task())).status_code == 201
+    iid = people["finance"].post("/api/v1/process-instances", json={
+        "process_model_id": "plain", "account_id": "ACME", "data": {}}).get_json()["id"]
+    task = open_task(people["finance"], "t")
+    assert task["department"] == "finance" and task["state"] == "ready"
+    assert people["sales"].get("/api/v1/tasks").get_json()["items"] == []
+    assert people["finance"].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    assert people["finance"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {}}).status_code == 200
+    assert people["finance"].get(f"/api/v1/process-instances/{iid}").get_json()["state"] == "completed"
+
+
+def test_form_key_uses_a_form_we_hold_and_refuses_one_we_do_not(synced_app, people):
+    new_model(synced_app, "keyed")
+    held = diagram(user_task('camunda:candidateGroups="sales" '
+                             'camunda:formKey="embedded:app:forms/account-project/kickoff.json"'))
+    assert upload(people["owner"], "keyed", held).status_code == 201
+    missing = diagram(user_task('camunda:candidateGroups="sales" camunda:formKey="approval/missing.json"'))
+    problems = problems_of(upload(people["owner"], "keyed", missing))
+    assert [(p["element_id"], "approval/missing.json" in p["message"]) for p in problems] == [("t", True)]
+    # Other tools' forms (HTML, Camunda Forms) are not ours: the task gets the generic form, as in SpiffWorkflow.
+    other = diagram(user_task('camunda:candidateGroups="sales" camunda:formKey="embedded:app:forms/a.html"'))
+    assert upload(people["owner"], "keyed", other).status_code == 201
