@@ -2,7 +2,8 @@
 existing departments (by id or name, case-insensitively), and assignees to users.
 
 Checked at upload, so that a lane named ``Sales`` does not become a department
-nobody belongs to; resolved again when a task is created (departments are few
+nobody belongs to (a task naming none goes to the department of whoever started
+the instance); resolved again when a task is created (departments are few
 and rarely renamed: the answers are cached per process).
 """
 from __future__ import annotations
