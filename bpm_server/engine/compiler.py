@@ -25,6 +25,8 @@ from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 
+from bpm_server.engine.dialects import swap_cron_timers, translate
+from bpm_server.engine.dialects.checks import more_expressions
 from bpm_server.engine.sandbox import RestrictedEvaluator, ScriptError
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -70,6 +72,10 @@ class CompiledModel:
     # looking for timer and subscription rows of models that can have none.
     has_timer_events: bool = True
     has_message_events: bool = True
+    # Forms written inside the diagram (Camunda formData), by the name their task's property gives.
+    generated_forms: dict[str, Any] = field(default_factory=dict)
+    # Service tasks that name an external task type (zeebe:taskDefinition, camunda:type="external").
+    service_types: dict[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- service tasks
@@ -137,6 +143,9 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     dangling = _dangling_event_refs(root)
     if dangling:
         raise BpmnInvalid(dangling)
+    translation = translate(root)
+    if translation.problems:
+        raise BpmnInvalid([Problem(element, message, line) for element, message, line in translation.problems])
     parser = _Parser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(etree.ElementTree(root), filename="upload.bpmn")
@@ -147,7 +156,9 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     except (SpiffWorkflowException, KeyError, AttributeError, TypeError, ValueError) as exc:
         raise BpmnInvalid([Problem(getattr(exc, "id", None), f"cannot build the process: {exc}")]) from None
 
-    model = CompiledModel(process_id, spec, subprocess_specs, {}, [])
+    model = CompiledModel(process_id, spec, subprocess_specs, {}, [], generated_forms=translation.forms,
+                          service_types=translation.service_types)
+    swap_cron_timers(_all_task_specs(model))
     timers = messages = False
     for task_spec in _all_task_specs(model):
         if getattr(task_spec, "manual", False):
@@ -156,6 +167,7 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
                 name=task_spec.name, title=task_spec.bpmn_name or task_spec.name, lane=task_spec.lane,
                 properties=dict(ext.get("properties") or {}), instructions=ext.get("instructionsForEndUser"))
         model.scripts.extend(_scripts_of(task_spec))
+        model.scripts.extend(more_expressions(task_spec))
         definitions = _event_definitions(getattr(task_spec, "event_definition", None))
         timers = timers or any(isinstance(d, TimerEventDefinition) for d in definitions)
         messages = messages or any(isinstance(d, MessageEventDefinition) for d in definitions)
@@ -168,6 +180,7 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     problems += [Problem(spec.name, f"service task operator {spec.operation_name!r} must be "
                                     f"'<system>.<operation>', e.g. 'erp.request_invoice'")
                  for spec in _all_task_specs(model) if isinstance(spec, _ExternalServiceTask)
+                 and spec.name not in model.service_types
                  and not re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", spec.operation_name or "")]
     if problems:
         raise BpmnInvalid(problems)

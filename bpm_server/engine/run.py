@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as timer_module
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -30,6 +30,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from bpm_server.engine.compiler import CompiledModel, _ExternalServiceTask, _first_line
+from bpm_server.engine.dialects.cron import CronTimerEventDefinition
 from bpm_server.engine.sandbox import BudgetExceeded, Budgets, RestrictedEvaluator, ScriptError
 
 # Above this depth SpiffWorkflow's task iterator stops seeing tasks (G1).
@@ -85,7 +86,9 @@ class WaitingMessage:
 
 # The parser (compiler.py) builds service tasks as ``_ExternalServiceTask``; the
 # serializer must know that class to dump and load runs that contain one.
-_SERIALIZER_CONFIG = {**SPIFF_CONFIG, _ExternalServiceTask: ServiceTaskConverter}
+# Cron timer cycles (dialects.cron) are stored as SpiffWorkflow's cycle timers are.
+_SERIALIZER_CONFIG = {**SPIFF_CONFIG, _ExternalServiceTask: ServiceTaskConverter,
+                      CronTimerEventDefinition: SPIFF_CONFIG[CycleTimerEventDefinition]}
 
 
 # --------------------------------------------------------------------------- clock seam

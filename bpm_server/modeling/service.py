@@ -24,6 +24,7 @@ from bpm_server.database import new_id
 from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.instances.models import ProcessInstance
+from bpm_server.modeling.assignment import check_assignments
 from bpm_server.modeling.forms import EMPTY_FORM, schema_problem
 from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
 from bpm_server.sla.definitions import problems_for_model
@@ -95,11 +96,16 @@ def _content_hash(xml: str, forms: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def check_version(session: Session, xml: bytes, entry_process: str | None) -> tuple[CompiledModel, dict[str, Any]]:
-    """Compile and check a diagram against our conventions; return it with the forms it uses."""
+def check_version(session: Session, xml: bytes, entry_process: str | None, *,
+                  departments_exist: bool = True) -> tuple[CompiledModel, dict[str, Any]]:
+    """Compile and check a diagram against our conventions; return it with the forms it uses.
+
+    ``departments_exist=False`` (syncing process_models/ at deployment, possibly
+    before any department is created) only requires each task to name one."""
     _check_encoding(xml)
     model = compile_bpmn(xml, entry_process)
     library = {f.name: f.schema for f in session.scalars(select(FormDefinition))}
+    library.update(model.generated_forms)  # forms written inside the diagram (Camunda formData)
     problems: list[Problem] = []
     forms: dict[str, Any] = {}
 
@@ -112,10 +118,8 @@ def check_version(session: Session, xml: bytes, entry_process: str | None) -> tu
             forms[form_name] = library[form_name]
 
     use_form(START_ELEMENT, model.start_properties.get(FORM_PROPERTY))
+    problems.extend(check_assignments(session, model.human_tasks.values(), departments_exist=departments_exist))
     for task in model.human_tasks.values():
-        if not department_of(task):
-            problems.append(Problem(task.name, "user task has no department: set the 'department' property "
-                                               "or place the task in a lane"))
         use_form(task.name, form_name_of(task))
     data_fields = {name for schema in forms.values() for name in _form_fields(schema)}
     problems.extend(Problem(element, message)
@@ -168,7 +172,7 @@ def publish_version(session: Session, model_id: str, xml: bytes, *, source: str,
         current = session.get(ProcessModelVersion, process_model.current_version_id)
         entry_process = current.entry_process if current else None
     try:
-        compiled_model, forms = check_version(session, xml, entry_process)
+        compiled_model, forms = check_version(session, xml, entry_process, departments_exist=source != "sync")
     except BpmnInvalid as exc:
         raise Invalid(f"the diagram has {len(exc.problems)} problem(s): {exc}", code="invalid_bpmn",
                       details={"problems": [p.as_dict() for p in exc.problems]}) from None

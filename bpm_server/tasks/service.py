@@ -17,6 +17,7 @@ from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound
 from bpm_server.identity.models import User
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.instances.service import json_safe
+from bpm_server.modeling.assignment import resolve_assignee, resolve_department
 from bpm_server.modeling.forms import EMPTY_FORM, field_errors, validator_for
 from bpm_server.modeling.service import department_of, form_name_of, form_of, forms_of_version
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
@@ -200,14 +201,25 @@ def apply_step(session: Session, instance: ProcessInstance, model: CompiledModel
     opened_rows = []
     for ready in opened:
         spec = model.human_tasks[ready.name]
+        assignee = resolve_assignee(session, spec, ready.data, instance.started_by)
+        department = resolve_department(session, department_of(spec)) or (
+            assignee.department_id if assignee else _starter_department(session, instance)) or ""
         row = HumanTask(id=new_id(), process_instance_id=instance.id, engine_task_id=ready.engine_task_id,
-                        name=spec.name, title=spec.title, department_id=department_of(spec), lane=spec.lane,
+                        name=spec.name, title=spec.title, department_id=department, lane=spec.lane,
                         form_name=form_name_of(spec), instructions=spec.instructions, state="ready",
                         account_id=instance.account_id, process_model_id=instance.process_model_id,
                         data=json_safe(ready.data), created_at=now)
+        if assignee is not None:  # assigned in the diagram (camunda:assignee, ${initiator}): already claimed
+            row.state, row.assignee_id, row.claimed_at = "claimed", assignee.id, now
         session.add(row)
         opened_rows.append(row)
     return opened_rows, closed_rows
+
+
+def _starter_department(session: Session, instance: ProcessInstance) -> str | None:
+    if not instance.started_by:
+        return None
+    return session.scalar(select(User.department_id).where(User.username == instance.started_by))
 
 
 def cancel_open(session: Session, instance: ProcessInstance) -> list[HumanTask]:

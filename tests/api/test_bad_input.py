@@ -85,8 +85,9 @@ def assert_still_open(people: dict[str, Caller], iid: str, task_id: str, name: s
 
 NOT_EXECUTABLE = changed(GOOD_XML, 'isExecutable="true"', 'isExecutable="false"')
 MISSING_FORM = changed(GOOD_XML, "account-project/needs_research.json", "account-project/no_such_form.json")
-NO_DEPARTMENT = changed(changed(GOOD_XML, '<spiffworkflow:property name="department" value="consulting" />', ""),
-                        "<bpmn:flowNodeRef>needs_research</bpmn:flowNodeRef>", "")
+# A department nobody set up (a task without any goes to the starter's department instead).
+UNKNOWN_DEPARTMENT = changed(GOOD_XML, '<spiffworkflow:property name="department" value="consulting" />',
+                             '<spiffworkflow:property name="department" value="research-lab" />')
 IMPORTS_OS = changed(GOOD_XML, "rework_rounds = rework_rounds + 1",
                      "import os\nrework_rounds = len(os.listdir('/'))")
 
@@ -97,7 +98,7 @@ BAD_DIAGRAMS = {
     "html": ("<html/>", "not a BPMN", None),
     "no_executable_process": (NOT_EXECUTABLE, "executable", None),
     "missing_form_file": (MISSING_FORM, "no_such_form.json", "needs_research"),
-    "no_department_no_lane": (NO_DEPARTMENT, "department", "needs_research"),
+    "unknown_department": (UNKNOWN_DEPARTMENT, "research-lab", "needs_research"),
     "script_imports_os": (IMPORTS_OS, "record_rework", "record_rework"),
 }
 

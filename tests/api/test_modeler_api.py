@@ -28,8 +28,9 @@ def test_problems_are_listed_per_element_and_nothing_is_published(people) -> Non
     owner = people["owner"]
     before = versions(owner)
     xml = with_property("kickoff", "slaWarnAt", "180%").decode()
-    xml = xml.replace('<spiffworkflow:property name="department" value="it" />', "")  # IT stage loses its department
-    xml = xml.replace('<bpmn:flowNodeRef>resource_preparation</bpmn:flowNodeRef>', "")  # ... and its lane
+    # The IT stage names a department nobody set up.
+    xml = xml.replace('<spiffworkflow:property name="department" value="it" />',
+                      '<spiffworkflow:property name="department" value="it-ops" />')
 
     response = validate(owner, xml.encode())
 
@@ -38,7 +39,7 @@ def test_problems_are_listed_per_element_and_nothing_is_published(people) -> Non
     assert body["valid"] is False
     by_element = {p["element_id"]: p["message"] for p in body["problems"]}
     assert "180%" in by_element["kickoff"]
-    assert "department" in by_element["resource_preparation"]
+    assert "it-ops" in by_element["resource_preparation"]
     assert versions(owner) == before
     # The same diagram uploaded is refused with the same problems: one set of checks.
     uploaded = upload(owner, xml.encode()).get_json()["error"]["details"]["problems"]
