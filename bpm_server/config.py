@@ -48,6 +48,9 @@ class Config:
     # Signs breach-log checkpoints kept outside the database; derived from the
     # secret key when unset (set it so rotating the secret keeps old checkpoints valid).
     checkpoint_key: str | None = None
+    # Who an escalation rung goes to when its own target is nobody (a department
+    # without a lead, an account without a sponsor): user:<username> or role:<role>.
+    escalation_fallback: str = "role:admin"
     models_dir: Path = PROJECT_ROOT / "process_models"
     forms_dir: Path = PROJECT_ROOT / "forms"
     calendar_file: Path | None = None
@@ -112,6 +115,7 @@ class Config:
             erp_webhook_secret=values.get("BPM_ERP_WEBHOOK_SECRET") or None,
             secret_key=values.get("BPM_SECRET_KEY") or defaults.secret_key,
             checkpoint_key=values.get("BPM_CHECKPOINT_KEY") or None,
+            escalation_fallback=values.get("BPM_ESCALATION_FALLBACK") or defaults.escalation_fallback,
             models_dir=Path(values.get("BPM_MODELS_DIR") or defaults.models_dir),
             forms_dir=Path(values.get("BPM_FORMS_DIR") or defaults.forms_dir),
             calendar_file=Path(values["BPM_CALENDAR_FILE"]) if values.get("BPM_CALENDAR_FILE") else None,

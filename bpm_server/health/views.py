@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from bpm_server.extensions import db_session, deployment
+from bpm_server.sla import gaps
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Liveness and dependencies")
 
@@ -23,6 +24,7 @@ def health():
     checks["queue"] = {"ok": rt.jobs.ping(), "mode": "rq" if rt.config.redis_url else "embedded"}
     checks["calendar"] = _calendar_check(rt)
     checks["erp"] = _erp_check(rt)
+    checks["escalation"] = _escalation_check(rt)
     ok = all(c.get("ok", True) for c in checks.values())
     if ok:
         return {"status": "ok", "checks": checks}, 200
@@ -40,6 +42,26 @@ def _calendar_check(rt) -> dict:
         check["warning"] = (f"no official holiday notice for {', '.join(map(str, provisional))}: due dates there "
                             f"use the statutory holidays only and are marked provisional; import the notice "
                             f"with 'bpm-server calendar import FILE' once it is published")
+    return check
+
+
+def _escalation_check(rt) -> dict:
+    """Ladders whose targets resolve to nobody: they still act, on the fallback."""
+    try:
+        found = gaps.all_gaps(db_session())
+    except Exception as exc:  # the database check above already reports an outage
+        return {"ok": True, "error": exc.__class__.__name__}
+    check: dict = {"ok": True, "gaps": found, "fallback": rt.config.escalation_fallback,
+                   "fallback_people": [u.username for u in gaps.fallback_people(db_session(),
+                                                                                 rt.config.escalation_fallback)]}
+    if found:
+        check["warning"] = (f"{len(found)} escalation target(s) resolve to nobody; those rungs go to "
+                            f"{rt.config.escalation_fallback} instead: " +
+                            "; ".join(f"policy {g['policy']} rule {g['rule']} {g['target']}: {g['problem']}"
+                                      for g in found[:5]))
+    if not check["fallback_people"]:
+        check["warning"] = ((check.get("warning", "") + "; ") if found else "") + \
+            f"the escalation fallback {rt.config.escalation_fallback} is nobody either"
     return check
 
 

@@ -21,6 +21,7 @@ from bpm_server.modeling.service import compiled, department_of
 from bpm_server.notifications.service import Message
 from bpm_server.sla import breaches
 from bpm_server.sla.escalation import PolicyError, Rule, parse_rules, parse_settings
+from bpm_server.sla.gaps import fallback_people
 from bpm_server.sla.models import EscalationPolicy, EscalationSetting, SlaClock, Timer
 from bpm_server.sla.timers import add_timer
 from bpm_server.tasks.models import HumanTask
@@ -164,15 +165,18 @@ def _act(session: Session, rt: Deployment, task: HumanTask, event: str, action: 
     verb, target = next(iter(action.items()))
     if verb == "notify":
         people = _people(session, task, target)
+        fell_back = "" if people else _fallback_note(rt)
+        if not people:
+            people = fallback_people(session, rt.config.escalation_fallback)
         title = f"SLA {event}: {task.title} ({task.account_id})"
         body = (f"Stage '{task.title}' of account {task.account_id} " +
                 ("is close to its due time" if event == "warning" else "is past its due time") +
                 f" ({task.due_at.isoformat() if task.due_at else 'no due time'}).")
         for person in people:
             rt.notifier.notify(session, person, Message(f"sla_{event}", title, body, task.id), now)
-        return f"notify {target}: " + (", ".join(p.username for p in people) or "nobody (not set)")
+        return f"notify {target}: {fell_back}" + (", ".join(p.username for p in people) or "nobody")
     if verb == "reassign":
-        return _reassign(session, task, target, now)
+        return _reassign(session, rt, task, target, now)
     if verb == "raise_priority":
         task.priority = (task.priority or 0) + int(target)
         return f"priority raised to {task.priority}"
@@ -204,21 +208,27 @@ def _people(session: Session, task: HumanTask, target: str) -> list[User]:
     return []
 
 
-def _reassign(session: Session, task: HumanTask, target: str, now: datetime) -> str:
+def _fallback_note(rt: Deployment) -> str:
+    return f"nobody (not set), fell back to {rt.config.escalation_fallback}: "
+
+
+def _reassign(session: Session, rt: Deployment, task: HumanTask, target: str, now: datetime) -> str:
     before = task.assignee.username if task.assignee else None
     if target.startswith("department:"):
         task.department_id, task.assignee, task.state = target.split(":", 1)[1], None, "ready"
         result = f"reassigned to department {task.department_id}"
     else:
         people = _people(session, task, target)
+        fell_back = "" if people else _fallback_note(rt)
+        people = people or fallback_people(session, rt.config.escalation_fallback)
         if not people:
-            return f"reassign to {target}: nobody (not set)"
+            return f"reassign to {target}: {fell_back}nobody"
         chosen = people[0]
         task.assignee, task.state, task.claimed_at = chosen, "claimed", now
         # Flush now: an out-of-office stand-in is applied as the task is written
         # (tasks.leads), and the breach log must name who really got the task.
         session.flush()
-        result = f"reassigned to {task.assignee.username}"
+        result = f"{fell_back}reassigned to {task.assignee.username}"
         if task.assignee.id != chosen.id:
             result += f" (standing in for {chosen.username}, who is away)"
     audit(session, actor="system", action="task.reassign", object_type="task", object_id=task.id, now=now,

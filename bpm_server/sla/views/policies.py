@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 from bpm_server.errors import Invalid
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
-from bpm_server.sla import policies
+from bpm_server.sla import gaps, policies
 from bpm_server.sla.models import EscalationPolicy, EscalationSetting
 from bpm_server.sla.views.blueprint import blp
 
@@ -18,6 +18,9 @@ class PolicySchema(Schema):
     rules = fields.List(fields.Dict(), required=True)
     updated_at = fields.DateTime(dump_only=True)
     updated_by = fields.String(dump_only=True, allow_none=True)
+    # Targets that resolve to nobody today (saved anyway: the data may follow);
+    # such a rung goes to the deployment's fallback person or role.
+    warnings = fields.List(fields.Dict(), dump_only=True)
 
 
 class PolicyListSchema(Schema):
@@ -39,9 +42,13 @@ def list_policies() -> dict[str, Any]:
 @requires("process_owner")
 @blp.arguments(PolicySchema)
 @blp.response(200, PolicySchema)
-def put_policy(body: dict, name: str) -> EscalationPolicy:
-    """Create or replace a ladder; validated (actions, targets, departments, users) before it is saved."""
+def put_policy(body: dict, name: str) -> dict[str, Any]:
+    """Create or replace a ladder; validated (actions, targets, departments, users) before it is saved.
+    ``warnings`` lists targets that resolve to nobody today."""
     if not 1 <= len(name) <= 100:
         raise Invalid("policy name must be 1 to 100 characters")
-    return policies.put_policy(db_session(), name, body["rules"], actor=current_user().username,
-                               now=deployment().clock.now())
+    session = db_session()
+    policy = policies.put_policy(session, name, body["rules"], actor=current_user().username,
+                                 now=deployment().clock.now())
+    return {"name": policy.name, "rules": policy.rules, "updated_at": policy.updated_at,
+            "updated_by": policy.updated_by, "warnings": gaps.policy_gaps(session, name, policy.rules)}
