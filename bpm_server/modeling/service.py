@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
-from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn
+from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn, events
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.forms import EMPTY_FORM, schema_problem
@@ -117,6 +117,7 @@ def check_version(session: Session, xml: bytes, entry_process: str | None) -> tu
             problems.append(Problem(task.name, "user task has no department: set the 'department' property "
                                                "or place the task in a lane"))
         use_form(task.name, form_name_of(task))
+    problems.extend(events.start_event_problems(model.spec))
     data_fields = {name for schema in forms.values() for name in _form_fields(schema)}
     problems.extend(Problem(element, message)
                     for element, message in problems_for_model(model.human_tasks.values(), data_fields))
