@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from bpm_server.database import db
+from bpm_server.runtime import fire_timer
 from bpm_server.sla.models import Timer
 from tests.conftest import START
 from tests.support import move_clock, new_model
@@ -127,6 +129,43 @@ def test_a_cycle_timer_start_event_starts_one_instance_per_firing(people, synced
     rows = start_timer_rows(synced_app)
     assert [r.due_at - START for r in rows] == [timedelta(minutes=m) for m in (10, 20, 30)]
     assert all(r.fired_at is not None for r in rows)
+
+
+@pytest.mark.parametrize(("timer", "firings"), [
+    ('<bpmn:timeDate>"2026-03-03T09:00:00+08:00"</bpmn:timeDate>', [timedelta(days=1)]),
+    ('<bpmn:timeDuration>"PT4H"</bpmn:timeDuration>', [timedelta(hours=4)]),
+    ('<bpmn:timeCycle>"R/P1D"</bpmn:timeCycle>', [timedelta(days=d) for d in (1, 2, 3, 4)]),
+])
+def test_date_duration_and_endless_cycle_start_events(people, synced_app: Flask, timer, firings) -> None:
+    new_model(synced_app, "scheduled")
+    xml = (FIXTURES / "timer_start_cycle.bpmn").read_text().replace('<bpmn:timeCycle>"R3/PT10M"</bpmn:timeCycle>',
+                                                                     timer)
+    response = people["owner"].post("/api/v1/process-models/scheduled/versions", data=xml.encode(),
+                                    content_type="application/xml")
+    assert response.status_code == 201, response.get_json()
+    move_clock(people["admin"], START + timedelta(days=4, minutes=1))
+    assert len(instances_of(people, "scheduled")) == len(firings)
+    fired = [r.due_at - START for r in start_timer_rows(synced_app) if r.fired_at is not None]
+    assert fired == firings
+    # Moving on past the last firing of a one-off timer starts nothing more.
+    if len(firings) == 1:
+        move_clock(people["admin"], START + timedelta(days=30))
+        assert len(instances_of(people, "scheduled")) == 1
+
+
+def test_a_timer_start_firing_handed_out_twice_starts_one_instance(people, synced_app: Flask) -> None:
+    publish(people, synced_app, "every-ten", "timer_start_cycle.bpmn")
+    [armed] = start_timer_rows(synced_app)
+    rt = synced_app.extensions["bpm"]
+    rt.clock.set(armed.due_at)
+    outcomes = []
+    for _ in range(2):
+        with synced_app.app_context():
+            outcomes.append(fire_timer(db.session, rt, armed.id, rt.clock.now()))
+            db.session.commit()
+            db.session.remove()
+    assert outcomes[0].startswith("started every-ten") and outcomes[1] == "already fired or cancelled"
+    assert len(instances_of(people, "every-ten")) == 1
 
 
 def test_a_newer_version_disarms_the_old_timer_start(people, synced_app: Flask) -> None:
