@@ -118,6 +118,11 @@ def deliver_message(session: Session, rt: Deployment, *, name: str, correlation:
                          action=lambda r: r.deliver_message(name, payload, correlation))
         return messages.record_start(session, received, started.id)
     instance = instances.lock_instance(session, received.process_instance_id)
+    overdue = timers.overdue_engine_timer(session, instance.id, now)
+    if overdue is not None and instance.state == "running" and instance.suspended_at is None:
+        # A timer that fell due before the message arrived wins (an event-based gateway's
+        # race): fire it first; if it took the wait, the message finds none (404, nothing kept).
+        fire_timer(session, rt, overdue.id, now)
     element_id = messages.still_waiting(session, received, name)
     _ensure_moving(instance)
     model, run, before = load(rt, instance)

@@ -107,6 +107,19 @@ def test_event_gateway_the_timer_first_wins_and_the_message_is_refused(people, s
     assert instance(people, iid)["state"] == "completed"
 
 
+def test_event_gateway_a_timer_due_but_not_yet_fired_still_wins(people, synced_app: Flask) -> None:
+    """The pump is a moment behind: a message arriving after the timer's moment, before it
+    fired, loses the race, as it would have had the pump been on time."""
+    publish(people, synced_app, "race", "event_gateway_race.bpmn")
+    iid = start(people, "race", quote_no="Q-3")["id"]
+    synced_app.extensions["bpm"].clock.set(START + timedelta(days=3, seconds=5))  # time passes, no firing
+
+    late = message(people, "purchase_order", "PO-3", {"quote_no": "Q-3"})
+    assert late.status_code == 404 and late.get_json()["error"]["code"] == "no_waiting_instance"
+    move_clock(people["admin"], START + timedelta(days=3, seconds=6))
+    assert open_tasks(people, iid) == ["chase_customer"]
+
+
 # --------------------------------------------------------------------------- timer start events
 
 
