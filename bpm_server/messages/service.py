@@ -3,9 +3,12 @@
 Each waiting message catch has a subscription row with the correlation values
 it expects (computed from the process data with the diagram's correlation
 properties, e.g. ``{"contract_no": "HT-1"}``), kept in step with the engine
-state. A message with no waiting instance is refused (404, ``no_waiting_instance``)
-and not buffered: the sender retries it later. Each ``message_id`` is handled
-once.
+state. A message no instance waits for starts an instance of the model whose
+message start event waits for it (the current version of that one model);
+otherwise it is refused (404, ``no_waiting_instance``) and not buffered: the
+sender retries it later. Each ``message_id`` is handled once. Signal catches
+have subscription rows too, named ``signal:<name>`` with no correlation: a
+signal thrown in one instance reaches every other instance waiting for it.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from bpm_server.database import new_id
 from bpm_server.engine.adapter import WaitingMessage, events
-from bpm_server.errors import Conflict, NotFound
+from bpm_server.errors import Conflict, Invalid, NotFound
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages.models import MessageSubscription, ReceivedMessage
 from bpm_server.modeling.models import ProcessModel, ProcessModelVersion
@@ -87,7 +90,12 @@ class Received:
 def receive(session: Session, *, name: str, correlation: Mapping[str, Any], payload: Mapping[str, Any],
             message_id: str, now: datetime) -> Received | StartByMessage | Delivery:
     """Record the message id (a repeat answers with the first delivery) and find the one
-    instance waiting for it; the runtime then locks that instance and delivers."""
+    instance waiting for it (or the model whose message start event waits for it); the
+    runtime then locks that instance and delivers, or starts one."""
+    if name.startswith(events.SIGNAL_PREFIX):
+        raise Invalid(f"message name {name!r}: names starting with {events.SIGNAL_PREFIX!r} are reserved for "
+                      f"BPMN signals, which instances throw to each other", code="reserved_message_name",
+                      details={"name": [f"must not start with {events.SIGNAL_PREFIX!r}"]})
     digest = hashlib.sha256(json.dumps({"name": name, "correlation": correlation, "payload": payload},
                                        sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
     received = ReceivedMessage(message_id=message_id, name=name, body_hash=digest, received_at=now)

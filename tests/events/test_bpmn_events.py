@@ -249,11 +249,17 @@ def test_a_signal_reaches_other_instances_and_the_thrower_itself(people, synced_
     thrower = start(people, "freeze")["id"]
     assert open_tasks(people, thrower) == ["decide_freeze"]
     assert all(open_tasks(people, c) == ["deliver"] for c in catchers)
+    assert [(w["kind"], w["element_id"], w["name"]) for w in instance(people, catchers[0])["waiting_for"]] == [
+        ("signal", "frozen", "account_frozen")]
+    # Signals are thrown by instances, not posted as messages.
+    posed = message(people, "signal:account_frozen", "S-1")
+    assert posed.status_code == 422 and posed.get_json()["error"]["code"] == "reserved_message_name"
 
     complete(people, "finance", thrower, "decide_freeze")
 
     assert open_tasks(people, thrower) == ["tell_customer"]  # its own catch event
     for catcher in catchers:  # the boundary event interrupted the delivery
         assert open_tasks(people, catcher) == ["pause_delivery"]
+        assert instance(people, catcher)["waiting_for"] == []
     complete(people, "sales", thrower, "tell_customer")
     assert instance(people, thrower)["state"] == "completed"
