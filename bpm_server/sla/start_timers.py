@@ -27,8 +27,9 @@ KIND = "start_timer"
 
 def arm_model(session: Session, evaluator: Any, model_id: str, now: datetime) -> list[Timer]:
     """Make the model's start timers match its current version: the current version's
-    armed (once: a date that fired is not armed again), every other version's cancelled.
-    An archived model (no current version) has none."""
+    armed (once: a date that fired is not armed again; a version made current again after
+    another replaced it starts afresh), every other version's cancelled. An archived
+    model has none. Call it wherever a model's current version changes."""
     process_model = session.get(ProcessModel, model_id)
     current_id = process_model.current_version_id if process_model is not None else None
     if process_model is not None and getattr(process_model, "archived_at", None) is not None:
@@ -38,7 +39,7 @@ def arm_model(session: Session, evaluator: Any, model_id: str, now: datetime) ->
     for row in rows:
         if row.version_id != current_id and row.fired_at is None and row.cancelled_at is None:
             row.cancelled_at = now
-    if current_id is None or any(row.version_id == current_id for row in rows):
+    if current_id is None or not _needs_arming([row for row in rows if row.version_id == current_id]):
         return []
     version = session.get_one(ProcessModelVersion, current_id)
     armed = []
@@ -53,6 +54,16 @@ def arm_model(session: Session, evaluator: Any, model_id: str, now: datetime) ->
                           now))
     session.flush()
     return armed
+
+
+def _needs_arming(rows: list[Timer]) -> bool:
+    """Never armed, or disarmed when another version replaced it (and now current again: a
+    republished version starts its schedule afresh). Not when its last firing was its last."""
+    if not rows:
+        return True
+    if any(row.fired_at is None and row.cancelled_at is None for row in rows):
+        return False
+    return max(rows, key=lambda row: row.created_at).cancelled_at is not None
 
 
 def arm_all(session: Session, evaluator: Any, now: datetime) -> None:
