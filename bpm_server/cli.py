@@ -97,6 +97,7 @@ def sync() -> None:
     from bpm_server.database import db as database
     from bpm_server.errors import AppError
     from bpm_server.modeling.service import sync_from_disk
+    from bpm_server.sla import start_timers
     from bpm_server.sla.policies import sync_file
 
     app = _app()
@@ -104,6 +105,7 @@ def sync() -> None:
     with app.app_context():
         try:
             report = sync_from_disk(database.session, rt.config.models_dir, rt.config.forms_dir, now=rt.clock.now())
+            start_timers.arm_all(database.session, rt.evaluator, rt.clock.now())
             policies = sync_file(database.session, rt.config.models_dir / "escalation-policies.json",
                                  now=rt.clock.now())
             database.session.commit()

@@ -32,3 +32,18 @@ def get_account(session: Session, account_id: str) -> Account:
     if account is None:
         raise NotFound(f"account {account_id!r} does not exist", code="unknown_account")
     return account
+
+
+INTERNAL_ACCOUNT_ID = "internal"
+
+
+def internal_account(session: Session, now: datetime) -> Account:
+    """The account of instances no customer started (timer start events, messages that name
+    no account), created on first use."""
+    account = session.get(Account, INTERNAL_ACCOUNT_ID)
+    if account is None:
+        account = Account(id=INTERNAL_ACCOUNT_ID, name="内部流程 (internal)", tier="standard", created_at=now,
+                          updated_at=now)
+        session.add(account)
+        session.flush()
+    return account

@@ -7,7 +7,8 @@ BPMN element); ``run`` starts and resumes workflow runs, lists the human tasks
 that are ready, completes them with form data and dumps the state as JSON
 without the spec (the spec is compiled once per model version and injected on
 load; see shared/notes/design-invariants.md); ``sandbox`` runs the diagrams'
-scripts.
+scripts; ``events`` says what waiting tasks and start events wait for (event-based
+gateways, timer and message start events, signals).
 
 SpiffWorkflow gotchas handled in the package (numbers from shared/notes/spiffworkflow-3.2-probe.md):
 G1 deep loops stall silently -> ``Run._check_depth`` (a named "loop too deep" error); G2/G9 scripts are Python ->
@@ -24,6 +25,7 @@ the BPMN element (and ``budget`` when one ran out).
 """
 from __future__ import annotations
 
+from bpm_server.engine import events
 from bpm_server.engine.compiler import (
     BPMN_NS,
     DOCTYPE_REFUSED,
@@ -49,5 +51,5 @@ from bpm_server.engine.sandbox import BudgetExceeded, Budgets
 __all__ = [
     "BPMN_NS", "DOCTYPE_REFUSED", "MAX_BPMN_BYTES", "MAX_PROLOG_BYTES", "MAX_TASK_DEPTH",
     "BpmnInvalid", "BudgetExceeded", "Budgets", "CompiledModel", "EngineError", "HumanTaskSpec", "Problem", "ReadyTask",
-    "Run", "ServiceCall", "WaitingMessage", "compile_bpmn", "use_clock",
+    "Run", "ServiceCall", "WaitingMessage", "compile_bpmn", "events", "use_clock",
 ]

@@ -29,6 +29,7 @@ from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from bpm_server.engine import events
 from bpm_server.engine.compiler import CompiledModel, _ExternalServiceTask, _first_line
 from bpm_server.engine.dialects.cron import CronTimerEventDefinition
 from bpm_server.engine.sandbox import BudgetExceeded, Budgets, RestrictedEvaluator, ScriptError
@@ -189,29 +190,43 @@ class Run:
         self._in_command = False
         self._steps = 0
         self._current: Any = None  # the task being run, to name it when something fails
+        #: Signals thrown by this run's steps, for the server to broadcast to other instances.
+        self.thrown_signals: list[str] = []
         #: The message catch events the stored state waited on when loaded (a new run: none).
         #: The server keeps one subscription row per wait, so while this equals
         #: ``message_wait_ids()`` after a step, the rows are already right.
         self.message_waits_at_load: frozenset[str] = self.message_wait_ids() if loaded else frozenset()
 
     @classmethod
-    def start(cls, model: CompiledModel, evaluator: RestrictedEvaluator, data: Mapping[str, Any]) -> Run:
+    def start(cls, model: CompiledModel, evaluator: RestrictedEvaluator, data: Mapping[str, Any],
+              fired_start: str | None = None) -> Run:
+        """Start a run. ``fired_start``: the timer start event whose firing starts it (it
+        goes on at once instead of waiting for its timer; the other start events are dropped)."""
         try:
             workflow = BpmnWorkflow(model.spec, model.subprocess_specs,
                                     script_engine=PythonScriptEngine(environment=_SandboxEnvironment(evaluator)))
         except Exception as exc:
             raise EngineError(f"the process cannot be started: {_describe(exc)}", model.process_id) from exc
         run = cls(model, workflow, budgets=_budgets_of(evaluator))
-        run._begin(data)
+        run._begin(data, fired_start)
         return run
 
     @_command
-    def _begin(self, data: Mapping[str, Any]) -> None:
+    def _begin(self, data: Mapping[str, Any], fired_start: str | None) -> None:
         start = self.workflow.get_next_task(state=TaskState.READY)
         if start is not None:
             self._current = start
             start.set_data(**json.loads(json.dumps(dict(data))))
+        if fired_start is not None:
+            for task in self.workflow.get_tasks(max_depth=2):
+                if task.parent is not None and task.parent is start and task.task_spec.name == fired_start:
+                    events.fire_start_now(task)  # the timer row fired: go on now
         self.advance()
+        if fired_start is not None:
+            # One firing starts one path: the other start events of this run stop waiting.
+            for task in self.workflow.get_tasks(state=TaskState.WAITING, max_depth=2):
+                if task.parent is start and task.task_spec.name != fired_start:
+                    task.cancel()
 
     @classmethod
     def load(cls, model: CompiledModel, state: str, evaluator: RestrictedEvaluator) -> Run:
@@ -264,6 +279,9 @@ class Run:
         """Run everything that needs no human: scripts, gateways, due timers."""
         self.workflow.refresh_timers()  # before the run loop, see G7
         self.workflow.do_engine_steps(will_complete_task=self._will_run, did_complete_task=self._did_run)
+        # Signals and messages nobody in this run caught: the server routes signals itself
+        # (``thrown_signals``); kept here they would only grow the stored state.
+        self.workflow.get_events()
         self._check_depth()
 
     def _will_run(self, task: Any) -> None:
@@ -277,6 +295,9 @@ class Run:
 
     def _did_run(self, task: Any) -> None:
         self._steps += 1
+        signal = events.thrown_signal(task)
+        if signal is not None:
+            self.thrown_signals.append(signal)
         if self._steps > self.budgets.max_engine_steps:
             name = _element_of(task)
             raise EngineError(f"engine step budget exceeded at element {name}: more than "
@@ -326,11 +347,8 @@ class Run:
         """The earliest moment a waiting BPMN timer of this run becomes due (G11: walk the tasks)."""
         dues = []
         for task in self.workflow.get_tasks(state=TaskState.WAITING):
-            event = getattr(task.task_spec, "event_definition", None)
-            value = task.internal_data.get("event_value") if isinstance(event, TimerEventDefinition) else None
-            if isinstance(value, dict):  # cycle timers keep {"next": ISO, ...}
-                value = value.get("next")
-            if isinstance(value, str):
+            value = events.timer_due(task)  # a timer catch, boundary, or an event-based gateway's timer
+            if value is not None:
                 self._current = task
                 dues.append(TimerEventDefinition.get_datetime(value))
         return min(dues) if dues else None
@@ -376,29 +394,30 @@ class Run:
     @_command
     def message_wait_ids(self) -> frozenset[str]:
         """Engine ids of the message catch events waiting now (cheap: no correlation is computed)."""
-        if not self.model.has_message_events:
+        if not self.model.has_message_events and not events.has_signal_events(self.model):
             return frozenset()
         return frozenset(str(t.id) for t in self.workflow.get_tasks(state=TaskState.WAITING)
-                         if isinstance(getattr(t.task_spec, "event_definition", None), MessageEventDefinition))
+                         if events.messages_of(t.task_spec) or events.signals_of(t.task_spec))
 
     @_command
     def waiting_messages(self) -> list[WaitingMessage]:
         waiting = []
         for task in self.workflow.get_tasks(state=TaskState.WAITING):
-            event = getattr(task.task_spec, "event_definition", None)
-            if not isinstance(event, MessageEventDefinition):
-                continue
             self._current = task
-            try:
-                keys = event.calculate_correlations(self.workflow.script_engine, event.correlation_properties,
-                                                    dict(task.data))
-            except Exception as exc:
-                raise EngineError(f"cannot compute the correlation of message {event.name!r}: "
-                                  f"{_correlation_problem(exc)}", _element_of(task),
-                                  budget=_budget_in(exc)) from None
-            flat = {prop: value for props in keys.values() for prop, value in props.items()}
-            waiting.append(WaitingMessage(str(task.id), task.task_spec.name, event.name,
-                                          json.loads(json.dumps(flat, default=str))))
+            for event in events.messages_of(task.task_spec):
+                try:
+                    keys = event.calculate_correlations(self.workflow.script_engine, event.correlation_properties,
+                                                        dict(task.data))
+                except Exception as exc:
+                    raise EngineError(f"cannot compute the correlation of message {event.name!r}: "
+                                      f"{_correlation_problem(exc)}", _element_of(task),
+                                      budget=_budget_in(exc)) from None
+                flat = {prop: value for props in keys.values() for prop, value in props.items()}
+                waiting.append(WaitingMessage(str(task.id), task.task_spec.name, event.name,
+                                              json.loads(json.dumps(flat, default=str))))
+            # A signal is broadcast, never correlated: its wait is listed under a name of its own.
+            waiting.extend(WaitingMessage(str(task.id), task.task_spec.name, events.SIGNAL_PREFIX + signal.name, {})
+                           for signal in events.signals_of(task.task_spec))
         return waiting
 
     @_command
@@ -409,8 +428,9 @@ class Run:
         body = json.loads(json.dumps({**dict(payload), **dict(correlation)}))
         event = None
         for task in self.workflow.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
-            if isinstance(definition, MessageEventDefinition) and definition.name == name:
+            for definition in events.messages_of(task.task_spec):
+                if definition.name != name:
+                    continue
                 self._current = task
                 try:
                     keys = definition.calculate_correlations(self.workflow.script_engine,
@@ -421,10 +441,25 @@ class Run:
                                       budget=_budget_in(exc)) from None
                 event = BpmnEvent(MessageEventDefinition(name), payload=body, correlations=keys)
                 break
+            if event is not None:
+                break
         if event is None:
             raise EngineError(f"the process is not waiting for message {name!r}")
         self.workflow.send_event(event)
         self.advance()
+
+    @_command
+    def deliver_signal(self, name: str) -> bool:
+        """A signal thrown elsewhere reaches this run's waiting catches; False if none waits for it."""
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            for definition in events.signals_of(task.task_spec):
+                if definition.name == name:
+                    self._current = task
+                    # The waiting definition itself: events match by class too (G5).
+                    self.workflow.catch(BpmnEvent(definition, payload={}))
+                    self.advance()
+                    return True
+        return False
 
     @property
     def is_completed(self) -> bool:

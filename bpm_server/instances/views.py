@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from bpm_server import runtime
 from bpm_server.accounts.models import Account
 from bpm_server.api_common import PageArgs, page_of
+from bpm_server.engine.adapter import events
 from bpm_server.erp.calls import calls_of
 from bpm_server.errors import Forbidden
 from bpm_server.extensions import db_session, deployment
@@ -73,7 +74,7 @@ class IncidentSummarySchema(Schema):
 
 
 class WaitingSchema(Schema):
-    kind = fields.String(metadata={"description": "message or service_call"})
+    kind = fields.String(metadata={"description": "message, signal or service_call"})
     element_id = fields.String()
     name = fields.String(metadata={"description": "message name, or <system>.<operation>"})
     correlation = fields.Dict(allow_none=True)
@@ -154,14 +155,21 @@ class _Hiding:
         return getattr(self._target, name)
 
 
+def _waiting_event(subscription) -> dict:
+    name = subscription.message_name
+    if name.startswith(events.SIGNAL_PREFIX):  # signal waits are kept among the message subscriptions
+        return {"kind": "signal", "element_id": subscription.element_id, "name": name[len(events.SIGNAL_PREFIX):]}
+    return {"kind": "message", "element_id": subscription.element_id, "name": name,
+            "correlation": subscription.correlation}
+
+
 def _full(instance):
     session = db_session()
     instance.tasks, instance.history = service.instance_tasks(session, instance.id)
     calls = calls_of(session, instance.id)
     instance.incidents = [c for c in calls if c.state == "incident"]
     instance.waiting_for = (
-        [{"kind": "message", "element_id": s.element_id, "name": s.message_name, "correlation": s.correlation}
-         for s in waiting_for(session, instance.id)]
+        [_waiting_event(s) for s in waiting_for(session, instance.id)]
         + [{"kind": "service_call", "element_id": c.element_id, "name": f"{c.system}.{c.operation}",
             "attempts": c.attempts, "next_attempt_at": c.next_attempt_at, "last_error": c.last_error}
            for c in calls if c.state in ("pending", "incident")])

@@ -19,7 +19,7 @@ class MessageSubscription(Model):
 
     __tablename__ = "message_subscription"
     __table_args__ = (
-        UniqueConstraint("process_instance_id", "engine_task_id"),
+        UniqueConstraint("process_instance_id", "engine_task_id", "message_name", name="uq_message_subscription_wait"),
         Index("ix_message_subscription_match", "message_name", "correlation_key"),
     )
 

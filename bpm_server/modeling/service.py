@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
-from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn
+from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn, events
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.assignment import check_assignments
@@ -121,6 +121,7 @@ def check_version(session: Session, xml: bytes, entry_process: str | None, *,
     problems.extend(check_assignments(session, model.human_tasks.values(), departments_exist=departments_exist))
     for task in model.human_tasks.values():
         use_form(task.name, form_name_of(task))
+    problems.extend(events.start_event_problems(model.spec))
     data_fields = {name for schema in forms.values() for name in _form_fields(schema)}
     problems.extend(Problem(element, message)
                     for element, message in problems_for_model(model.human_tasks.values(), data_fields))

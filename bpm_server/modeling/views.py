@@ -12,6 +12,7 @@ from bpm_server.instances.views import MigrationResultSchema
 from bpm_server.modeling import service
 from bpm_server.modeling.models import ProcessModelVersion
 from bpm_server.runtime import operations
+from bpm_server.sla import start_timers
 
 blp = Blueprint("process_models", __name__, url_prefix="/api/v1/process-models",
                 description="Process models (BPMN) and their immutable versions")
@@ -94,6 +95,8 @@ def upload_version(model_id: str):
     xml = _uploaded_xml()
     version, created = service.publish_version(db_session(), model_id, xml, source="upload",
                                                now=deployment().clock.now(), created_by=current_user().username)
+    # The new current version's timer start events armed, the replaced version's disarmed.
+    start_timers.arm_model(db_session(), deployment().evaluator, model_id, deployment().clock.now())
     return {"process_model_id": model_id, "created": created, "version": version}, (201 if created else 200)
 
 

@@ -6,26 +6,29 @@ caller owns the transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from bpm_server.accounts.service import get_account
+from bpm_server.accounts.models import Account
+from bpm_server.accounts.service import get_account, internal_account
 from bpm_server.engine.adapter import EngineError, Run
-from bpm_server.errors import AppError, Conflict, NotFound
+from bpm_server.errors import AppError, Conflict, Invalid, NotFound
 from bpm_server.extensions import Deployment
 from bpm_server.identity.models import User
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
+from bpm_server.modeling.models import ProcessModelVersion
 from bpm_server.modeling.service import compiled, current_version
 from bpm_server.outbound import service as outbound
 from bpm_server.runtime.step import Before, load, run_step
 from bpm_server.sla import service as sla
-from bpm_server.sla import timers
+from bpm_server.sla import start_timers, timers
+from bpm_server.sla.models import Timer
 from bpm_server.sla.policies import START_PROCESS_TIMER
 from bpm_server.tasks import service as tasks
 from bpm_server.tasks.models import HumanTask
@@ -43,11 +46,20 @@ def start_instance(session: Session, rt: Deployment, *, process_model_id: str, a
     """Start the current version of a model for an account and run it to its first wait."""
     version = current_version(session, process_model_id)
     account = get_account(session, account_id)
+    instances.check_start_data(version, compiled(version), data)
+    return _start(session, rt, version, account, data, now=now, started_by=started_by)
+
+
+def _start(session: Session, rt: Deployment, version: ProcessModelVersion, account: Account,
+           data: Mapping[str, Any], *, now: datetime, started_by: str | None, fired_start: str | None = None,
+           action: Callable[[Run], None] | None = None) -> ProcessInstance:
+    """Create the instance and run it to its first wait (``action``: what the start event
+    is handed first, e.g. the message that started it)."""
     model = compiled(version)
-    instances.check_start_data(version, model, data)
     instance = instances.new_instance(session, version, account, now=now, started_by=started_by)
     try:
-        run = Run.start(model, rt.evaluator, instances.start_data(account, data))  # type: ignore[arg-type]
+        run = Run.start(model, rt.evaluator, instances.start_data(account, data),  # type: ignore[arg-type]
+                        fired_start=fired_start)
     except EngineError as exc:
         # The diagram failed before its first wait: keep the instance, in error, so
         # the incident is visible instead of a lost start.
@@ -55,7 +67,7 @@ def start_instance(session: Session, rt: Deployment, *, process_model_id: str, a
         instance.data = instances.json_safe(instances.start_data(account, data))  # what a retry starts from
         session.flush()
         return instance
-    run_step(session, rt, instance, model, run, Before(), None, now)
+    run_step(session, rt, instance, model, run, Before(), action, now)
     return instance
 
 
@@ -100,7 +112,17 @@ def deliver_message(session: Session, rt: Deployment, *, name: str, correlation:
                                 message_id=message_id, now=now)
     if isinstance(received, messages.Delivery):  # a repeat: the first delivery's answer
         return received
+    if isinstance(received, messages.StartByMessage):  # a model's message start event waits for it
+        account = _account_for_start(session, {**dict(payload), **dict(correlation)}, now)
+        started = _start(session, rt, received.version, account, {}, now=now, started_by=f"message:{name}",
+                         action=lambda r: r.deliver_message(name, payload, correlation))
+        return messages.record_start(session, received, started.id)
     instance = instances.lock_instance(session, received.process_instance_id)
+    overdue = timers.overdue_engine_timer(session, instance.id, now)
+    if overdue is not None and instance.state == "running" and instance.suspended_at is None:
+        # A timer that fell due before the message arrived wins (an event-based gateway's
+        # race): fire it first; if it took the wait, the message finds none (404, nothing kept).
+        fire_timer(session, rt, overdue.id, now)
     element_id = messages.still_waiting(session, received, name)
     _ensure_moving(instance)
     model, run, before = load(rt, instance)
@@ -137,13 +159,43 @@ def fire_timer(session: Session, rt: Deployment, timer_id: str, now: datetime) -
     timer = timers.claim(session, timer_id, now)
     if timer is None:
         return "already fired or cancelled"
-    if timer.kind == "bpmn":
+    if timer.kind == "bpmn" and timer.process_instance_id:
         return f"instance {advance(session, rt, timer.process_instance_id, now).state}"
+    if timer.kind == start_timers.KIND:  # a timer start event of a model version
+        return _start_by_timer(session, rt, timer, now)
     if timer.kind == outbound.TIMER_KIND:  # an attempt of an outbound call or notification
         return outbound.fire_timer(session, rt, timer, now)
     if timer.kind == START_PROCESS_TIMER:  # an escalation asked for a process
         return _start_for_escalation(session, rt, timer.payload, now)
     return sla.fire(session, rt, timer, now)
+
+
+def _start_by_timer(session: Session, rt: Deployment, timer: Timer, now: datetime) -> str:
+    """One firing of a timer start event: one instance, and the cycle's next firing armed."""
+    if not start_timers.is_current(session, timer):
+        return "the model version was replaced or archived: nothing started"
+    start_timers.rearm(session, timer, now)
+    version = session.get_one(ProcessModelVersion, timer.version_id)
+    element = timer.payload["element_id"]
+    try:
+        with session.begin_nested():  # a start that fails leaves no half-written instance
+            started = _start(session, rt, version, internal_account(session, now), {}, now=now,
+                             started_by=f"timer:{element}", fired_start=element)
+    except AppError as exc:
+        log.warning("timer start event %s of %s could not start: %s", element, version.process_model_id, exc)
+        return f"timer start {version.process_model_id} failed: {exc}"
+    return f"started {version.process_model_id} instance {started.id} ({started.state})"
+
+
+def _account_for_start(session: Session, body: Mapping[str, Any], now: datetime) -> Account:
+    """A message that starts an instance names its account (``account_id`` in the correlation
+    or payload); without one the instance belongs to the internal account."""
+    account_id = body.get("account_id")
+    if account_id is None:
+        return internal_account(session, now)
+    if not isinstance(account_id, str):
+        raise Invalid("account_id must be a text", code="invalid_account_id", details={"account_id": ["not a text"]})
+    return get_account(session, account_id)
 
 
 def _start_for_escalation(session: Session, rt: Deployment, request: Mapping[str, Any], now: datetime) -> str:

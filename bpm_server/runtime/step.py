@@ -18,6 +18,8 @@ No domain inspects the engine or calls back into the runtime.
 """
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,6 +45,8 @@ from bpm_server.modeling.service import compiled
 from bpm_server.sla import service as sla
 from bpm_server.tasks import service as tasks
 from bpm_server.tasks.models import HumanTask
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,34 @@ def hand_off(session: Session, rt: Deployment, instance: ProcessInstance, model:
 
 def run_step(session: Session, rt: Deployment, instance: ProcessInstance, model: CompiledModel, run: Run,
              before: Before, action: Callable[[Run], None] | None, now: datetime, *,
-             completed_task: HumanTask | None = None) -> StepOutcome:
+             completed_task: HumanTask | None = None, signal_depth: int = 0) -> StepOutcome:
     outcome = settle(run, before, action)
     hand_off(session, rt, instance, model, outcome, now, completed_task=completed_task)
+    if outcome.error is None and run.thrown_signals:
+        _broadcast(session, rt, instance.id, run.thrown_signals, now, signal_depth)
     return outcome
+
+
+MAX_SIGNAL_DEPTH = 10  # signals that set off signals in other instances, that set off...
+
+
+def _broadcast(session: Session, rt: Deployment, thrower_id: str, names: list[str], now: datetime,
+               depth: int) -> None:
+    """A signal reaches every other instance waiting for it, in the same transaction (the
+    thrower's own catches already caught it inside the engine). Suspended or ended
+    instances are skipped, as a message to them would be."""
+    if depth >= MAX_SIGNAL_DEPTH:
+        log.warning("signal chain from instance %s stopped after %d hops", thrower_id, depth)
+        return
+    for name in dict.fromkeys(names):
+        for waiter_id in messages.signal_waiters(session, name, exclude=thrower_id):
+            waiter = instances.lock_instance(session, waiter_id)
+            if waiter.state != "running" or waiter.suspended_at is not None:
+                continue
+            model, run, before = load(rt, waiter)
+            run_step(session, rt, waiter, model, run, before, functools.partial(_catch_signal, name), now,
+                     signal_depth=depth + 1)
+
+
+def _catch_signal(name: str, run: Run) -> None:
+    run.deliver_signal(name)

@@ -63,12 +63,15 @@ class Timer(Model):
               sqlite_where=text("fired_at IS NULL AND cancelled_at IS NULL")),
         Index("ix_timer_task", "task_id"),
         Index("ix_timer_instance", "process_instance_id"),
+        Index("ix_timer_version", "version_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))  # sla_warning, sla_breach, escalation, bpmn
-    process_instance_id: Mapped[str] = mapped_column(String(36))
+    # None for a timer start event's row, which belongs to a model version, not an instance.
+    process_instance_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    version_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # timer start events only
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     payload: Mapped[dict] = mapped_column(JsonType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

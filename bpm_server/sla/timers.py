@@ -51,6 +51,14 @@ def arm_engine_timer(session: Session, instance_id: str, due: datetime | None, n
         add_timer(session, "bpmn", instance_id, None, due, {}, now)
 
 
+def overdue_engine_timer(session: Session, instance_id: str, now: datetime) -> Timer | None:
+    """The instance's pending BPMN timer if its moment has passed but it has not fired yet
+    (the pump is a moment behind): it came first, so it fires before anything else."""
+    return session.scalar(select(Timer).where(Timer.process_instance_id == instance_id, Timer.kind == "bpmn",
+                                              Timer.fired_at.is_(None), Timer.cancelled_at.is_(None),
+                                              Timer.due_at < now))
+
+
 def claim(session: Session, timer_id: str, now: datetime) -> Timer | None:
     """Mark the timer fired, atomically; None when it already fired or was cancelled."""
     claimed = rows_changed(session, update(Timer).where(Timer.id == timer_id, Timer.fired_at.is_(None),
