@@ -17,8 +17,8 @@ def _kinds(caller, task_id: str) -> list[str]:
 
 
 def test_saving_a_ladder_names_the_targets_that_resolve_to_nobody(people) -> None:
-    response = people["owner"].put("/api/v1/sla/policies/standard", json={"rules": LADDER + [
-        {"on": "warning", "actions": [{"notify": "executive_sponsor"}, {"notify": "user:sales"}]}]})
+    response = people["owner"].put("/api/v1/sla/policies/standard", json={"rules": [
+        *LADDER, {"on": "warning", "actions": [{"notify": "executive_sponsor"}, {"notify": "user:sales"}]}]})
     assert response.status_code == 200, response.get_json()
     warnings = response.get_json()["warnings"]
     by_target = {w["target"]: w for w in warnings}
