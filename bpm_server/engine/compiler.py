@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,11 @@ def _safe_xml(xml: bytes) -> etree._Element:
 
 def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     """Parse and check a diagram; raise ``BpmnInvalid`` listing every problem found."""
+    return compile_parsed([("upload.bpmn", checked_bpmn_root(xml))], entry_process)
+
+
+def checked_bpmn_root(xml: bytes) -> etree._Element:
+    """One BPMN file's root element, after the checks every uploaded file passes (size, no DTD, a BPMN root)."""
     if len(xml) > MAX_BPMN_BYTES:
         raise BpmnInvalid([Problem(None, f"the diagram is larger than {MAX_BPMN_BYTES // (1024 * 1024)} MB")])
     try:
@@ -127,6 +132,17 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise BpmnInvalid([Problem(None, f"not a BPMN 2.0 document: the root element is {root.tag!r}, "
                                          f"expected bpmn:definitions in namespace {BPMN_NS}")])
+    return root
+
+
+def compile_parsed(roots: Sequence[tuple[str, etree._Element]], entry_process: str | None = None,
+                   dmn_roots: Sequence[tuple[str, etree._Element]] = ()) -> CompiledModel:
+    """Build and check a model from checked BPMN roots (file name, root; the first holds the entry
+    process) and DMN roots.
+
+    Call activities reach processes of any of the roots (a multi-file model,
+    see ``bpm_server.engine.packages``)."""
+    root = roots[0][1]
     executable = [p.get("id", "") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
     if not executable:
         raise BpmnInvalid([Problem(None, "the diagram has no executable process (isExecutable=\"true\")")])
@@ -134,18 +150,29 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     if entry_process and entry_process not in executable:
         raise BpmnInvalid([Problem(entry_process, f"entry process {entry_process!r} is not an executable process "
                                                   f"in this diagram (found: {', '.join(executable)})")])
-    dangling = _dangling_event_refs(root)
+    dangling = [problem for _name, each in roots for problem in _dangling_event_refs(each)]
     if dangling:
         raise BpmnInvalid(dangling)
     parser = _Parser(validator=VALIDATOR)
     try:
-        parser.add_bpmn_xml(etree.ElementTree(root), filename="upload.bpmn")
+        for name, each in roots:
+            parser.add_bpmn_xml(etree.ElementTree(each), filename=name)
+        for name, each in dmn_roots:
+            parser.add_dmn_xml(each, filename=name)
         spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
     except ValidationException as exc:
         raise BpmnInvalid([Problem(exc.id or None, _first_line(exc), exc.line_number or None)]) from None
     except (SpiffWorkflowException, KeyError, AttributeError, TypeError, ValueError) as exc:
         raise BpmnInvalid([Problem(getattr(exc, "id", None), f"cannot build the process: {exc}")]) from None
+    missing = sorted(name for name, found in subprocess_specs.items() if found is None)
+    if missing:
+        known = ", ".join(sorted(parser.get_process_ids()))
+        raise BpmnInvalid([Problem(t.bpmn_id or t.name, f"the call activity calls process {t.spec!r}, which is "
+                                                       f"not in the model's files (processes found: {known})")
+                           for each in [spec, *(s for s in subprocess_specs.values() if s is not None)]
+                           for t in each.task_specs.values()
+                           if isinstance(t, CallActivity) and t.spec in missing])
 
     model = CompiledModel(process_id, spec, subprocess_specs, {}, [])
     timers = messages = False

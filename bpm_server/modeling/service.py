@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,9 +22,10 @@ from sqlalchemy.orm import Session
 
 from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
-from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn
+from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn, compile_files, entry_file
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.instances.models import ProcessInstance
+from bpm_server.modeling.files import read_model_folder
 from bpm_server.modeling.forms import EMPTY_FORM, schema_problem
 from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
 from bpm_server.sla.definitions import problems_for_model
@@ -53,7 +55,10 @@ def compiled(version: ProcessModelVersion) -> CompiledModel:
     with _compiled_lock:
         model = _compiled.get(version.id)
     if model is None:
-        model = compile_bpmn(version.bpmn_xml.encode(), version.entry_process)
+        if version.files:
+            model = compile_files({n: t.encode() for n, t in version.files.items()}, version.entry_process)
+        else:
+            model = compile_bpmn(version.bpmn_xml.encode(), version.entry_process)
         with _compiled_lock:
             _compiled[version.id] = model
     return model
@@ -90,16 +95,32 @@ def form_name_of(task: Any) -> str | None:
 # --------------------------------------------------------------------------- publishing
 
 
-def _content_hash(xml: str, forms: dict[str, Any]) -> str:
-    payload = json.dumps({"bpmn": xml, "forms": forms}, sort_keys=True, ensure_ascii=False)
+def _content_hash(xml: str, forms: dict[str, Any], files: dict[str, str] | None = None) -> str:
+    content: dict[str, Any] = {"bpmn": xml, "forms": forms}
+    if files:  # one-file versions keep the hash they always had
+        content["files"] = files
+    payload = json.dumps(content, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def check_version(session: Session, xml: bytes, entry_process: str | None) -> tuple[CompiledModel, dict[str, Any]]:
-    """Compile and check a diagram against our conventions; return it with the forms it uses."""
-    _check_encoding(xml)
-    model = compile_bpmn(xml, entry_process)
+def check_version(session: Session, xml: bytes | Mapping[str, bytes], entry_process: str | None,
+                  local_forms: Mapping[str, Any] | None = None) -> tuple[CompiledModel, dict[str, Any]]:
+    """Compile and check a diagram (or a model's files, name -> content) against our conventions;
+    return it with the forms it uses. ``local_forms`` are the model's own forms (from its folder
+    or the upload), found before the forms/ library."""
+    if isinstance(xml, Mapping):
+        for name, content in xml.items():
+            _check_encoding(content, name)
+        model = compile_files(xml, entry_process)
+    else:
+        _check_encoding(xml)
+        model = compile_bpmn(xml, entry_process)
     library = {f.name: f.schema for f in session.scalars(select(FormDefinition))}
+    for name, schema in (local_forms or {}).items():
+        problem = schema_problem(schema)
+        if problem:
+            raise BpmnInvalid([Problem(None, f"form {name}: {problem}")])
+        library[name] = schema
     problems: list[Problem] = []
     forms: dict[str, Any] = {}
 
@@ -107,7 +128,8 @@ def check_version(session: Session, xml: bytes, entry_process: str | None) -> tu
         if not form_name:
             return
         if form_name not in library:
-            problems.append(Problem(element_id, f"form file {form_name!r} does not exist under forms/"))
+            problems.append(Problem(element_id, f"form file {form_name!r} does not exist under forms/ "
+                                                f"nor among the model's own forms"))
         else:
             forms[form_name] = library[form_name]
 
@@ -125,19 +147,19 @@ def check_version(session: Session, xml: bytes, entry_process: str | None) -> tu
     return model, forms
 
 
-def _check_encoding(xml: bytes) -> None:
+def _check_encoding(xml: bytes, name: str | None = None) -> None:
     # Versions are stored and served as UTF-8 text. The XML parser reads
     # UTF-16 too, so without this a diagram would pass the checks and then
     # fail to be stored (and /validate would call it clean).
     try:
         text = xml.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BpmnInvalid([Problem(None, f"the diagram is not UTF-8 encoded (invalid byte at offset {exc.start}); "
-                                         "save it as UTF-8")]) from None
+        raise BpmnInvalid([Problem(None, f"{name or 'the diagram'} is not UTF-8 encoded (invalid byte at offset "
+                                         f"{exc.start}); save it as UTF-8")]) from None
     nul = text.find("\x00")
     if nul >= 0:
-        raise BpmnInvalid([Problem(None, f"the diagram contains a NUL byte at offset {nul} (UTF-16 text?); "
-                                         "save it as UTF-8")])
+        raise BpmnInvalid([Problem(None, f"{name or 'the diagram'} contains a NUL byte at offset {nul} "
+                                         "(UTF-16 text?); save it as UTF-8")])
 
 
 def _form_fields(schema: Any) -> set[str]:
@@ -157,10 +179,13 @@ def start_form_name(model: CompiledModel) -> str | None:
     return model.start_properties.get(FORM_PROPERTY)
 
 
-def publish_version(session: Session, model_id: str, xml: bytes, *, source: str, now: datetime,
-                    created_by: str | None = None,
-                    entry_process: str | None = None) -> tuple[ProcessModelVersion, bool]:
-    """Store a new version unless one with the same content exists; (version, created)."""
+def publish_version(session: Session, model_id: str, xml: bytes | Mapping[str, bytes], *, source: str,
+                    now: datetime, created_by: str | None = None, entry_process: str | None = None,
+                    local_forms: Mapping[str, Any] | None = None) -> tuple[ProcessModelVersion, bool]:
+    """Store a new version unless one with the same content exists; (version, created).
+
+    ``xml`` is one diagram, or a multi-file model's files (name -> content: its BPMN
+    and DMN files); ``local_forms`` the model's own forms (name -> JSON Schema)."""
     process_model = session.get(ProcessModel, model_id)
     if process_model is None:
         raise NotFound(f"process model {model_id!r} does not exist", code="unknown_process_model")
@@ -168,12 +193,17 @@ def publish_version(session: Session, model_id: str, xml: bytes, *, source: str,
         current = session.get(ProcessModelVersion, process_model.current_version_id)
         entry_process = current.entry_process if current else None
     try:
-        compiled_model, forms = check_version(session, xml, entry_process)
+        compiled_model, forms = check_version(session, xml, entry_process, local_forms)
+        files = None
+        if isinstance(xml, Mapping):
+            files = {name: content.decode("utf-8") for name, content in sorted(xml.items())}
+            text = files[entry_file(xml, compiled_model.process_id)]
+        else:
+            text = xml.decode("utf-8")
     except BpmnInvalid as exc:
         raise Invalid(f"the diagram has {len(exc.problems)} problem(s): {exc}", code="invalid_bpmn",
                       details={"problems": [p.as_dict() for p in exc.problems]}) from None
-    text = xml.decode("utf-8")
-    digest = _content_hash(text, forms)
+    digest = _content_hash(text, forms, files)
     existing = session.scalar(select(ProcessModelVersion).where(
         ProcessModelVersion.process_model_id == model_id, ProcessModelVersion.content_hash == digest))
     if existing is not None:
@@ -181,7 +211,7 @@ def publish_version(session: Session, model_id: str, xml: bytes, *, source: str,
     number = (session.scalar(select(func.max(ProcessModelVersion.version))
                              .where(ProcessModelVersion.process_model_id == model_id)) or 0) + 1
     version = ProcessModelVersion(id=new_id(), process_model_id=model_id, version=number, content_hash=digest,
-                                  entry_process=compiled_model.process_id, bpmn_xml=text, forms=forms,
+                                  entry_process=compiled_model.process_id, bpmn_xml=text, forms=forms, files=files,
                                   source=source, created_by=created_by, created_at=now)
     session.add(version)
     process_model.current_version_id = version.id
@@ -239,9 +269,11 @@ def sync_from_disk(session: Session, models_dir: Path, forms_dir: Path, *, now: 
             session.flush()
         process_model.name, process_model.description = meta["name"], meta.get("description", "")
         bpmn_path = meta_path.parent / meta["bpmn_file"]
+        content, local_forms = read_model_folder(meta_path.parent, bpmn_path)
         try:
-            version, was_created = publish_version(session, meta["id"], bpmn_path.read_bytes(), source="sync",
-                                                   now=now, entry_process=meta["entry_process"])
+            version, was_created = publish_version(session, meta["id"], content, source="sync",
+                                                   now=now, entry_process=meta["entry_process"],
+                                                   local_forms=local_forms)
         except Invalid as exc:
             raise Invalid(f"{bpmn_path}: {exc.message}", code=exc.code, details=exc.details) from None
         (created if was_created else unchanged).append(f"{meta['id']} v{version.version}")
@@ -285,7 +317,8 @@ def _read_metadata(path: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the modeler: check without publishing
 
 
-def validate_diagram(session: Session, model_id: str, xml: bytes) -> list[Problem]:
+def validate_diagram(session: Session, model_id: str, xml: bytes | Mapping[str, bytes],
+                     local_forms: Mapping[str, Any] | None = None) -> list[Problem]:
     """Every problem publishing ``xml`` as a new version of the model would report; nothing is stored.
 
     Runs exactly the checks of ``publish_version`` (compile, departments, forms,
@@ -298,7 +331,7 @@ def validate_diagram(session: Session, model_id: str, xml: bytes) -> list[Proble
         current = session.get(ProcessModelVersion, process_model.current_version_id)
         entry_process = current.entry_process if current else None
     try:
-        check_version(session, xml, entry_process)
+        check_version(session, xml, entry_process, local_forms)
     except BpmnInvalid as exc:
         return list(exc.problems)
     return []
