@@ -124,6 +124,6 @@ def test_a_model_folder_with_several_files_syncs_as_one_version(synced_app, tmp_
         report = sync_from_disk(db.session, tmp_path / "models", rt.config.forms_dir, now=rt.clock.now())
         assert report.versions_created == ["quotes v1"]
         version = current_version(db.session, "quotes")
-        assert sorted(version.files) == ["discount.dmn", "main.bpmn", "scoring.bpmn"]
+        assert sorted(version.files or {}) == ["discount.dmn", "main.bpmn", "scoring.bpmn"]
         assert set(version.forms) == {"quote-amount.json"}
         db.session.rollback()
