@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lxml import etree
@@ -21,7 +21,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
+from SpiffWorkflow.spiff.parser.task_spec import CallActivityParser, ServiceTaskParser
+from SpiffWorkflow.spiff.specs.defaults import CallActivity as SpiffCallActivity
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 
@@ -70,6 +71,13 @@ class CompiledModel:
     # looking for timer and subscription rows of models that can have none.
     has_timer_events: bool = True
     has_message_events: bool = True
+    # Processes of other models the call activities call (process id -> call activity ids),
+    # resolved to the callee's current version when the call starts.
+    external_calls: dict[str, list[str]] = field(default_factory=dict)
+
+    def including(self, callee: CompiledModel) -> CompiledModel:
+        """This model with a called model's human tasks known too (its own win on a name clash)."""
+        return replace(self, human_tasks={**callee.human_tasks, **self.human_tasks})
 
 
 # --------------------------------------------------------------------------- service tasks
@@ -88,9 +96,26 @@ class _ExternalServiceTask(SpiffServiceTask):
         return None
 
 
+class _ModelCallActivity(SpiffCallActivity):
+    """A call activity that can call the entry process of another model.
+
+    Such a process is not in the model's specs: the run's resolver (set on the
+    top workflow as ``bpm_resolve_call`` by ``Run``) finds the callee model's
+    current version when the call starts, and its specs join the run's."""
+
+    def start_workflow(self, my_task: Any) -> None:
+        top = my_task.workflow.top_workflow
+        resolve = getattr(top, "bpm_resolve_call", None)
+        if self.spec not in top.subprocess_specs and resolve is not None:
+            for name, spec in resolve(self.spec).items():
+                top.subprocess_specs.setdefault(name, spec)
+        super().start_workflow(my_task)
+
+
 class _Parser(SpiffBpmnParser):
     OVERRIDE_PARSER_CLASSES = {**SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,  # noqa: RUF012 - SpiffWorkflow's class table
-                               full_tag("serviceTask"): (ServiceTaskParser, _ExternalServiceTask)}
+                               full_tag("serviceTask"): (ServiceTaskParser, _ExternalServiceTask),
+                               full_tag("callActivity"): (CallActivityParser, _ModelCallActivity)}
 
 
 # --------------------------------------------------------------------------- parsing
@@ -109,9 +134,9 @@ def _safe_xml(xml: bytes) -> etree._Element:
     return etree.fromstring(xml, parser)
 
 
-def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
+def compile_bpmn(xml: bytes, entry_process: str | None = None, other_models: Collection[str] = ()) -> CompiledModel:
     """Parse and check a diagram; raise ``BpmnInvalid`` listing every problem found."""
-    return compile_parsed([("upload.bpmn", checked_bpmn_root(xml))], entry_process)
+    return compile_parsed([("upload.bpmn", checked_bpmn_root(xml))], entry_process, (), other_models)
 
 
 def checked_bpmn_root(xml: bytes) -> etree._Element:
@@ -136,12 +161,13 @@ def checked_bpmn_root(xml: bytes) -> etree._Element:
 
 
 def compile_parsed(roots: Sequence[tuple[str, etree._Element]], entry_process: str | None = None,
-                   dmn_roots: Sequence[tuple[str, etree._Element]] = ()) -> CompiledModel:
+                   dmn_roots: Sequence[tuple[str, etree._Element]] = (),
+                   other_models: Collection[str] = ()) -> CompiledModel:
     """Build and check a model from checked BPMN roots (file name, root; the first holds the entry
     process) and DMN roots.
 
     Call activities reach processes of any of the roots (a multi-file model,
-    see ``bpm_server.engine.packages``)."""
+    see ``bpm_server.engine.packages``) and the entry processes of ``other_models``."""
     root = roots[0][1]
     executable = [p.get("id", "") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
     if not executable:
@@ -165,16 +191,23 @@ def compile_parsed(roots: Sequence[tuple[str, etree._Element]], entry_process: s
         raise BpmnInvalid([Problem(exc.id or None, _first_line(exc), exc.line_number or None)]) from None
     except (SpiffWorkflowException, KeyError, AttributeError, TypeError, ValueError) as exc:
         raise BpmnInvalid([Problem(getattr(exc, "id", None), f"cannot build the process: {exc}")]) from None
+    external = {name for name, found in subprocess_specs.items() if found is None and name in other_models}
+    subprocess_specs = {name: found for name, found in subprocess_specs.items() if name not in external}
     missing = sorted(name for name, found in subprocess_specs.items() if found is None)
     if missing:
         known = ", ".join(sorted(parser.get_process_ids()))
         raise BpmnInvalid([Problem(t.bpmn_id or t.name, f"the call activity calls process {t.spec!r}, which is "
-                                                       f"not in the model's files (processes found: {known})")
+                                                       f"not in the model's files (processes found: {known}) "
+                                                       f"nor the entry process of another model")
                            for each in [spec, *(s for s in subprocess_specs.values() if s is not None)]
                            for t in each.task_specs.values()
                            if isinstance(t, CallActivity) and t.spec in missing])
 
     model = CompiledModel(process_id, spec, subprocess_specs, {}, [])
+    for each in [spec, *subprocess_specs.values()]:
+        for task_spec in each.task_specs.values():
+            if isinstance(task_spec, CallActivity) and task_spec.spec in external:
+                model.external_calls.setdefault(task_spec.spec, []).append(task_spec.bpmn_id or task_spec.name)
     timers = messages = False
     for task_spec in _all_task_specs(model):
         if getattr(task_spec, "manual", False):

@@ -8,7 +8,7 @@ the element, since the same id may mean different things in two files.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from lxml import etree
 
@@ -23,8 +23,10 @@ def is_model_file(name: str) -> bool:
     return name.lower().endswith(MODEL_FILE_SUFFIXES)
 
 
-def compile_files(files: Mapping[str, bytes], entry_process: str | None = None) -> CompiledModel:
-    """Compile a model made of several files (name -> content); ``BpmnInvalid`` lists every problem."""
+def compile_files(files: Mapping[str, bytes], entry_process: str | None = None,
+                  other_models: Collection[str] = ()) -> CompiledModel:
+    """Compile a model made of several files (name -> content); ``BpmnInvalid`` lists every problem.
+    ``other_models``: the entry processes of other models, which call activities may call too."""
     names = sorted(files)
     if not any(n.lower().endswith(".bpmn") for n in names):
         raise BpmnInvalid([Problem(None, "the model has no .bpmn file")])
@@ -49,7 +51,7 @@ def compile_files(files: Mapping[str, bytes], entry_process: str | None = None) 
     if problems:
         raise BpmnInvalid(problems)
     ordered, entry = _entry_first(bpmn, entry_process)
-    return compile_parsed(ordered, entry, dmn)
+    return compile_parsed(ordered, entry, dmn, other_models)
 
 
 def _in_file(name: str, problem: Problem) -> Problem:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -104,24 +104,26 @@ def _content_hash(xml: str, forms: dict[str, Any], files: dict[str, str] | None 
 
 
 def check_version(session: Session, xml: bytes | Mapping[str, bytes], entry_process: str | None,
-                  local_forms: Mapping[str, Any] | None = None) -> tuple[CompiledModel, dict[str, Any]]:
+                  local_forms: Mapping[str, Any] | None = None,
+                  model_id: str | None = None) -> tuple[CompiledModel, dict[str, Any]]:
     """Compile and check a diagram (or a model's files, name -> content) against our conventions;
     return it with the forms it uses. ``local_forms`` are the model's own forms (from its folder
     or the upload), found before the forms/ library."""
+    other_models = {pid: vid for pid, (mid, vid) in _entry_processes(session).items() if mid != model_id}
     if isinstance(xml, Mapping):
         for name, content in xml.items():
             _check_encoding(content, name)
-        model = compile_files(xml, entry_process)
+        model = compile_files(xml, entry_process, other_models)
     else:
         _check_encoding(xml)
-        model = compile_bpmn(xml, entry_process)
+        model = compile_bpmn(xml, entry_process, other_models)
+    problems: list[Problem] = _cross_model_cycles(session, model)
     library = {f.name: f.schema for f in session.scalars(select(FormDefinition))}
     for name, schema in (local_forms or {}).items():
         problem = schema_problem(schema)
         if problem:
             raise BpmnInvalid([Problem(None, f"form {name}: {problem}")])
         library[name] = schema
-    problems: list[Problem] = []
     forms: dict[str, Any] = {}
 
     def use_form(element_id: str, form_name: str | None) -> None:
@@ -175,6 +177,50 @@ def _form_fields(schema: Any) -> set[str]:
     return fields
 
 
+def _entry_processes(session: Session) -> dict[str, tuple[str, str]]:
+    """Entry process id -> (model id, current version id), over every model with a published version."""
+    rows = session.execute(select(ProcessModelVersion.entry_process, ProcessModel.id, ProcessModelVersion.id)
+                           .join(ProcessModel, ProcessModel.current_version_id == ProcessModelVersion.id)).all()
+    return {pid: (mid, vid) for pid, mid, vid in rows}
+
+
+def callee_resolver(session: Session) -> Callable[[str], tuple[str, CompiledModel]]:
+    """For a run: another model's entry process -> (its current version id, compiled), at the call."""
+    def resolve(process_id: str) -> tuple[str, CompiledModel]:
+        found = _entry_processes(session).get(process_id)
+        if found is None:
+            raise NotFound(f"no published model has entry process {process_id!r}", code="unknown_process")
+        return found[1], compiled(session.get_one(ProcessModelVersion, found[1]))
+    return resolve
+
+
+def called_models(session: Session, called_versions: Mapping[str, str] | None) -> dict[str, tuple[str, CompiledModel]]:
+    """The versions an instance called (process id -> version id), compiled."""
+    return {pid: (vid, compiled(session.get_one(ProcessModelVersion, vid)))
+            for pid, vid in (called_versions or {}).items()}
+
+
+def _cross_model_cycles(session: Session, model: CompiledModel) -> list[Problem]:
+    """Calls into other models that lead back to this model's entry process (through their current versions)."""
+    entries = _entry_processes(session)
+    problems = []
+    for called, elements in sorted(model.external_calls.items()):
+        path, seen, frontier = [model.process_id, called], set(), [(called, [model.process_id, called])]
+        while frontier:
+            pid, path = frontier.pop()
+            if pid == model.process_id:
+                problems += [Problem(e, f"the call activity calls process {called!r} of another model, which "
+                                        f"calls back ({' -> '.join(path)}): the calls would never end")
+                             for e in elements]
+                break
+            if pid in seen or pid not in entries:
+                continue
+            seen.add(pid)
+            callee = compiled(session.get_one(ProcessModelVersion, entries[pid][1]))
+            frontier += [(nxt, [*path, nxt]) for nxt in callee.external_calls]
+    return problems
+
+
 def start_form_name(model: CompiledModel) -> str | None:
     return model.start_properties.get(FORM_PROPERTY)
 
@@ -193,7 +239,7 @@ def publish_version(session: Session, model_id: str, xml: bytes | Mapping[str, b
         current = session.get(ProcessModelVersion, process_model.current_version_id)
         entry_process = current.entry_process if current else None
     try:
-        compiled_model, forms = check_version(session, xml, entry_process, local_forms)
+        compiled_model, forms = check_version(session, xml, entry_process, local_forms, model_id)
         files = None
         if isinstance(xml, Mapping):
             files = {name: content.decode("utf-8") for name, content in sorted(xml.items())}
@@ -331,7 +377,7 @@ def validate_diagram(session: Session, model_id: str, xml: bytes | Mapping[str, 
         current = session.get(ProcessModelVersion, process_model.current_version_id)
         entry_process = current.entry_process if current else None
     try:
-        check_version(session, xml, entry_process, local_forms)
+        check_version(session, xml, entry_process, local_forms, model_id)
     except BpmnInvalid as exc:
         return list(exc.problems)
     return []

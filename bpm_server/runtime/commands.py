@@ -21,7 +21,7 @@ from bpm_server.identity.models import User
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
-from bpm_server.modeling.service import compiled, current_version
+from bpm_server.modeling.service import callee_resolver, compiled, current_version
 from bpm_server.outbound import service as outbound
 from bpm_server.runtime.step import Before, load, run_step
 from bpm_server.sla import service as sla
@@ -47,7 +47,8 @@ def start_instance(session: Session, rt: Deployment, *, process_model_id: str, a
     instances.check_start_data(version, model, data)
     instance = instances.new_instance(session, version, account, now=now, started_by=started_by)
     try:
-        run = Run.start(model, rt.evaluator, instances.start_data(account, data))  # type: ignore[arg-type]
+        run = Run.start(model, rt.evaluator, instances.start_data(account, data),  # type: ignore[arg-type]
+                        resolver=callee_resolver(session))
     except EngineError as exc:
         # The diagram failed before its first wait: keep the instance, in error, so
         # the incident is visible instead of a lost start.

@@ -127,3 +127,52 @@ def test_a_model_folder_with_several_files_syncs_as_one_version(synced_app, tmp_
         assert sorted(version.files or {}) == ["discount.dmn", "main.bpmn", "scoring.bpmn"]
         assert set(version.forms) == {"quote-amount.json"}
         db.session.rollback()
+
+
+def _scoring_files(strategic_discount: str = "0.2") -> dict[str, bytes]:
+    files = _model_files()
+    table = files["discount.dmn"].replace(b"<text>0.2</text>", f"<text>{strategic_discount}</text>".encode())
+    return {"scoring.bpmn": files["scoring.bpmn"], "discount.dmn": table}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_call_into_another_model_runs_its_current_version_at_call_time(synced_app, people) -> None:
+    from sqlalchemy import select
+
+    from bpm_server.database import db
+    from bpm_server.instances.models import ProcessInstance
+    from bpm_server.modeling.models import ProcessModelVersion
+
+    new_model(synced_app, "scoring")
+    new_model(synced_app, "quotes")
+    assert _upload(people["owner"], "scoring", _scoring_files("0.2")).status_code == 201
+    files = _model_files()
+    quote_only = {"main.bpmn": files["main.bpmn"], "quote-amount.json": files["quote-amount.json"]}
+    assert _upload(people["owner"], "quotes", quote_only).status_code == 201, "calls the scoring model"
+
+    started = people["sales"].post("/api/v1/process-instances",
+                                   json={"process_model_id": "quotes", "account_id": "ACME", "data": {}}).get_json()
+    # A new version of the called model, published while the instance waits before the call.
+    assert _upload(people["owner"], "scoring", _scoring_files("0.3")).status_code == 201
+    (task,) = started["tasks"]
+    people["sales"].post(f"/api/v1/tasks/{task['id']}/claim")
+    done = people["sales"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"amount": 1}})
+    assert done.status_code == 200, done.get_json()
+    finished = people["sales"].get(f"/api/v1/process-instances/{started['id']}").get_json()
+    assert finished["state"] == "completed" and finished["data"]["discount"] == 0.3  # the version current at the call
+    with synced_app.app_context():
+        called = db.session.get_one(ProcessInstance, started["id"]).called_versions
+        v2 = db.session.scalar(select(ProcessModelVersion.id).where(
+            ProcessModelVersion.process_model_id == "scoring", ProcessModelVersion.version == 2))
+        assert called == {"scoring": v2}
+
+    # The called model may not call back into its caller: the calls would never end.
+    back = _scoring_files()
+    back["scoring.bpmn"] = back["scoring.bpmn"].replace(
+        b'<bpmn:endEvent id="e2"/>', b'<bpmn:endEvent id="e2"/><bpmn:callActivity id="back" calledElement="quote"/>'
+    ).replace(b'targetRef="e2"', b'targetRef="back"').replace(
+        b"</bpmn:process>", b'<bpmn:sequenceFlow id="g3" sourceRef="back" targetRef="e2"/></bpmn:process>')
+    refused = _upload(people["owner"], "scoring", back)
+    assert refused.status_code == 422, refused.get_json()
+    problems = refused.get_json()["error"]["details"]["problems"]
+    assert any(p["element_id"] == "back" and "scoring -> quote -> scoring" in p["message"] for p in problems), problems

@@ -1,4 +1,4 @@
-"""multi-file models: the BPMN and DMN files of a version
+"""multi-file models: the BPMN and DMN files of a version; the versions of other models an instance called
 
 Revision ID: 0011
 Revises: 0009
@@ -21,8 +21,14 @@ def upgrade() -> None:
     with op.batch_alter_table('process_model_version') as batch:
         batch.add_column(sa.Column('files', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()),
                                                                    'postgresql'), nullable=True))
+    # Process id of another model -> the version id the instance called (its current one at the call).
+    with op.batch_alter_table('process_instance') as batch:
+        batch.add_column(sa.Column('called_versions', sa.JSON().with_variant(
+            postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('process_instance') as batch:
+        batch.drop_column('called_versions')
     with op.batch_alter_table('process_model_version') as batch:
         batch.drop_column('files')
