@@ -76,8 +76,10 @@ class CompiledModel:
     external_calls: dict[str, list[str]] = field(default_factory=dict)
 
     def including(self, callee: CompiledModel) -> CompiledModel:
-        """This model with a called model's human tasks known too (its own win on a name clash)."""
-        return replace(self, human_tasks={**callee.human_tasks, **self.human_tasks})
+        """This model with a called model's human tasks (its own win on a name clash) and events known too."""
+        return replace(self, human_tasks={**callee.human_tasks, **self.human_tasks},
+                       has_timer_events=self.has_timer_events or callee.has_timer_events,
+                       has_message_events=self.has_message_events or callee.has_message_events)
 
 
 # --------------------------------------------------------------------------- service tasks

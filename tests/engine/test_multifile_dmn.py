@@ -176,3 +176,27 @@ def test_a_call_into_another_model_runs_its_current_version_at_call_time(synced_
     assert refused.status_code == 422, refused.get_json()
     problems = refused.get_json()["error"]["details"]["problems"]
     assert any(p["element_id"] == "back" and "scoring -> quote -> scoring" in p["message"] for p in problems), problems
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_user_task_of_a_called_model_opens_in_its_department_and_finishes_the_caller(synced_app, people) -> None:
+    from tests.fixtures.diagrams import sequence, user_task
+
+    new_model(synced_app, "review")
+    new_model(synced_app, "caller")
+    review = sequence("review_process", user_task("check_quote", department="finance"))
+    assert _upload(people["owner"], "review", {"review.bpmn": review}).status_code == 201
+    caller = sequence("caller_process", '<bpmn:callActivity id="ask_finance" calledElement="review_process"/>')
+    assert _upload(people["owner"], "caller", {"caller.bpmn": caller}).status_code == 201
+
+    started = people["sales"].post("/api/v1/process-instances",
+                                   json={"process_model_id": "caller", "account_id": "GAMMA", "data": {}})
+    assert started.status_code == 201, started.get_json()
+    (task,) = started.get_json()["tasks"]
+    assert (task["name"], task["department"], task["process_model_id"]) == ("check_quote", "finance", "caller")
+    inbox = people["finance"].get("/api/v1/tasks").get_json()["items"]
+    assert [t["id"] for t in inbox] == [task["id"]]
+    assert people["finance"].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    assert people["finance"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {}}).status_code == 200
+    instance = people["sales"].get(f"/api/v1/process-instances/{started.get_json()['id']}").get_json()
+    assert instance["state"] == "completed", instance
