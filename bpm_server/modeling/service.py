@@ -205,7 +205,8 @@ def _cross_model_cycles(session: Session, model: CompiledModel) -> list[Problem]
     entries = _entry_processes(session)
     problems = []
     for called, elements in sorted(model.external_calls.items()):
-        path, seen, frontier = [model.process_id, called], set(), [(called, [model.process_id, called])]
+        seen: set[str] = set()
+        frontier = [(called, [model.process_id, called])]
         while frontier:
             pid, path = frontier.pop()
             if pid == model.process_id:
