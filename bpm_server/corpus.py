@@ -21,6 +21,7 @@ diagram cannot hold the report.
 from __future__ import annotations
 
 import multiprocessing
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -268,7 +269,8 @@ def markdown(results: list[Outcome], corpus_name: str) -> str:
 
 
 def _cell(text: str) -> str:
-    flat = " ".join(str(text).split())
+    # Object addresses in library messages ("<Element ... at 0x7f...>") would change the table on every run.
+    flat = re.sub(r" at 0x[0-9a-f]+", "", " ".join(str(text).split()))
     return (flat[:240] + "…" if len(flat) > 240 else flat).replace("|", "\\|")
 
 
