@@ -17,8 +17,8 @@ back afterwards (outside the timed window) to confirm it is ``completed``.
 Reports per-instance wall time (start request -> invoicing completed), per-call
 latency by endpoint kind, HTTP calls per instance and SQL statements per call.
 
-    /work/main/.venv/bin/python bench/flow_latency.py --backend sqlite --instances 50
-    /work/main/.venv/bin/python bench/flow_latency.py --backend postgresql --instances 50
+    .venv/bin/python bench/flow_latency.py --backend sqlite --instances 50
+    .venv/bin/python bench/flow_latency.py --backend postgresql --instances 50
 """
 from __future__ import annotations
 

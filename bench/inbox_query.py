@@ -19,7 +19,7 @@ and as the generic plan a prepared statement may switch to (psycopg prepares
 a statement after 5 executions on a connection), and whether the plans use
 ``ix_human_task_department_inbox`` / ``ix_human_task_assignee_inbox``.
 
-    /work/main/.venv/bin/python bench/inbox_query.py --open-tasks 10000 --departments 50 --accounts 2000
+    .venv/bin/python bench/inbox_query.py --open-tasks 10000 --departments 50 --accounts 2000
 """
 from __future__ import annotations
 

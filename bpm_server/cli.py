@@ -371,6 +371,33 @@ def doctor() -> None:
 
 
 @main.group()
+def corpus() -> None:
+    """The BPMN compatibility table over a corpus of public diagrams."""
+
+
+@corpus.command("report")
+@click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="The corpus folder (default: BPM_BPMN_CORPUS).")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              default=PROJECT_ROOT / "docs" / "bpmn-compatibility.md", show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=1), default=20.0, show_default=True,
+              help="Seconds one file may take.")
+def corpus_report(corpus_dir: Path | None, output: Path, timeout: float) -> None:
+    """Upload and run every .bpmn file of the corpus on a throwaway server; write the table."""
+    from bpm_server.config import Config
+    from bpm_server.corpus import corpus_files, markdown, run_report, summary_line
+
+    folder = corpus_dir or Config.from_env().bpmn_corpus
+    if folder is None or not folder.is_dir() or not corpus_files(folder):
+        _fail(f"no BPMN corpus at {folder}: pass --corpus or set BPM_BPMN_CORPUS" if folder
+              else "no BPMN corpus: pass --corpus or set BPM_BPMN_CORPUS")
+    results = run_report(folder, timeout=timeout)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(markdown(results, folder.name), "utf-8")
+    click.echo(f"{output}: {len(results)} files: {summary_line(results)}")
+
+
+@main.group()
 def demo() -> None:
     """Demo data."""
 

@@ -94,6 +94,9 @@ class Config:
     # API tokens issued without an explicit lifetime expire after this many
     # days; None (BPM_TOKEN_EXPIRY_DAYS unset or 0) means they never expire.
     token_expiry_days: int | None = None
+    # Public third-party BPMN files for the compatibility table and its tests
+    # (kept outside the repository); None: not on this machine.
+    bpmn_corpus: Path | None = None
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -137,6 +140,7 @@ class Config:
             engine_max_call_depth=_positive(values, "BPM_ENGINE_MAX_CALL_DEPTH", int, defaults.engine_max_call_depth),
             **limits,
             token_expiry_days=int(values.get("BPM_TOKEN_EXPIRY_DAYS") or 0) or None,
+            bpmn_corpus=Path(values["BPM_BPMN_CORPUS"]) if values.get("BPM_BPMN_CORPUS") else None,
         )
 
     def but(self, **changes: Any) -> Config:

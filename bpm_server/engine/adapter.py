@@ -2,7 +2,8 @@
 server that imports SpiffWorkflow (only modules inside ``bpm_server/engine/`` do).
 
 The rest of the server imports from here, never from the modules behind it:
-``compiler`` turns BPMN XML into a ``CompiledModel`` (or a list of problems per
+``compiler`` (and ``packages`` for a model of several BPMN and DMN files,
+checked by ``dmn``) turns BPMN XML into a ``CompiledModel`` (or a list of problems per
 BPMN element); ``run`` starts and resumes workflow runs, lists the human tasks
 that are ready, completes them with form data and dumps the state as JSON
 without the spec (the spec is compiled once per model version and injected on
@@ -37,6 +38,7 @@ from bpm_server.engine.compiler import (
     Problem,
     compile_bpmn,
 )
+from bpm_server.engine.packages import compile_files, entry_file, is_model_file
 from bpm_server.engine.run import (
     MAX_TASK_DEPTH,
     EngineError,
@@ -51,5 +53,6 @@ from bpm_server.engine.sandbox import BudgetExceeded, Budgets
 __all__ = [
     "BPMN_NS", "DOCTYPE_REFUSED", "MAX_BPMN_BYTES", "MAX_PROLOG_BYTES", "MAX_TASK_DEPTH",
     "BpmnInvalid", "BudgetExceeded", "Budgets", "CompiledModel", "EngineError", "HumanTaskSpec", "Problem", "ReadyTask",
-    "Run", "ServiceCall", "WaitingMessage", "compile_bpmn", "events", "use_clock",
+    "Run", "ServiceCall", "WaitingMessage", "compile_bpmn", "compile_files", "entry_file", "events",
+    "is_model_file", "use_clock",
 ]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lxml import etree
@@ -21,7 +21,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
+from SpiffWorkflow.spiff.parser.task_spec import CallActivityParser, ServiceTaskParser
+from SpiffWorkflow.spiff.specs.defaults import CallActivity as SpiffCallActivity
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 
@@ -76,6 +77,15 @@ class CompiledModel:
     generated_forms: dict[str, Any] = field(default_factory=dict)
     # Service tasks that name an external task type (zeebe:taskDefinition, camunda:type="external").
     service_types: dict[str, str] = field(default_factory=dict)
+    # Processes of other models the call activities call (process id -> call activity ids),
+    # resolved to the callee's current version when the call starts.
+    external_calls: dict[str, list[str]] = field(default_factory=dict)
+
+    def including(self, callee: CompiledModel) -> CompiledModel:
+        """This model with a called model's human tasks (its own win on a name clash) and events known too."""
+        return replace(self, human_tasks={**callee.human_tasks, **self.human_tasks},
+                       has_timer_events=self.has_timer_events or callee.has_timer_events,
+                       has_message_events=self.has_message_events or callee.has_message_events)
 
 
 # --------------------------------------------------------------------------- service tasks
@@ -94,9 +104,26 @@ class _ExternalServiceTask(SpiffServiceTask):
         return None
 
 
+class _ModelCallActivity(SpiffCallActivity):
+    """A call activity that can call the entry process of another model.
+
+    Such a process is not in the model's specs: the run's resolver (set on the
+    top workflow as ``bpm_resolve_call`` by ``Run``) finds the callee model's
+    current version when the call starts, and its specs join the run's."""
+
+    def start_workflow(self, my_task: Any) -> None:
+        top = my_task.workflow.top_workflow
+        resolve = getattr(top, "bpm_resolve_call", None)
+        if self.spec not in top.subprocess_specs and resolve is not None:
+            for name, spec in resolve(self.spec).items():
+                top.subprocess_specs.setdefault(name, spec)
+        super().start_workflow(my_task)
+
+
 class _Parser(SpiffBpmnParser):
     OVERRIDE_PARSER_CLASSES = {**SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,  # noqa: RUF012 - SpiffWorkflow's class table
-                               full_tag("serviceTask"): (ServiceTaskParser, _ExternalServiceTask)}
+                               full_tag("serviceTask"): (ServiceTaskParser, _ExternalServiceTask),
+                               full_tag("callActivity"): (CallActivityParser, _ModelCallActivity)}
 
 
 # --------------------------------------------------------------------------- parsing
@@ -115,8 +142,13 @@ def _safe_xml(xml: bytes) -> etree._Element:
     return etree.fromstring(xml, parser)
 
 
-def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
+def compile_bpmn(xml: bytes, entry_process: str | None = None, other_models: Collection[str] = ()) -> CompiledModel:
     """Parse and check a diagram; raise ``BpmnInvalid`` listing every problem found."""
+    return compile_parsed([("upload.bpmn", checked_bpmn_root(xml))], entry_process, (), other_models)
+
+
+def checked_bpmn_root(xml: bytes) -> etree._Element:
+    """One BPMN file's root element, after the checks every uploaded file passes (size, no DTD, a BPMN root)."""
     if len(xml) > MAX_BPMN_BYTES:
         raise BpmnInvalid([Problem(None, f"the diagram is larger than {MAX_BPMN_BYTES // (1024 * 1024)} MB")])
     try:
@@ -133,6 +165,18 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise BpmnInvalid([Problem(None, f"not a BPMN 2.0 document: the root element is {root.tag!r}, "
                                          f"expected bpmn:definitions in namespace {BPMN_NS}")])
+    return root
+
+
+def compile_parsed(roots: Sequence[tuple[str, etree._Element]], entry_process: str | None = None,
+                   dmn_roots: Sequence[tuple[str, etree._Element]] = (),
+                   other_models: Collection[str] = ()) -> CompiledModel:
+    """Build and check a model from checked BPMN roots (file name, root; the first holds the entry
+    process) and DMN roots.
+
+    Call activities reach processes of any of the roots (a multi-file model,
+    see ``bpm_server.engine.packages``) and the entry processes of ``other_models``."""
+    root = roots[0][1]
     executable = [p.get("id", "") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
     if not executable:
         raise BpmnInvalid([Problem(None, "the diagram has no executable process (isExecutable=\"true\")")])
@@ -140,25 +184,51 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     if entry_process and entry_process not in executable:
         raise BpmnInvalid([Problem(entry_process, f"entry process {entry_process!r} is not an executable process "
                                                   f"in this diagram (found: {', '.join(executable)})")])
-    dangling = _dangling_event_refs(root)
+    dangling = [problem for _name, each in roots for problem in _dangling_event_refs(each)]
     if dangling:
         raise BpmnInvalid(dangling)
-    translation = translate(root)
-    if translation.problems:
-        raise BpmnInvalid([Problem(element, message, line) for element, message, line in translation.problems])
+    # Every file's dialects (Camunda 7/8) rewritten before SpiffWorkflow parses it.
+    forms: dict[str, Any] = {}
+    service_types: dict[str, str] = {}
+    for name, each in roots:
+        translation = translate(each)
+        if translation.problems:
+            where = f"{name}: " if len(roots) > 1 else ""
+            raise BpmnInvalid([Problem(element, where + message, line)
+                               for element, message, line in translation.problems])
+        forms.update(translation.forms)
+        service_types.update(translation.service_types)
     parser = _Parser(validator=VALIDATOR)
     try:
-        parser.add_bpmn_xml(etree.ElementTree(root), filename="upload.bpmn")
+        for name, each in roots:
+            parser.add_bpmn_xml(etree.ElementTree(each), filename=name)
+        for name, each in dmn_roots:
+            parser.add_dmn_xml(each, filename=name)
         spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
     except ValidationException as exc:
         raise BpmnInvalid([Problem(exc.id or None, _first_line(exc), exc.line_number or None)]) from None
     except (SpiffWorkflowException, KeyError, AttributeError, TypeError, ValueError) as exc:
         raise BpmnInvalid([Problem(getattr(exc, "id", None), f"cannot build the process: {exc}")]) from None
+    external = {name for name, found in subprocess_specs.items() if found is None and name in other_models}
+    subprocess_specs = {name: found for name, found in subprocess_specs.items() if name not in external}
+    missing = sorted(name for name, found in subprocess_specs.items() if found is None)
+    if missing:
+        known = ", ".join(sorted(parser.get_process_ids()))
+        raise BpmnInvalid([Problem(t.bpmn_id or t.name, f"the call activity calls process {t.spec!r}, which is "
+                                                       f"not in the model's files (processes found: {known}) "
+                                                       f"nor the entry process of another model")
+                           for each in [spec, *(s for s in subprocess_specs.values() if s is not None)]
+                           for t in each.task_specs.values()
+                           if isinstance(t, CallActivity) and t.spec in missing])
 
-    model = CompiledModel(process_id, spec, subprocess_specs, {}, [], generated_forms=translation.forms,
-                          service_types=translation.service_types)
+    model = CompiledModel(process_id, spec, subprocess_specs, {}, [], generated_forms=forms,
+                          service_types=service_types)
     swap_cron_timers(_all_task_specs(model))
+    for each in [spec, *subprocess_specs.values()]:
+        for task_spec in each.task_specs.values():
+            if isinstance(task_spec, CallActivity) and task_spec.spec in external:
+                model.external_calls.setdefault(task_spec.spec, []).append(task_spec.bpmn_id or task_spec.name)
     timers = messages = False
     for task_spec in _all_task_specs(model):
         if getattr(task_spec, "manual", False):

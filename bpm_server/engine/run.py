@@ -25,12 +25,12 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
-from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
+from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter, SubWorkflowTaskConverter
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from bpm_server.engine import events
-from bpm_server.engine.compiler import CompiledModel, _ExternalServiceTask, _first_line
+from bpm_server.engine.compiler import CompiledModel, _ExternalServiceTask, _first_line, _ModelCallActivity
 from bpm_server.engine.dialects.cron import CronTimerEventDefinition
 from bpm_server.engine.sandbox import BudgetExceeded, Budgets, RestrictedEvaluator, ScriptError
 
@@ -89,7 +89,11 @@ class WaitingMessage:
 # serializer must know that class to dump and load runs that contain one.
 # Cron timer cycles (dialects.cron) are stored as SpiffWorkflow's cycle timers are.
 _SERIALIZER_CONFIG = {**SPIFF_CONFIG, _ExternalServiceTask: ServiceTaskConverter,
+                      _ModelCallActivity: SubWorkflowTaskConverter,
                       CronTimerEventDefinition: SPIFF_CONFIG[CycleTimerEventDefinition]}
+
+#: Finds the model a call activity calls in another model: process id -> (version id, compiled model).
+CallResolver = Callable[[str], tuple[str, CompiledModel]]
 
 
 # --------------------------------------------------------------------------- clock seam
@@ -183,9 +187,17 @@ class Run:
     """One workflow instance in memory for the length of a request or job."""
 
     def __init__(self, model: CompiledModel, workflow: BpmnWorkflow, *, loaded: bool = False,
-                 budgets: Budgets | None = None) -> None:
+                 budgets: Budgets | None = None, resolver: CallResolver | None = None,
+                 callees: Mapping[str, tuple[str, CompiledModel]] | None = None) -> None:
+        #: The model with the human tasks of the models it called (they open stages too).
         self.model = model
         self.workflow = workflow
+        self._resolver = resolver
+        #: Process id of another model -> the version id this run called (recorded in the instance).
+        self.called_versions: dict[str, str] = {}
+        for process_id, (version_id, callee) in (callees or {}).items():
+            self._join(process_id, version_id, callee)
+        workflow.bpm_resolve_call = self._resolve_call
         self.budgets = budgets or Budgets()
         self._in_command = False
         self._steps = 0
@@ -197,17 +209,33 @@ class Run:
         #: ``message_wait_ids()`` after a step, the rows are already right.
         self.message_waits_at_load: frozenset[str] = self.message_wait_ids() if loaded else frozenset()
 
+    def _join(self, process_id: str, version_id: str, callee: CompiledModel) -> dict[str, Any]:
+        self.called_versions[process_id] = version_id
+        self.model = self.model.including(callee)
+        specs = {callee.process_id: callee.spec, **callee.subprocess_specs}
+        for name, spec in specs.items():
+            self.workflow.subprocess_specs.setdefault(name, spec)
+        return specs
+
+    def _resolve_call(self, process_id: str) -> dict[str, Any]:
+        """The specs of another model's process, its current version at this call (see ``_ModelCallActivity``)."""
+        if self._resolver is None:
+            return {}
+        version_id, callee = self._resolver(process_id)
+        return self._join(process_id, version_id, callee)
+
     @classmethod
     def start(cls, model: CompiledModel, evaluator: RestrictedEvaluator, data: Mapping[str, Any],
-              fired_start: str | None = None) -> Run:
+              fired_start: str | None = None, resolver: CallResolver | None = None) -> Run:
         """Start a run. ``fired_start``: the timer start event whose firing starts it (it
         goes on at once instead of waiting for its timer; the other start events are dropped)."""
         try:
-            workflow = BpmnWorkflow(model.spec, model.subprocess_specs,
+            # A copy of the specs: calls into other models add theirs to this run's only.
+            workflow = BpmnWorkflow(model.spec, dict(model.subprocess_specs),
                                     script_engine=PythonScriptEngine(environment=_SandboxEnvironment(evaluator)))
         except Exception as exc:
             raise EngineError(f"the process cannot be started: {_describe(exc)}", model.process_id) from exc
-        run = cls(model, workflow, budgets=_budgets_of(evaluator))
+        run = cls(model, workflow, budgets=_budgets_of(evaluator), resolver=resolver)
         run._begin(data, fired_start)
         return run
 
@@ -229,18 +257,26 @@ class Run:
                     task.cancel()
 
     @classmethod
-    def load(cls, model: CompiledModel, state: str, evaluator: RestrictedEvaluator) -> Run:
+    def load(cls, model: CompiledModel, state: str, evaluator: RestrictedEvaluator,
+             resolver: CallResolver | None = None,
+             callees: Mapping[str, tuple[str, CompiledModel]] | None = None) -> Run:
+        """A stored run; ``callees`` are the versions of other models it called (process id ->
+        (version id, model)), whose specs its called processes run on."""
         serializer = _serializers.serializer
         try:
             dct = json.loads(state, cls=serializer.json_decoder_cls)
             serializer.migrate(dct)
             dct["spec"] = model.spec
-            dct["subprocess_specs"] = model.subprocess_specs
+            specs = dict(model.subprocess_specs)
+            for _version, callee in (callees or {}).values():
+                specs.update({callee.process_id: callee.spec, **callee.subprocess_specs})
+            dct["subprocess_specs"] = specs
             workflow = serializer.from_dict(dct)
         except Exception as exc:
             raise EngineError(f"the stored engine state cannot be read: {_describe(exc)}") from exc
         workflow.script_engine = PythonScriptEngine(environment=_SandboxEnvironment(evaluator))
-        return cls(model, workflow, loaded=True, budgets=_budgets_of(evaluator))
+        return cls(model, workflow, loaded=True, budgets=_budgets_of(evaluator), resolver=resolver,
+                   callees=callees)
 
     @_command
     def dump(self) -> str:

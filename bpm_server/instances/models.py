@@ -37,6 +37,9 @@ class ProcessInstance(Model):
     held_timers: Mapped[list | None] = mapped_column(JsonType, nullable=True)
     cancelled_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Call activities into other models: process id -> the callee's version id, its
+    # current version when the instance first called it (the same one on every reload).
+    called_versions: Mapped[dict | None] = mapped_column(JsonType, nullable=True)
     # Optimistic lock: every change bumps it, and an UPDATE that finds another
     # writer got there first matches no row (StaleDataError -> 409). Together
     # with SELECT ... FOR UPDATE on PostgreSQL this is the per-instance lock.

@@ -36,6 +36,9 @@ class ProcessModelVersion(Model):
     # is only needed to compile it once per process (compiled models are cached).
     bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     forms: Mapped[dict] = mapped_column(JsonType)  # form name -> JSON Schema
+    # A multi-file model (several BPMN files, DMN tables): file name -> text, the
+    # entry file (also in bpmn_xml) included. NULL for a one-file version.
+    files: Mapped[dict | None] = mapped_column(JsonType, nullable=True, deferred=True)
     source: Mapped[str] = mapped_column(String(20))  # "sync" or "upload"
     created_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

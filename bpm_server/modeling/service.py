@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +22,19 @@ from sqlalchemy.orm import Session
 
 from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
-from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, Problem, compile_bpmn, events
+from bpm_server.engine.adapter import (
+    BpmnInvalid,
+    CompiledModel,
+    Problem,
+    compile_bpmn,
+    compile_files,
+    entry_file,
+    events,
+)
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.assignment import check_assignments
+from bpm_server.modeling.files import read_model_folder
 from bpm_server.modeling.forms import EMPTY_FORM, schema_problem
 from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
 from bpm_server.sla.definitions import problems_for_model
@@ -54,7 +64,10 @@ def compiled(version: ProcessModelVersion) -> CompiledModel:
     with _compiled_lock:
         model = _compiled.get(version.id)
     if model is None:
-        model = compile_bpmn(version.bpmn_xml.encode(), version.entry_process)
+        if version.files:
+            model = compile_files({n: t.encode() for n, t in version.files.items()}, version.entry_process)
+        else:
+            model = compile_bpmn(version.bpmn_xml.encode(), version.entry_process)
         with _compiled_lock:
             _compiled[version.id] = model
     return model
@@ -91,29 +104,48 @@ def form_name_of(task: Any) -> str | None:
 # --------------------------------------------------------------------------- publishing
 
 
-def _content_hash(xml: str, forms: dict[str, Any]) -> str:
-    payload = json.dumps({"bpmn": xml, "forms": forms}, sort_keys=True, ensure_ascii=False)
+def _content_hash(xml: str, forms: dict[str, Any], files: dict[str, str] | None = None) -> str:
+    content: dict[str, Any] = {"bpmn": xml, "forms": forms}
+    if files:  # one-file versions keep the hash they always had
+        content["files"] = files
+    payload = json.dumps(content, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def check_version(session: Session, xml: bytes, entry_process: str | None, *,
+def check_version(session: Session, xml: bytes | Mapping[str, bytes], entry_process: str | None,
+                  local_forms: Mapping[str, Any] | None = None,
+                  model_id: str | None = None, *,
                   departments_exist: bool = True) -> tuple[CompiledModel, dict[str, Any]]:
-    """Compile and check a diagram against our conventions; return it with the forms it uses.
+    """Compile and check a diagram (or a model's files, name -> content) against our conventions;
+    return it with the forms it uses. ``local_forms`` are the model's own forms (from its folder
+    or the upload), found before the forms/ library.
 
     ``departments_exist=False`` (syncing process_models/ at deployment, possibly
     before any department is created) only requires each task to name one."""
-    _check_encoding(xml)
-    model = compile_bpmn(xml, entry_process)
+    other_models = {pid: vid for pid, (mid, vid) in _entry_processes(session).items() if mid != model_id}
+    if isinstance(xml, Mapping):
+        for name, content in xml.items():
+            _check_encoding(content, name)
+        model = compile_files(xml, entry_process, other_models)
+    else:
+        _check_encoding(xml)
+        model = compile_bpmn(xml, entry_process, other_models)
+    problems: list[Problem] = _cross_model_cycles(session, model)
     library = {f.name: f.schema for f in session.scalars(select(FormDefinition))}
     library.update(model.generated_forms)  # forms written inside the diagram (Camunda formData)
-    problems: list[Problem] = []
+    for name, schema in (local_forms or {}).items():
+        problem = schema_problem(schema)
+        if problem:
+            raise BpmnInvalid([Problem(None, f"form {name}: {problem}")])
+        library[name] = schema
     forms: dict[str, Any] = {}
 
     def use_form(element_id: str, form_name: str | None) -> None:
         if not form_name:
             return
         if form_name not in library:
-            problems.append(Problem(element_id, f"form file {form_name!r} does not exist under forms/"))
+            problems.append(Problem(element_id, f"form file {form_name!r} does not exist under forms/ "
+                                                f"nor among the model's own forms"))
         else:
             forms[form_name] = library[form_name]
 
@@ -130,19 +162,19 @@ def check_version(session: Session, xml: bytes, entry_process: str | None, *,
     return model, forms
 
 
-def _check_encoding(xml: bytes) -> None:
+def _check_encoding(xml: bytes, name: str | None = None) -> None:
     # Versions are stored and served as UTF-8 text. The XML parser reads
     # UTF-16 too, so without this a diagram would pass the checks and then
     # fail to be stored (and /validate would call it clean).
     try:
         text = xml.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BpmnInvalid([Problem(None, f"the diagram is not UTF-8 encoded (invalid byte at offset {exc.start}); "
-                                         "save it as UTF-8")]) from None
+        raise BpmnInvalid([Problem(None, f"{name or 'the diagram'} is not UTF-8 encoded (invalid byte at offset "
+                                         f"{exc.start}); save it as UTF-8")]) from None
     nul = text.find("\x00")
     if nul >= 0:
-        raise BpmnInvalid([Problem(None, f"the diagram contains a NUL byte at offset {nul} (UTF-16 text?); "
-                                         "save it as UTF-8")])
+        raise BpmnInvalid([Problem(None, f"{name or 'the diagram'} contains a NUL byte at offset {nul} "
+                                         "(UTF-16 text?); save it as UTF-8")])
 
 
 def _form_fields(schema: Any) -> set[str]:
@@ -158,14 +190,62 @@ def _form_fields(schema: Any) -> set[str]:
     return fields
 
 
+def _entry_processes(session: Session) -> dict[str, tuple[str, str]]:
+    """Entry process id -> (model id, current version id), over every model with a published version."""
+    rows = session.execute(select(ProcessModelVersion.entry_process, ProcessModel.id, ProcessModelVersion.id)
+                           .join(ProcessModel, ProcessModel.current_version_id == ProcessModelVersion.id)).all()
+    return {pid: (mid, vid) for pid, mid, vid in rows}
+
+
+def callee_resolver(session: Session) -> Callable[[str], tuple[str, CompiledModel]]:
+    """For a run: another model's entry process -> (its current version id, compiled), at the call."""
+    def resolve(process_id: str) -> tuple[str, CompiledModel]:
+        found = _entry_processes(session).get(process_id)
+        if found is None:
+            raise NotFound(f"no published model has entry process {process_id!r}", code="unknown_process")
+        return found[1], compiled(session.get_one(ProcessModelVersion, found[1]))
+    return resolve
+
+
+def called_models(session: Session, called_versions: Mapping[str, str] | None) -> dict[str, tuple[str, CompiledModel]]:
+    """The versions an instance called (process id -> version id), compiled."""
+    return {pid: (vid, compiled(session.get_one(ProcessModelVersion, vid)))
+            for pid, vid in (called_versions or {}).items()}
+
+
+def _cross_model_cycles(session: Session, model: CompiledModel) -> list[Problem]:
+    """Calls into other models that lead back to this model's entry process (through their current versions)."""
+    entries = _entry_processes(session)
+    problems = []
+    for called, elements in sorted(model.external_calls.items()):
+        seen: set[str] = set()
+        frontier = [(called, [model.process_id, called])]
+        while frontier:
+            pid, path = frontier.pop()
+            if pid == model.process_id:
+                problems += [Problem(e, f"the call activity calls process {called!r} of another model, which "
+                                        f"calls back ({' -> '.join(path)}): the calls would never end")
+                             for e in elements]
+                break
+            if pid in seen or pid not in entries:
+                continue
+            seen.add(pid)
+            callee = compiled(session.get_one(ProcessModelVersion, entries[pid][1]))
+            frontier += [(nxt, [*path, nxt]) for nxt in callee.external_calls]
+    return problems
+
+
 def start_form_name(model: CompiledModel) -> str | None:
     return model.start_properties.get(FORM_PROPERTY)
 
 
-def publish_version(session: Session, model_id: str, xml: bytes, *, source: str, now: datetime,
-                    created_by: str | None = None,
-                    entry_process: str | None = None) -> tuple[ProcessModelVersion, bool]:
-    """Store a new version unless one with the same content exists; (version, created)."""
+def publish_version(session: Session, model_id: str, xml: bytes | Mapping[str, bytes], *, source: str,
+                    now: datetime, created_by: str | None = None, entry_process: str | None = None,
+                    local_forms: Mapping[str, Any] | None = None) -> tuple[ProcessModelVersion, bool]:
+    """Store a new version unless one with the same content exists; (version, created).
+
+    ``xml`` is one diagram, or a multi-file model's files (name -> content: its BPMN
+    and DMN files); ``local_forms`` the model's own forms (name -> JSON Schema)."""
     process_model = session.get(ProcessModel, model_id)
     if process_model is None:
         raise NotFound(f"process model {model_id!r} does not exist", code="unknown_process_model")
@@ -173,12 +253,18 @@ def publish_version(session: Session, model_id: str, xml: bytes, *, source: str,
         current = session.get(ProcessModelVersion, process_model.current_version_id)
         entry_process = current.entry_process if current else None
     try:
-        compiled_model, forms = check_version(session, xml, entry_process, departments_exist=source != "sync")
+        compiled_model, forms = check_version(session, xml, entry_process, local_forms, model_id,
+                                              departments_exist=source != "sync")
+        files = None
+        if isinstance(xml, Mapping):
+            files = {name: content.decode("utf-8") for name, content in sorted(xml.items())}
+            text = files[entry_file(xml, compiled_model.process_id)]
+        else:
+            text = xml.decode("utf-8")
     except BpmnInvalid as exc:
         raise Invalid(f"the diagram has {len(exc.problems)} problem(s): {exc}", code="invalid_bpmn",
                       details={"problems": [p.as_dict() for p in exc.problems]}) from None
-    text = xml.decode("utf-8")
-    digest = _content_hash(text, forms)
+    digest = _content_hash(text, forms, files)
     existing = session.scalar(select(ProcessModelVersion).where(
         ProcessModelVersion.process_model_id == model_id, ProcessModelVersion.content_hash == digest))
     if existing is not None:
@@ -186,7 +272,7 @@ def publish_version(session: Session, model_id: str, xml: bytes, *, source: str,
     number = (session.scalar(select(func.max(ProcessModelVersion.version))
                              .where(ProcessModelVersion.process_model_id == model_id)) or 0) + 1
     version = ProcessModelVersion(id=new_id(), process_model_id=model_id, version=number, content_hash=digest,
-                                  entry_process=compiled_model.process_id, bpmn_xml=text, forms=forms,
+                                  entry_process=compiled_model.process_id, bpmn_xml=text, forms=forms, files=files,
                                   source=source, created_by=created_by, created_at=now)
     session.add(version)
     process_model.current_version_id = version.id
@@ -244,9 +330,11 @@ def sync_from_disk(session: Session, models_dir: Path, forms_dir: Path, *, now: 
             session.flush()
         process_model.name, process_model.description = meta["name"], meta.get("description", "")
         bpmn_path = meta_path.parent / meta["bpmn_file"]
+        content, local_forms = read_model_folder(meta_path.parent, bpmn_path)
         try:
-            version, was_created = publish_version(session, meta["id"], bpmn_path.read_bytes(), source="sync",
-                                                   now=now, entry_process=meta["entry_process"])
+            version, was_created = publish_version(session, meta["id"], content, source="sync",
+                                                   now=now, entry_process=meta["entry_process"],
+                                                   local_forms=local_forms)
         except Invalid as exc:
             raise Invalid(f"{bpmn_path}: {exc.message}", code=exc.code, details=exc.details) from None
         (created if was_created else unchanged).append(f"{meta['id']} v{version.version}")
@@ -290,7 +378,8 @@ def _read_metadata(path: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the modeler: check without publishing
 
 
-def validate_diagram(session: Session, model_id: str, xml: bytes) -> list[Problem]:
+def validate_diagram(session: Session, model_id: str, xml: bytes | Mapping[str, bytes],
+                     local_forms: Mapping[str, Any] | None = None) -> list[Problem]:
     """Every problem publishing ``xml`` as a new version of the model would report; nothing is stored.
 
     Runs exactly the checks of ``publish_version`` (compile, departments, forms,
@@ -303,7 +392,7 @@ def validate_diagram(session: Session, model_id: str, xml: bytes) -> list[Proble
         current = session.get(ProcessModelVersion, process_model.current_version_id)
         entry_process = current.entry_process if current else None
     try:
-        check_version(session, xml, entry_process)
+        check_version(session, xml, entry_process, local_forms, model_id)
     except BpmnInvalid as exc:
         return list(exc.problems)
     return []

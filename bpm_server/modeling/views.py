@@ -1,6 +1,8 @@
 """Process models and their versions over HTTP."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -10,6 +12,7 @@ from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
 from bpm_server.instances.views import MigrationResultSchema
 from bpm_server.modeling import service
+from bpm_server.modeling.files import split_uploads
 from bpm_server.modeling.models import ProcessModelVersion
 from bpm_server.runtime import operations
 from bpm_server.sla import start_timers
@@ -91,18 +94,32 @@ def get_version_bpmn(model_id: str, number: int):
 @blp.alt_response(200, schema=UploadResultSchema, description="the same content was already published")
 @blp.alt_response(422, description="the diagram has problems, listed per BPMN element id in details.problems")
 def upload_version(model_id: str):
-    """Validate and publish a new version (XML body or multipart field ``file``)."""
-    xml = _uploaded_xml()
-    version, created = service.publish_version(db_session(), model_id, xml, source="upload",
-                                               now=deployment().clock.now(), created_by=current_user().username)
+    """Validate and publish a new version (XML body, or multipart: one ``file``, or several ``files``:
+    the model's BPMN and DMN files and its own forms as .json)."""
+    content, local_forms = _uploaded_content()
+    version, created = service.publish_version(db_session(), model_id, content, source="upload",
+                                               now=deployment().clock.now(), created_by=current_user().username,
+                                               local_forms=local_forms)
     # The new current version's timer start events armed, the replaced version's disarmed.
     start_timers.arm_model(db_session(), deployment().evaluator, model_id, deployment().clock.now())
     return {"process_model_id": model_id, "created": created, "version": version}, (201 if created else 200)
 
 
+def _uploaded_content() -> tuple[bytes | dict[str, bytes], dict[str, Any]]:
+    """One diagram, or a multi-file model's files (several multipart files: BPMN, DMN, forms)."""
+    uploads = [*request.files.getlist("file"), *request.files.getlist("files")] \
+        if request.mimetype == "multipart/form-data" else []
+    if len(uploads) > 1 or any((u.filename or "").lower().endswith((".dmn", ".json")) for u in uploads):
+        model_files, forms = split_uploads((u.filename or "", u.read()) for u in uploads)
+        if not model_files:
+            raise Invalid("the upload holds no .bpmn or .dmn file", code="empty_upload")
+        return model_files, forms
+    return _uploaded_xml(), {}
+
+
 def _uploaded_xml() -> bytes:
     if request.mimetype == "multipart/form-data":
-        upload = request.files.get("file")
+        upload = request.files.get("file") or request.files.get("files")
         if upload is None:
             raise Invalid("multipart upload needs the BPMN file in the field 'file'", code="missing_file",
                           details={"file": ["required"]})
@@ -133,7 +150,8 @@ class ValidationResultSchema(Schema):
 @blp.response(200, ValidationResultSchema)
 def validate_version(model_id: str):
     """Run the upload's checks on a diagram without publishing it; problems are listed per BPMN element id."""
-    problems = service.validate_diagram(db_session(), model_id, _uploaded_xml())
+    content, local_forms = _uploaded_content()
+    problems = service.validate_diagram(db_session(), model_id, content, local_forms)
     return {"valid": not problems, "problems": [p.as_dict() for p in problems]}
 
 

@@ -23,7 +23,7 @@ from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
 from bpm_server.modeling.models import ProcessModelVersion
-from bpm_server.modeling.service import compiled, current_version
+from bpm_server.modeling.service import callee_resolver, compiled, current_version
 from bpm_server.outbound import service as outbound
 from bpm_server.runtime.step import Before, load, run_step
 from bpm_server.sla import service as sla
@@ -59,7 +59,7 @@ def _start(session: Session, rt: Deployment, version: ProcessModelVersion, accou
     instance = instances.new_instance(session, version, account, now=now, started_by=started_by)
     try:
         run = Run.start(model, rt.evaluator, instances.start_data(account, data),  # type: ignore[arg-type]
-                        fired_start=fired_start)
+                        fired_start=fired_start, resolver=callee_resolver(session))
     except EngineError as exc:
         # The diagram failed before its first wait: keep the instance, in error, so
         # the incident is visible instead of a lost start.

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from bpm_server.engine.adapter import EngineError, Run
 from bpm_server.extensions import Deployment
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages.models import MessageSubscription
-from bpm_server.modeling.service import compiled
+from bpm_server.modeling.service import called_models, compiled
 from bpm_server.sla.models import SlaClock, Timer
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
@@ -78,7 +78,9 @@ def _examine(rt: Deployment, instance: ProcessInstance, rows: list[HumanTask], p
             yield Finding(iid, f"is {instance.state} but has no engine state")
         return
     try:
-        run = Run.load(compiled(instance.version), instance.engine_state, rt.evaluator)  # type: ignore[arg-type]
+        run = Run.load(compiled(instance.version), instance.engine_state, rt.evaluator,  # type: ignore[arg-type]
+                       callees=called_models(session, instance.called_versions)
+                       if (session := object_session(instance)) else None)
     except EngineError as exc:
         yield Finding(iid, f"its engine state does not load: {exc.message}")
         return

@@ -32,7 +32,7 @@ from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
 from bpm_server.modeling.models import ProcessModelVersion
-from bpm_server.modeling.service import compiled
+from bpm_server.modeling.service import callee_resolver, compiled
 from bpm_server.runtime.step import Before, load, run_step
 from bpm_server.sla import service as sla
 from bpm_server.sla import timers
@@ -115,7 +115,8 @@ def retry(session: Session, rt: Deployment, instance_id: str, *, actor: str, now
     model = compiled(instance.version)
     if instance.engine_state in ("", "{}"):  # it failed before its first wait: start it again
         try:
-            run = Run.start(model, rt.evaluator, instance.data or {})  # type: ignore[arg-type]
+            run = Run.start(model, rt.evaluator, instance.data or {},  # type: ignore[arg-type]
+                            resolver=callee_resolver(session))
         except EngineError as exc:
             instances.record_error(instance, exc, now, engine_state="{}")
         else:

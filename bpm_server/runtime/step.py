@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from bpm_server.engine.adapter import (
     CompiledModel,
@@ -41,7 +41,7 @@ from bpm_server.extensions import Deployment
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
-from bpm_server.modeling.service import compiled
+from bpm_server.modeling.service import called_models, callee_resolver, compiled
 from bpm_server.sla import service as sla
 from bpm_server.tasks import service as tasks
 from bpm_server.tasks.models import HumanTask
@@ -75,12 +75,15 @@ class StepOutcome:
 
 def load(rt: Deployment, instance: ProcessInstance) -> tuple[CompiledModel, Run, Before]:
     model = compiled(instance.version)
+    session = object_session(instance)
     try:
-        run = Run.load(model, instance.engine_state, rt.evaluator)  # type: ignore[arg-type]
+        run = Run.load(model, instance.engine_state, rt.evaluator,  # type: ignore[arg-type]
+                       resolver=callee_resolver(session) if session else None,
+                       callees=called_models(session, instance.called_versions) if session else None)
     except EngineError as exc:  # a damaged row: say so (bpm-server doctor lists them all)
         raise Conflict(f"the stored state of process instance {instance.id} cannot be read: {exc.message}",
                        code="instance_state_unreadable") from None
-    return model, run, Before(run.ready_task_ids(), frozenset(run.started_service_task_ids()))
+    return run.model, run, Before(run.ready_task_ids(), frozenset(run.started_service_task_ids()))
 
 
 def settle(run: Run, before: Before, action: Callable[[Run], None] | None) -> StepOutcome:
@@ -155,7 +158,10 @@ def run_step(session: Session, rt: Deployment, instance: ProcessInstance, model:
              before: Before, action: Callable[[Run], None] | None, now: datetime, *,
              completed_task: HumanTask | None = None, signal_depth: int = 0) -> StepOutcome:
     outcome = settle(run, before, action)
-    hand_off(session, rt, instance, model, outcome, now, completed_task=completed_task)
+    if run.called_versions != (instance.called_versions or {}):  # a call into another model started
+        instance.called_versions = dict(run.called_versions)
+    # run.model: the model with the human tasks of the models the run called
+    hand_off(session, rt, instance, run.model, outcome, now, completed_task=completed_task)
     if outcome.error is None and run.thrown_signals:
         _broadcast(session, rt, instance.id, run.thrown_signals, now, signal_depth)
     return outcome

@@ -37,7 +37,8 @@ EXCEPTIONS = {
 FOUNDATIONS = {"bpm_server", "bpm_server.config", "bpm_server.clock", "bpm_server.database", "bpm_server.errors",
                "bpm_server.extensions"}
 ENTRY_MODULES = {"bpm_server.app", "bpm_server.wsgi", "bpm_server.worker", "bpm_server.cli", "bpm_server.demo",
-                 "bpm_server.api_common", "bpm_server.request_guard", "bpm_server.jobs.runner"}
+                 "bpm_server.api_common", "bpm_server.request_guard", "bpm_server.jobs.runner",
+                 "bpm_server.corpus"}
 ENTRY_PACKAGES = {"web", "health", "migrations"}
 # Modules that serve HTTP or run jobs, in any package (Dispatch's file names).
 ENTRY_FILES = {"views", "jobs", "schemas", "auth", "hooks"}

@@ -1,43 +1,46 @@
 """Diagrams from other modeling tools (Bizagi, Signavio, Camunda, bpmn.io, ...)
 either compile or are refused with problems a process owner can act on;
-none crashes the server.
+none crashes the server, and every one SpiffWorkflow 3.2 alone runs to
+completion, the server runs to completion too.
 
-The corpus (188 public BPMN files) lives outside the repository, in the
-workplace's shared folder; set BPM_BPMN_CORPUS to point elsewhere. Without
-it these tests fail rather than skip, unless BPM_SKIP_CORPUS=1 says on
-purpose that this machine has no corpus.
+The corpus (188 public BPMN files under their own licenses) stays outside the
+repository: these tests read it from BPM_BPMN_CORPUS, which .ci/run sets to
+../shared/corpus. Without it they are skipped with that reason, and `make
+test` says so in one line.
 """
 from __future__ import annotations
 
-import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from bpm_server.config import Config
+from bpm_server.corpus import corpus_files, run_report
 from bpm_server.database import db
 from bpm_server.engine.adapter import BpmnInvalid, CompiledModel, compile_bpmn
 from bpm_server.modeling.models import ProcessModel
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CANDIDATES = [os.environ.get("BPM_BPMN_CORPUS"), PROJECT_ROOT.parent / "shared" / "corpus", "/work/shared/corpus"]
+CORPUS = Config.from_env(env_file=None).bpmn_corpus
+FILES = corpus_files(CORPUS) if CORPUS and CORPUS.is_dir() else []
+pytestmark = pytest.mark.skipif(CORPUS is None, reason="corpus tests did not run: BPM_BPMN_CORPUS is not set "
+                                                       "(.ci/run sets it to ../shared/corpus)")
 
-
-def _corpus() -> Path | None:
-    for candidate in CANDIDATES:
-        if candidate and Path(candidate, "INDEX.md").is_file():
-            return Path(candidate)
-    return None
-
-
-CORPUS = _corpus()
-FILES = sorted(CORPUS.rglob("*.bpmn")) if CORPUS else []
-pytestmark = pytest.mark.skipif(CORPUS is None and os.environ.get("BPM_SKIP_CORPUS") == "1",
-                                reason="BPM_SKIP_CORPUS=1: no BPMN corpus on this machine")
+# Files SpiffWorkflow alone completes that the server still refuses, each with why.
+# The last test fails once one of them completes: then take it off this list.
+KNOWN_GAPS = {
+    "bpmn-miwg/bpmn.io (Camunda Modeler) 18.6.1/A.4.0-export.bpmn": "user task outside any lane: no department",
+    "camunda-examples/camunda-bpm-examples/invoicePayment.bpmn": "camunda:candidateGroups not read as a department",
+    "camunda-examples/camunda-bpm-platform/MessageEventSubprocessTest.testNonInterruptingWithTerminatingEndEvent"
+    ".bpmn": "user task without lane or department",
+    "camunda-examples/camunda-bpm-platform/MultiInstanceTest.externalSubProcess.bpmn":
+        "user task without lane or department",
+    "camunda-examples/camunda-bpm-platform/reviewInvoice.bpmn": "camunda:assignee not read as a department",
+}
 
 
 def test_the_corpus_is_there() -> None:
-    assert CORPUS is not None, f"BPMN corpus not found in {CANDIDATES}; set BPM_BPMN_CORPUS or BPM_SKIP_CORPUS=1"
+    assert CORPUS is not None and CORPUS.is_dir(), f"BPM_BPMN_CORPUS={CORPUS} is not a folder"
     assert len(FILES) >= 180
 
 
@@ -97,3 +100,28 @@ def test_uploading_corpus_files_answers_201_or_422_and_never_500(synced_app, peo
         elif path in compiling:
             assert response.get_json()["version"]["version"] >= 1
     assert statuses[422] >= len(by_folder) - 2 and statuses[201] >= 1, statuses
+
+
+@pytest.fixture(scope="module")
+def report():
+    """Every corpus file uploaded to a throwaway server and driven (``bpm-server corpus report``)."""
+    return run_report(CORPUS, timeout=30) if CORPUS else []
+
+
+def test_no_upload_or_run_answers_500_or_hangs(report) -> None:
+    assert len(report) == len(FILES)
+    crashed = [(r.path, r.reason) for r in report if r.outcome == "crashed"]
+    assert not crashed, crashed
+    for r in report:
+        if r.outcome in ("refused", "failed"):
+            assert r.reason.strip() and "Traceback" not in r.reason, r
+
+
+def test_what_spiffworkflow_alone_completes_the_server_completes(report) -> None:
+    expected = [r for r in report if r.spiff]
+    assert len(expected) >= 10, [r.path for r in expected]
+    missing = [(r.path, r.outcome, r.element, r.reason) for r in expected
+               if r.outcome != "completed" and r.path not in KNOWN_GAPS]
+    assert not missing, missing
+    fixed = [r.path for r in expected if r.outcome == "completed" and r.path in KNOWN_GAPS]
+    assert not fixed, f"these now complete: take them off KNOWN_GAPS: {fixed}"
