@@ -38,7 +38,9 @@ def owner(node: etree._Element) -> etree._Element:
     current: etree._Element | None = node
     while current is not None:
         if (isinstance(current.tag, str) and current.tag.startswith(f"{{{BPMN}}}") and current.get("id")
-                and local(current) not in ("extensionElements",)):
+                and local(current) not in ("extensionElements",)
+                # An event definition's id means nothing in the modeler: name its event.
+                and not local(current).endswith("EventDefinition")):
             return current
         current = current.getparent()
     return node
