@@ -21,6 +21,7 @@ from bpm_server.identity.models import User
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
+from bpm_server.modeling.management import check_startable
 from bpm_server.modeling.service import compiled, current_version
 from bpm_server.outbound import service as outbound
 from bpm_server.runtime.step import Before, load, run_step
@@ -41,6 +42,7 @@ _ENGINE_TICK = timedelta(microseconds=1)
 def start_instance(session: Session, rt: Deployment, *, process_model_id: str, account_id: str,
                    data: Mapping[str, Any], now: datetime, started_by: str | None) -> ProcessInstance:
     """Start the current version of a model for an account and run it to its first wait."""
+    check_startable(session, process_model_id)
     version = current_version(session, process_model_id)
     account = get_account(session, account_id)
     model = compiled(version)
