@@ -1,6 +1,8 @@
 """Process models and their versions over HTTP."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -217,6 +219,7 @@ def _created_files(body: dict) -> bytes:
 
 
 def _create_body() -> dict:
+    raw: Any
     if request.mimetype == "multipart/form-data":
         raw = {k: v for k, v in request.form.items() if k in ("id", "name", "description", "entry_process")}
     else:
