@@ -35,6 +35,7 @@ from bpm_server.engine.compiler import (
     Problem,
     compile_bpmn,
 )
+from bpm_server.engine.external import topic_of
 from bpm_server.engine.run import (
     MAX_TASK_DEPTH,
     EngineError,
@@ -49,5 +50,5 @@ from bpm_server.engine.sandbox import BudgetExceeded, Budgets
 __all__ = [
     "BPMN_NS", "DOCTYPE_REFUSED", "MAX_BPMN_BYTES", "MAX_PROLOG_BYTES", "MAX_TASK_DEPTH",
     "BpmnInvalid", "BudgetExceeded", "Budgets", "CompiledModel", "EngineError", "HumanTaskSpec", "Problem", "ReadyTask",
-    "Run", "ServiceCall", "WaitingMessage", "compile_bpmn", "use_clock",
+    "Run", "ServiceCall", "WaitingMessage", "compile_bpmn", "topic_of", "use_clock",
 ]

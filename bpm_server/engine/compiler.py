@@ -21,10 +21,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 
+from bpm_server.engine.external import ExternalAwareServiceTaskParser, topic_of
 from bpm_server.engine.sandbox import RestrictedEvaluator, ScriptError
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -90,7 +90,8 @@ class _ExternalServiceTask(SpiffServiceTask):
 
 class _Parser(SpiffBpmnParser):
     OVERRIDE_PARSER_CLASSES = {**SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,  # noqa: RUF012 - SpiffWorkflow's class table
-                               full_tag("serviceTask"): (ServiceTaskParser, _ExternalServiceTask)}
+                               full_tag("serviceTask"): (ExternalAwareServiceTaskParser,
+                                                               _ExternalServiceTask)}
 
 
 # --------------------------------------------------------------------------- parsing
@@ -168,6 +169,7 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     problems += [Problem(spec.name, f"service task operator {spec.operation_name!r} must be "
                                     f"'<system>.<operation>', e.g. 'erp.request_invoice'")
                  for spec in _all_task_specs(model) if isinstance(spec, _ExternalServiceTask)
+                 and topic_of(spec.operation_name) is None
                  and not re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", spec.operation_name or "")]
     if problems:
         raise BpmnInvalid(problems)

@@ -12,6 +12,7 @@ to the domains in a fixed order:
    instance's next BPMN timer is armed;
 4. message subscriptions (``messages.apply_step``), when the waits changed;
 5. outbound calls (``erp.calls.apply_step``), for service tasks started;
+   external tasks (``external_tasks.apply_step``), for workers to fetch;
 6. audit, by the command itself, last.
 
 No domain inspects the engine or calls back into the runtime.
@@ -36,6 +37,7 @@ from bpm_server.engine.adapter import (
 from bpm_server.erp import calls as outbound_calls
 from bpm_server.errors import Conflict
 from bpm_server.extensions import Deployment
+from bpm_server.external_tasks import service as external_tasks
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
@@ -67,6 +69,8 @@ class StepOutcome:
     message_waits: list[WaitingMessage] | None = None           # None: the same waits as before
     calls_started: list[ServiceCall] = field(default_factory=list)
     calls_skipped: list[ServiceCall] = field(default_factory=list)
+    external_started: list[ServiceCall] = field(default_factory=list)  # external tasks for workers
+    service_closed: frozenset[str] = frozenset()                # service tasks waiting before, not any more
 
 
 def load(rt: Deployment, instance: ProcessInstance) -> tuple[CompiledModel, Run, Before]:
@@ -84,6 +88,7 @@ def settle(run: Run, before: Before, action: Callable[[Run], None] | None) -> St
     for what the diagram did (an engine failure is the outcome's ``error``)."""
     started: list[ServiceCall] = []
     skipped: list[ServiceCall] = []
+    external: list[ServiceCall] = []
     try:
         if action is not None:
             action(run)
@@ -95,7 +100,9 @@ def settle(run: Run, before: Before, action: Callable[[Run], None] | None) -> St
             seen.update(c.engine_task_id for c in new)
             for call in new:
                 system = call.operation.partition(".")[0]
-                if outbound_calls.is_configured(system):
+                if external_tasks.is_external(call):  # done by a worker that fetches it
+                    external.append(call)
+                elif outbound_calls.is_configured(system):
                     started.append(call)
                 else:  # the diagram decides what a skipped call means
                     skipped.append(call)
@@ -109,7 +116,8 @@ def settle(run: Run, before: Before, action: Callable[[Run], None] | None) -> St
             opened=[t for t in ready if t.engine_task_id not in before.ready],
             closed=before.ready - {t.engine_task_id for t in ready},
             next_timer=None if completed else run.next_timer_due(), message_waits=waits,
-            calls_started=started, calls_skipped=skipped)
+            calls_started=started, calls_skipped=skipped, external_started=external,
+            service_closed=before.service_calls - (set() if completed else run.started_service_task_ids()))
     except EngineError as exc:
         return StepOutcome(engine_state=_dump_after_failure(run), error=exc)
     return outcome
@@ -144,6 +152,9 @@ def hand_off(session: Session, rt: Deployment, instance: ProcessInstance, model:
     if outcome.calls_started or outcome.calls_skipped:
         outbound_calls.apply_step(session, rt, instance, started=outcome.calls_started,
                                   skipped=outcome.calls_skipped, now=now)
+    if outcome.external_started or outcome.service_closed:
+        external_tasks.apply_step(session, instance, started=outcome.external_started,
+                                  closed=outcome.service_closed, now=now)
     session.flush()
 
 
