@@ -70,6 +70,9 @@ class CompiledModel:
     # looking for timer and subscription rows of models that can have none.
     has_timer_events: bool = True
     has_message_events: bool = True
+    # Service task element id -> (operation name, parameter expressions): what the upload checks
+    # against the deployment's connectors.
+    service_tasks: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- service tasks
@@ -157,6 +160,10 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
                 name=task_spec.name, title=task_spec.bpmn_name or task_spec.name, lane=task_spec.lane,
                 properties=dict(ext.get("properties") or {}), instructions=ext.get("instructionsForEndUser"))
         model.scripts.extend(_scripts_of(task_spec))
+        if isinstance(task_spec, _ExternalServiceTask):
+            model.service_tasks[getattr(task_spec, "bpmn_id", None) or task_spec.name] = (
+                task_spec.operation_name or "", {name: str(p.get("value") or "") for name, p in
+                                                 (task_spec.operation_params or {}).items() if isinstance(p, dict)})
         definitions = _event_definitions(getattr(task_spec, "event_definition", None))
         timers = timers or any(isinstance(d, TimerEventDefinition) for d in definitions)
         messages = messages or any(isinstance(d, MessageEventDefinition) for d in definitions)
@@ -169,7 +176,7 @@ def compile_bpmn(xml: bytes, entry_process: str | None = None) -> CompiledModel:
     problems += [Problem(spec.name, f"service task operator {spec.operation_name!r} must be "
                                     f"'<system>.<operation>', e.g. 'erp.request_invoice'")
                  for spec in _all_task_specs(model) if isinstance(spec, _ExternalServiceTask)
-                 and topic_of(spec.operation_name) is None
+                 and topic_of(spec.operation_name) is None and not (spec.operation_name or "").startswith("http/")
                  and not re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", spec.operation_name or "")]
     if problems:
         raise BpmnInvalid(problems)

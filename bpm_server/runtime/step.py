@@ -2,7 +2,7 @@
 
 Every command in ``commands`` ends here. ``settle`` runs the command's action
 on the engine and settles what the engine alone can decide (service tasks of
-systems this deployment does not have are answered at once), then computes the
+the built-in ERP in a deployment without one are answered at once), then computes the
 step's ``StepOutcome`` from the engine, once. ``hand_off`` gives that outcome
 to the domains in a fixed order:
 
@@ -99,14 +99,14 @@ def settle(run: Run, before: Before, action: Callable[[Run], None] | None) -> St
                 break
             seen.update(c.engine_task_id for c in new)
             for call in new:
-                system = call.operation.partition(".")[0]
                 if external_tasks.is_external(call):  # done by a worker that fetches it
                     external.append(call)
-                elif outbound_calls.is_configured(system):
+                elif not outbound_calls.is_skipped(call):
                     started.append(call)
-                else:  # the diagram decides what a skipped call means
+                else:  # no ERP in this deployment: the diagram decides what a skipped call means
                     skipped.append(call)
-                    run.complete_service_call(call.engine_task_id, outbound_calls.skipped_response(system))
+                    run.complete_service_call(call.engine_task_id,
+                                              outbound_calls.skipped_response(outbound_calls.target_of(call)[0]))
         completed = run.is_completed
         ready = run.ready_tasks()
         waits_now = run.message_wait_ids() if not completed else frozenset()
