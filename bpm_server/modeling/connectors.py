@@ -15,8 +15,8 @@ BUILT_IN = {"erp"}  # configured by BPM_ERP_BASE_URL; a deployment without it an
 
 
 def service_task_problems(model: CompiledModel) -> list[Problem]:
-    if not model.service_tasks:
-        return []
+    if all(topic_of(op) is not None or op.partition(".")[0] in BUILT_IN for op, _ in model.service_tasks.values()):
+        return []  # nothing to look up in the connectors file (nor a deployment needed)
     config = deployment().config
     try:
         systems = declared_connectors(config)

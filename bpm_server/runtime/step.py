@@ -117,7 +117,9 @@ def settle(run: Run, before: Before, action: Callable[[Run], None] | None) -> St
             closed=before.ready - {t.engine_task_id for t in ready},
             next_timer=None if completed else run.next_timer_due(), message_waits=waits,
             calls_started=started, calls_skipped=skipped, external_started=external,
-            service_closed=before.service_calls - (set() if completed else run.started_service_task_ids()))
+            # Only looked for when a service task waited: it walks the task tree.
+            service_closed=before.service_calls - (set() if completed or not before.service_calls
+                                                   else run.started_service_task_ids()))
     except EngineError as exc:
         return StepOutcome(engine_state=_dump_after_failure(run), error=exc)
     return outcome
