@@ -18,6 +18,7 @@ from bpm_server.engine.sandbox import Budgets, RestrictedEvaluator
 from bpm_server.erp.views import blp as erp
 from bpm_server.errors import register_error_handlers
 from bpm_server.extensions import Deployment, migrate
+from bpm_server.external_tasks.views import blp as external_tasks
 from bpm_server.health.views import blp as health
 from bpm_server.identity.views import blp as identity
 from bpm_server.instances.views import blp as instances
@@ -113,4 +114,4 @@ def script_budgets(config: Config) -> Budgets:
 
 def _blueprints() -> list:
     return [health, identity, accounts, modeling, instances, tasks, sla, notifications, audit,
-            erp, messages, integration_log]
+            erp, messages, integration_log, external_tasks]

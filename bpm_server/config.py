@@ -66,6 +66,10 @@ class Config:
     outbound_max_attempts: int = 5
     outbound_backoff_seconds: int = 30
     channels_file: Path | None = None  # notification channels and who gets which (JSON)
+    # Systems service tasks call through the HTTP connector (JSON); unset: models_dir/connectors.json
+    # if there is one. The file names its secrets by environment variable (BPM_CONNECTOR_*), read here.
+    connectors_file: Path | None = None
+    connector_secrets: Mapping[str, str] = field(default_factory=dict)
     # Behind HTTPS: the session cookie is then only ever sent over TLS.
     secure_cookies: bool = False
     # Budgets of diagram code, so one process owner's diagram cannot hold the
@@ -130,6 +134,8 @@ class Config:
             outbound_backoff_seconds=int(values.get("BPM_OUTBOUND_BACKOFF_SECONDS")
                                          or defaults.outbound_backoff_seconds),
             channels_file=Path(values["BPM_CHANNELS_FILE"]) if values.get("BPM_CHANNELS_FILE") else None,
+            connectors_file=Path(values["BPM_CONNECTORS_FILE"]) if values.get("BPM_CONNECTORS_FILE") else None,
+            connector_secrets={k: v for k, v in values.items() if k.startswith("BPM_CONNECTOR_") and v},
             secure_cookies=_flag(values.get("BPM_SECURE_COOKIES")),
             script_cpu_seconds=_positive(values, "BPM_SCRIPT_CPU_SECONDS", float, defaults.script_cpu_seconds),
             script_memory_mb=_positive(values, "BPM_SCRIPT_MEMORY_MB", int, defaults.script_memory_mb),

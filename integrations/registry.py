@@ -19,18 +19,22 @@ their username, their department and ``default`` (each channel once).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from integrations.base import Channel, ServiceAdapter
+from integrations.connectors import ConnectorConfigError, HttpConnector, load_connectors
 from integrations.dingtalk import DingTalkRobot
 from integrations.erp import ErpAdapter
 from integrations.feishu import FeishuRobot
 from integrations.smtp import SmtpMail
 from integrations.webhook import JsonWebhook
 from integrations.wecom import WeComRobot
+
+log = logging.getLogger(__name__)
 
 
 class ChannelConfigError(ValueError):
@@ -62,8 +66,27 @@ class Registry:
         services: dict[str, ServiceAdapter] = {}
         if config.erp_base_url:
             services["erp"] = ErpAdapter(config.erp_base_url, config.erp_outbound_secret, config.erp_timeout_seconds)
+        try:
+            services.update(declared_connectors(config))
+        except ConnectorConfigError as exc:
+            # Their calls then fail into incidents naming the system; uploads say why.
+            log.error("connector systems disabled: %s", exc)
         channels, routes = load_channels(config.channels_file) if config.channels_file else ({}, {})
         return cls(services=services, channels=channels, routes=routes)
+
+
+def connectors_path(config: Any) -> Path | None:
+    """The connectors file: the configured one, else ``connectors.json`` beside the models."""
+    if config.connectors_file:
+        return Path(config.connectors_file)
+    default = Path(config.models_dir) / "connectors.json"
+    return default if default.is_file() else None
+
+
+def declared_connectors(config: Any) -> dict[str, HttpConnector]:
+    """The systems of the connectors file (none without one); raises ``ConnectorConfigError``."""
+    path = connectors_path(config)
+    return load_connectors(path, config.connector_secrets) if path else {}
 
 
 def load_channels(path: Path) -> tuple[dict[str, Channel], dict[str, Any]]:

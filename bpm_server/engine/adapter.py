@@ -38,6 +38,7 @@ from bpm_server.engine.compiler import (
     Problem,
     compile_bpmn,
 )
+from bpm_server.engine.external import topic_of
 from bpm_server.engine.packages import compile_files, entry_file, is_model_file
 from bpm_server.engine.run import (
     MAX_TASK_DEPTH,
@@ -54,5 +55,5 @@ __all__ = [
     "BPMN_NS", "DOCTYPE_REFUSED", "MAX_BPMN_BYTES", "MAX_PROLOG_BYTES", "MAX_TASK_DEPTH",
     "BpmnInvalid", "BudgetExceeded", "Budgets", "CompiledModel", "EngineError", "HumanTaskSpec", "Problem", "ReadyTask",
     "Run", "ServiceCall", "WaitingMessage", "compile_bpmn", "compile_files", "entry_file", "events",
-    "is_model_file", "use_clock",
+    "is_model_file", "topic_of", "use_clock",
 ]

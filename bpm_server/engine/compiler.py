@@ -21,13 +21,14 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.parser.task_spec import CallActivityParser, ServiceTaskParser
+from SpiffWorkflow.spiff.parser.task_spec import CallActivityParser
 from SpiffWorkflow.spiff.specs.defaults import CallActivity as SpiffCallActivity
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 
 from bpm_server.engine.dialects import swap_cron_timers, translate
 from bpm_server.engine.dialects.checks import more_expressions
+from bpm_server.engine.external import ExternalAwareServiceTaskParser, topic_of
 from bpm_server.engine.sandbox import RestrictedEvaluator, ScriptError
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -80,6 +81,9 @@ class CompiledModel:
     # Processes of other models the call activities call (process id -> call activity ids),
     # resolved to the callee's current version when the call starts.
     external_calls: dict[str, list[str]] = field(default_factory=dict)
+    # Service task element id -> (operation name, parameter expressions): what the upload checks
+    # against the deployment's connectors.
+    service_tasks: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
     def including(self, callee: CompiledModel) -> CompiledModel:
         """This model with a called model's human tasks (its own win on a name clash) and events known too."""
@@ -122,7 +126,7 @@ class _ModelCallActivity(SpiffCallActivity):
 
 class _Parser(SpiffBpmnParser):
     OVERRIDE_PARSER_CLASSES = {**SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,  # noqa: RUF012 - SpiffWorkflow's class table
-                               full_tag("serviceTask"): (ServiceTaskParser, _ExternalServiceTask),
+                               full_tag("serviceTask"): (ExternalAwareServiceTaskParser, _ExternalServiceTask),
                                full_tag("callActivity"): (CallActivityParser, _ModelCallActivity)}
 
 
@@ -238,6 +242,10 @@ def compile_parsed(roots: Sequence[tuple[str, etree._Element]], entry_process: s
                 properties=dict(ext.get("properties") or {}), instructions=ext.get("instructionsForEndUser"))
         model.scripts.extend(_scripts_of(task_spec))
         model.scripts.extend(more_expressions(task_spec))
+        if isinstance(task_spec, _ExternalServiceTask):
+            model.service_tasks[getattr(task_spec, "bpmn_id", None) or task_spec.name] = (
+                task_spec.operation_name or "", {name: str(p.get("value") or "") for name, p in
+                                                 (task_spec.operation_params or {}).items() if isinstance(p, dict)})
         definitions = _event_definitions(getattr(task_spec, "event_definition", None))
         timers = timers or any(isinstance(d, TimerEventDefinition) for d in definitions)
         messages = messages or any(isinstance(d, MessageEventDefinition) for d in definitions)
@@ -251,6 +259,7 @@ def compile_parsed(roots: Sequence[tuple[str, etree._Element]], entry_process: s
                                     f"'<system>.<operation>', e.g. 'erp.request_invoice'")
                  for spec in _all_task_specs(model) if isinstance(spec, _ExternalServiceTask)
                  and spec.name not in model.service_types
+                 and topic_of(spec.operation_name) is None and not (spec.operation_name or "").startswith("http/")
                  and not re.fullmatch(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*", spec.operation_name or "")]
     if problems:
         raise BpmnInvalid(problems)

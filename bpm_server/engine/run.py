@@ -32,6 +32,7 @@ from SpiffWorkflow.util.task import TaskState
 from bpm_server.engine import events
 from bpm_server.engine.compiler import CompiledModel, _ExternalServiceTask, _first_line, _ModelCallActivity
 from bpm_server.engine.dialects.cron import CronTimerEventDefinition
+from bpm_server.engine.external import topic_of
 from bpm_server.engine.sandbox import BudgetExceeded, Budgets, RestrictedEvaluator, ScriptError
 
 # Above this depth SpiffWorkflow's task iterator stops seeing tasks (G1).
@@ -399,6 +400,11 @@ class Run:
             if not isinstance(task.task_spec, _ExternalServiceTask):
                 continue
             self._current = task
+            if topic_of(task.task_spec.operation_name) is not None:
+                # An external task's worker gets the process data, as Camunda's fetch-and-lock does.
+                calls.append(ServiceCall(str(task.id), task.task_spec.name, task.task_spec.operation_name,
+                                         json.loads(json.dumps(dict(task.data), default=str))))
+                continue
             try:
                 params = {name: p["value"] for name, p in task.task_spec.evaluate_params(task).items()}
             except Exception as exc:
@@ -426,6 +432,18 @@ class Run:
                 self.advance()
                 return
         raise EngineError(f"service task {engine_task_id} is not waiting in the workflow")
+
+    @_command
+    def complete_external_task(self, engine_task_id: str, variables: Mapping[str, Any]) -> None:
+        """Finish a waiting external task with its worker's variables (merged into the data) and move on."""
+        for task in self.workflow.get_tasks(state=TaskState.STARTED):
+            if str(task.id) == engine_task_id and isinstance(task.task_spec, _ExternalServiceTask):
+                self._current = task
+                task.data.update(json.loads(json.dumps(dict(variables))))
+                task.complete()  # the work happened outside, as for service calls (G12)
+                self.advance()
+                return
+        raise EngineError(f"external task {engine_task_id} is not waiting in the workflow")
 
     @_command
     def message_wait_ids(self) -> frozenset[str]:

@@ -27,6 +27,7 @@ from bpm_server.integration_log import service as integration_log
 from bpm_server.notifications.service import Message
 from bpm_server.outbound import service as outbound
 from integrations.base import CallResult
+from integrations.connectors import HTTP_OPERATIONS, HttpConnector
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,31 @@ class Attempt:
 
 
 def is_configured(system: str) -> bool:
-    """Whether this deployment has the system a service task names (else its call is skipped)."""
+    """Whether this deployment has the system a service task names."""
     return outbound.registry().service(system) is not None
+
+
+def target_of(call: ServiceCall) -> tuple[str, str]:
+    """(system, operation) of a service call: ``<system>.<operation>``, or for the generic
+    ``http/...`` operations the declared system whose base URL holds the call's URL
+    ("http" when none does: the attempt then fails into an incident naming the URL)."""
+    if call.operation in HTTP_OPERATIONS:
+        url = str(call.params.get("url") or "")
+        owner = next((name for name, adapter in outbound.registry().services.items()
+                      if isinstance(adapter, HttpConnector) and adapter.owns(url)), "http")
+        return owner, call.operation
+    system, _, operation = call.operation.partition(".")
+    return system, operation
+
+
+def is_skipped(call: ServiceCall) -> bool:
+    """Only calls to the built-in ERP of a deployment without one are skipped (answered at
+    once); a call to any other system goes out, and the upload made sure it is declared."""
+    system, _ = target_of(call)
+    return system in SKIPPABLE and not is_configured(system)
+
+
+SKIPPABLE = {"erp"}
 
 
 def skipped_response(system: str) -> dict[str, Any]:
@@ -60,7 +84,7 @@ def apply_step(session: Session, rt: Deployment, instance: ProcessInstance, *, s
     each one skipped (the runtime already answered those in the engine)."""
     skipped_ids = {c.engine_task_id for c in skipped}
     for pending in [*started, *skipped]:
-        system, _, operation = pending.operation.partition(".")
+        system, operation = target_of(pending)
         params = {**pending.params, "process_instance_id": instance.id, "account_id": instance.account_id}
         call = OutboundCall(id=new_id(), process_instance_id=instance.id, engine_task_id=pending.engine_task_id,
                             element_id=pending.element_id, system=system, operation=operation, params=params,

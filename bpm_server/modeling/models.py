@@ -17,6 +17,9 @@ class ProcessModel(Model):
     description: Mapped[str] = mapped_column(Text, default="")
     current_version_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # An archived model starts no new instances; those running go on.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    archived_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class ProcessModelVersion(Model):

@@ -34,6 +34,7 @@ from bpm_server.engine.adapter import (
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.assignment import check_assignments
+from bpm_server.modeling.connectors import service_task_problems
 from bpm_server.modeling.files import read_model_folder
 from bpm_server.modeling.forms import EMPTY_FORM, schema_problem
 from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
@@ -157,6 +158,7 @@ def check_version(session: Session, xml: bytes | Mapping[str, bytes], entry_proc
     data_fields = {name for schema in forms.values() for name in _form_fields(schema)}
     problems.extend(Problem(element, message)
                     for element, message in problems_for_model(model.human_tasks.values(), data_fields))
+    problems.extend(service_task_problems(model))
     if problems:
         raise BpmnInvalid(problems)
     return model, forms

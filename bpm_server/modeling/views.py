@@ -11,7 +11,7 @@ from bpm_server.errors import Invalid, NotFound
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
 from bpm_server.instances.views import MigrationResultSchema
-from bpm_server.modeling import service
+from bpm_server.modeling import management, service
 from bpm_server.modeling.files import split_uploads
 from bpm_server.modeling.models import ProcessModelVersion
 from bpm_server.runtime import operations
@@ -39,6 +39,7 @@ class ModelSchema(Schema):
     id = fields.String()
     name = fields.String()
     description = fields.String()
+    archived_at = fields.DateTime(allow_none=True, metadata={"description": "set: no new instances start"})
     current_version = fields.Nested(VersionSchema, allow_none=True)
     versions = fields.List(fields.Nested(VersionSchema))
 
@@ -52,7 +53,7 @@ class UploadResultSchema(Schema):
 def _model_view(process_model, versions):
     current = next((v for v in versions if v.id == process_model.current_version_id), None)
     return {"id": process_model.id, "name": process_model.name, "description": process_model.description,
-            "current_version": current, "versions": versions}
+            "archived_at": process_model.archived_at, "current_version": current, "versions": versions}
 
 
 @blp.route("")
@@ -202,3 +203,113 @@ def migrate_instances(body: dict, model_id: str):
                                                  from_version=body["from_version"], dry_run=body["dry_run"],
                                                  actor=current_user().username, now=rt.clock.now())
     return {"items": results, "total": len(results), "migrated": sum(r.migrated for r in results)}
+
+
+# --------------------------------------------------------------------------- model lifecycle
+
+
+class CreateModelSchema(Schema):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    description = fields.String(load_default="", validate=validate.Length(max=10_000))
+    entry_process = fields.String(load_default=None, allow_none=True,
+                                  metadata={"description": "the process to start; inferred when omitted"})
+    files = fields.Dict(keys=fields.String(), values=fields.String(), load_default=None,
+                        metadata={"description": "file name -> content (JSON body); multipart sends `files`"})
+
+
+def _created_files(body: dict) -> bytes:
+    """The uploaded diagram of a new model (JSON ``files`` or multipart ``files``/``file``)."""
+    if request.mimetype == "multipart/form-data":
+        uploads = [(u.filename or "", u.read()) for u in
+                   [*request.files.getlist("files"), *request.files.getlist("file")]]
+    else:
+        uploads = [(name, text.encode()) for name, text in (body.get("files") or {}).items()]
+    diagrams = [(name, content) for name, content in uploads if name.lower().endswith(".bpmn")]
+    if not diagrams:
+        raise Invalid("a new model needs its BPMN file in 'files'", code="missing_file",
+                      details={"files": ["a .bpmn file is required"]})
+    if len(diagrams) > 1 or len(uploads) > len(diagrams):
+        raise Invalid("this upload takes one .bpmn file per model", code="unsupported_file",
+                      details={"files": [name for name, _ in uploads]})
+    if not diagrams[0][1].strip():
+        raise Invalid("the upload is empty; send the BPMN XML", code="empty_upload", details={"files": ["empty"]})
+    return diagrams[0][1]
+
+
+def _create_body() -> dict:
+    raw: Any
+    if request.mimetype == "multipart/form-data":
+        raw = {k: v for k, v in request.form.items() if k in ("id", "name", "description", "entry_process")}
+    else:
+        raw = request.get_json(silent=True)
+        if not isinstance(raw, dict):
+            raise Invalid("the body must be a JSON object", code="invalid_body")
+    errors = CreateModelSchema().validate(raw)
+    if errors:
+        raise Invalid("the new model has errors in: " + ", ".join(sorted(errors)), code="validation_error",
+                      details=errors)
+    return CreateModelSchema().load(raw)
+
+
+@blp.route("", methods=["POST"])
+@requires("process_owner")
+@blp.doc(requestBody={"content": {
+    "application/json": {"schema": {"type": "object", "required": ["id", "name", "files"], "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
+        "entry_process": {"type": "string"},
+        "files": {"type": "object", "additionalProperties": {"type": "string"}}}}},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
+        "entry_process": {"type": "string"},
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}})
+@blp.response(201, ModelSchema)
+@blp.alt_response(409, description="a model with this id exists")
+@blp.alt_response(422, description="bad fields, or the diagram's problems per BPMN element id")
+def create_model():
+    """Create a model with its first version (the entry process chosen or inferred)."""
+    body = _create_body()
+    xml = _created_files(body)
+    session, rt = db_session(), deployment()
+    process_model, version = management.create_model(
+        session, model_id=body["id"], name=body["name"], description=body["description"], xml=xml,
+        entry_process=body["entry_process"], actor=current_user().username, now=rt.clock.now())
+    return _model_view(process_model, [version]), 201
+
+
+def _one_model(model_id: str) -> dict:
+    for process_model, versions in service.list_models(db_session()):
+        if process_model.id == model_id:
+            return _model_view(process_model, versions)
+    raise NotFound(f"process model {model_id!r} does not exist", code="unknown_process_model")
+
+
+@blp.route("/<model_id>/versions/<int:number>/republish", methods=["POST"])
+@requires("process_owner")
+@blp.response(200, ModelSchema)
+@blp.alt_response(409, description="that version is already current")
+def republish_version(model_id: str, number: int):
+    """Make an older version current again: new instances start on it (running ones keep theirs)."""
+    management.republish(db_session(), model_id, number, actor=current_user().username,
+                         now=deployment().clock.now())
+    return _one_model(model_id)
+
+
+@blp.route("/<model_id>/archive", methods=["POST"])
+@requires("process_owner")
+@blp.response(200, ModelSchema)
+@blp.alt_response(409, description="already archived")
+def archive_model(model_id: str):
+    """Archive a model: starting an instance of it answers 409; running instances go on."""
+    management.archive(db_session(), model_id, actor=current_user().username, now=deployment().clock.now())
+    return _one_model(model_id)
+
+
+@blp.route("/<model_id>/unarchive", methods=["POST"])
+@requires("process_owner")
+@blp.response(200, ModelSchema)
+@blp.alt_response(409, description="not archived")
+def unarchive_model(model_id: str):
+    """Let a model start instances again."""
+    management.unarchive(db_session(), model_id, actor=current_user().username, now=deployment().clock.now())
+    return _one_model(model_id)

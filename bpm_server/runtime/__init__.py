@@ -16,6 +16,7 @@ from __future__ import annotations
 from bpm_server.runtime.commands import (
     advance,
     advance_test_clock,
+    complete_external_task,
     complete_task,
     deliver_message,
     finish_service_call,
@@ -23,5 +24,5 @@ from bpm_server.runtime.commands import (
     start_instance,
 )
 
-__all__ = ["advance", "advance_test_clock", "complete_task", "deliver_message", "finish_service_call",
-           "fire_timer", "start_instance"]
+__all__ = ["advance", "advance_test_clock", "complete_external_task", "complete_task", "deliver_message",
+           "finish_service_call", "fire_timer", "start_instance"]

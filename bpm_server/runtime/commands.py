@@ -18,10 +18,13 @@ from bpm_server.accounts.service import get_account, internal_account
 from bpm_server.engine.adapter import EngineError, Run
 from bpm_server.errors import AppError, Conflict, Invalid, NotFound
 from bpm_server.extensions import Deployment
+from bpm_server.external_tasks import service as external_tasks
+from bpm_server.external_tasks.models import ExternalTask
 from bpm_server.identity.models import User
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
+from bpm_server.modeling.management import check_startable
 from bpm_server.modeling.models import ProcessModelVersion
 from bpm_server.modeling.service import callee_resolver, compiled, current_version
 from bpm_server.outbound import service as outbound
@@ -44,6 +47,7 @@ _ENGINE_TICK = timedelta(microseconds=1)
 def start_instance(session: Session, rt: Deployment, *, process_model_id: str, account_id: str,
                    data: Mapping[str, Any], now: datetime, started_by: str | None) -> ProcessInstance:
     """Start the current version of a model for an account and run it to its first wait."""
+    check_startable(session, process_model_id)
     version = current_version(session, process_model_id)
     account = get_account(session, account_id)
     instances.check_start_data(version, compiled(version), data)
@@ -152,6 +156,23 @@ def finish_service_call(session: Session, rt: Deployment, instance_id: str, engi
     run_step(session, rt, instance, model, run, before, lambda r: r.complete_service_call(engine_task_id, result),
              now)
     return True
+
+
+def complete_external_task(session: Session, rt: Deployment, task_id: str, *, worker_id: str,
+                           variables: Mapping[str, Any], now: datetime) -> ExternalTask:
+    """A worker that holds the lock completes an external task; the instance moves on."""
+    task = external_tasks.get(session, task_id)
+    instance = instances.lock_instance(session, task.process_instance_id)
+    task = external_tasks.check_lock(session, task_id, worker_id, now)  # read again under the instance's lock
+    _ensure_moving(instance)
+    model, run, before = load(rt, instance)
+    if task.engine_task_id not in before.service_calls:
+        raise Conflict(f"the process instance no longer waits for external task {task_id}",
+                       code="external_task_not_waiting")
+    external_tasks.record_completion(session, task, worker_id, now)
+    run_step(session, rt, instance, model, run, before,
+             lambda r: r.complete_external_task(task.engine_task_id, variables), now)
+    return task
 
 
 def fire_timer(session: Session, rt: Deployment, timer_id: str, now: datetime) -> str:

@@ -28,6 +28,7 @@ from bpm_server.engine.operations import (
 from bpm_server.erp import calls as outbound_calls
 from bpm_server.errors import AppError, Conflict, Invalid, NotFound
 from bpm_server.extensions import Deployment
+from bpm_server.external_tasks import service as external_tasks
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
@@ -51,6 +52,7 @@ def cancel(session: Session, rt: Deployment, instance_id: str, *, reason: str, a
     timers.cancel_timers(session, instance_id=instance.id, now=now)
     messages.apply_step(session, instance, [], now)
     withdrawn = outbound_calls.withdraw(session, instance.id, now)
+    withdrawn += external_tasks.withdraw(session, instance.id, now)
     instance.state, instance.completed_at, instance.updated_at = "cancelled", now, now
     instance.cancelled_by, instance.cancel_reason = actor, reason
     instance.suspended_at = instance.suspended_by = instance.held_timers = None

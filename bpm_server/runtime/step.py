@@ -2,7 +2,7 @@
 
 Every command in ``commands`` ends here. ``settle`` runs the command's action
 on the engine and settles what the engine alone can decide (service tasks of
-systems this deployment does not have are answered at once), then computes the
+the built-in ERP in a deployment without one are answered at once), then computes the
 step's ``StepOutcome`` from the engine, once. ``hand_off`` gives that outcome
 to the domains in a fixed order:
 
@@ -12,6 +12,7 @@ to the domains in a fixed order:
    instance's next BPMN timer is armed;
 4. message subscriptions (``messages.apply_step``), when the waits changed;
 5. outbound calls (``erp.calls.apply_step``), for service tasks started;
+   external tasks (``external_tasks.apply_step``), for workers to fetch;
 6. audit, by the command itself, last.
 
 No domain inspects the engine or calls back into the runtime.
@@ -38,6 +39,7 @@ from bpm_server.engine.adapter import (
 from bpm_server.erp import calls as outbound_calls
 from bpm_server.errors import Conflict
 from bpm_server.extensions import Deployment
+from bpm_server.external_tasks import service as external_tasks
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
@@ -71,6 +73,8 @@ class StepOutcome:
     message_waits: list[WaitingMessage] | None = None           # None: the same waits as before
     calls_started: list[ServiceCall] = field(default_factory=list)
     calls_skipped: list[ServiceCall] = field(default_factory=list)
+    external_started: list[ServiceCall] = field(default_factory=list)  # external tasks for workers
+    service_closed: frozenset[str] = frozenset()                # service tasks waiting before, not any more
 
 
 def load(rt: Deployment, instance: ProcessInstance) -> tuple[CompiledModel, Run, Before]:
@@ -91,6 +95,7 @@ def settle(run: Run, before: Before, action: Callable[[Run], None] | None) -> St
     for what the diagram did (an engine failure is the outcome's ``error``)."""
     started: list[ServiceCall] = []
     skipped: list[ServiceCall] = []
+    external: list[ServiceCall] = []
     try:
         if action is not None:
             action(run)
@@ -101,12 +106,14 @@ def settle(run: Run, before: Before, action: Callable[[Run], None] | None) -> St
                 break
             seen.update(c.engine_task_id for c in new)
             for call in new:
-                system = call.operation.partition(".")[0]
-                if outbound_calls.is_configured(system):
+                if external_tasks.is_external(call):  # done by a worker that fetches it
+                    external.append(call)
+                elif not outbound_calls.is_skipped(call):
                     started.append(call)
-                else:  # the diagram decides what a skipped call means
+                else:  # no ERP in this deployment: the diagram decides what a skipped call means
                     skipped.append(call)
-                    run.complete_service_call(call.engine_task_id, outbound_calls.skipped_response(system))
+                    run.complete_service_call(call.engine_task_id,
+                                              outbound_calls.skipped_response(outbound_calls.target_of(call)[0]))
         completed = run.is_completed
         ready = run.ready_tasks()
         waits_now = run.message_wait_ids() if not completed else frozenset()
@@ -116,7 +123,10 @@ def settle(run: Run, before: Before, action: Callable[[Run], None] | None) -> St
             opened=[t for t in ready if t.engine_task_id not in before.ready],
             closed=before.ready - {t.engine_task_id for t in ready},
             next_timer=None if completed else run.next_timer_due(), message_waits=waits,
-            calls_started=started, calls_skipped=skipped)
+            calls_started=started, calls_skipped=skipped, external_started=external,
+            # Only looked for when a service task waited: it walks the task tree.
+            service_closed=before.service_calls - (set() if completed or not before.service_calls
+                                                   else run.started_service_task_ids()))
     except EngineError as exc:
         return StepOutcome(engine_state=_dump_after_failure(run), error=exc)
     return outcome
@@ -151,6 +161,9 @@ def hand_off(session: Session, rt: Deployment, instance: ProcessInstance, model:
     if outcome.calls_started or outcome.calls_skipped:
         outbound_calls.apply_step(session, rt, instance, started=outcome.calls_started,
                                   skipped=outcome.calls_skipped, now=now)
+    if outcome.external_started or outcome.service_closed:
+        external_tasks.apply_step(session, instance, started=outcome.external_started,
+                                  closed=outcome.service_closed, now=now)
     session.flush()
 
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import abort, render_template, send_from_directory, url_for
+from flask import abort, flash, redirect, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bpm_server.accounts.models import TIERS
 from bpm_server.database import db
+from bpm_server.errors import AppError, Invalid
+from bpm_server.extensions import deployment
+from bpm_server.identity.auth import current_user
 from bpm_server.identity.models import Department
-from bpm_server.modeling import service
+from bpm_server.modeling import management, service
 from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
 from bpm_server.sla.models import EscalationPolicy
 from bpm_server.web.session import error_page, page_blueprint, page_requires
@@ -48,7 +51,94 @@ def models() -> str:
             {"version": v, "current": v.id == process_model.current_version_id,
              "running": counts.get(v.version, {}).get("running", 0),
              "total": sum(counts.get(v.version, {}).values())} for v in versions]})
-    return render_template("modeler/models.html", rows=rows)
+    return render_template("modeler/models.html", rows=rows, form=request.args)
+
+
+def _uploaded_diagram(field: str = "files") -> bytes:
+    """The one .bpmn file chosen in the page's file input."""
+    uploads = [u for u in request.files.getlist(field) if u.filename]
+    diagrams = [u for u in uploads if u.filename and u.filename.lower().endswith(".bpmn")]
+    if len(diagrams) != 1 or len(uploads) != 1:
+        raise Invalid(_("Choose one .bpmn file."), code="missing_file")
+    content = diagrams[0].read()
+    if not content.strip():
+        raise Invalid(_("The file is empty."), code="empty_upload")
+    return content
+
+
+def _problems_text(exc: AppError) -> str:
+    problems = (exc.details or {}).get("problems") or []
+    listed = "; ".join(f"{p.get('element_id') or _('the diagram')}: {p.get('message')}" for p in problems)
+    return f"{exc.message} {listed}".strip() if listed else exc.message
+
+
+@blp.route("/models/new", methods=["POST"])
+@page_requires("process_owner")
+def create_model() -> Any:
+    """The list's "new model" form: id, name, description and the diagram file."""
+    rt, session = deployment(), db.session
+    form = request.form
+    try:
+        model_id, name = (form.get("id") or "").strip(), (form.get("name") or "").strip()
+        if not model_id or not name:
+            raise Invalid(_("A new model needs an id and a name."), code="validation_error")
+        management.create_model(session, model_id=model_id, name=name,
+                                description=(form.get("description") or "").strip(), xml=_uploaded_diagram(),
+                                entry_process=(form.get("entry_process") or "").strip() or None,
+                                actor=current_user().username, now=rt.clock.now())
+    except AppError as exc:
+        session.rollback()
+        flash(_problems_text(exc), "error")
+        return redirect(url_for("modeler.models"))
+    session.commit()
+    flash(_("Model %(id)s created with version 1.", id=model_id), "ok")
+    return redirect(url_for("modeler.models") + f"#model-{model_id}")
+
+
+@blp.route("/models/<model_id>/upload", methods=["POST"])
+@page_requires("process_owner")
+def upload_files(model_id: str) -> Any:
+    """A model's "upload files" form: publish the chosen file as a new version."""
+    rt, session = deployment(), db.session
+    try:
+        version, created = service.publish_version(session, model_id, _uploaded_diagram(), source="upload",
+                                                   now=rt.clock.now(), created_by=current_user().username)
+    except AppError as exc:
+        session.rollback()
+        flash(_problems_text(exc), "error")
+        return redirect(url_for("modeler.models"))
+    session.commit()
+    flash(_("Published as version %(n)s.", n=version.version) if created
+          else _("Nothing changed: this content is already version %(n)s.", n=version.version), "ok")
+    return redirect(url_for("modeler.models") + f"#model-{model_id}")
+
+
+@blp.route("/models/<model_id>/<verb>", methods=["POST"])
+@page_requires("process_owner")
+def lifecycle(model_id: str, verb: str) -> Any:
+    """Republish an older version (roll back), archive or unarchive the model."""
+    rt, session = deployment(), db.session
+    actor, now = current_user().username, rt.clock.now()
+    try:
+        if verb == "republish":
+            number = int(request.form.get("version", "0"))
+            management.republish(session, model_id, number, actor=actor, now=now)
+            message = _("Version %(n)s is current again: new instances start on it.", n=number)
+        elif verb == "archive":
+            management.archive(session, model_id, actor=actor, now=now)
+            message = _("The model is archived: it starts no new instances.")
+        elif verb == "unarchive":
+            management.unarchive(session, model_id, actor=actor, now=now)
+            message = _("The model starts new instances again.")
+        else:
+            return error_page(404)
+    except (AppError, ValueError) as exc:
+        session.rollback()
+        flash(exc.message if isinstance(exc, AppError) else _("Choose a version."), "error")
+        return redirect(url_for("modeler.models"))
+    session.commit()
+    flash(message, "ok")
+    return redirect(url_for("modeler.models") + f"#model-{model_id}")
 
 
 @blp.route("/models/<model_id>/versions/<int:number>")

@@ -43,7 +43,8 @@ ENTRY_PACKAGES = {"web", "health", "migrations"}
 # Modules that serve HTTP or run jobs, in any package (Dispatch's file names).
 ENTRY_FILES = {"views", "jobs", "schemas", "auth", "hooks"}
 RECORD_PACKAGES = {"engine", "identity", "accounts", "modeling", "audit", "instances"}
-DOMAIN_PACKAGES = {"tasks", "sla", "messages", "outbound", "erp", "notifications", "integration_log"}
+DOMAIN_PACKAGES = {"tasks", "sla", "messages", "outbound", "erp", "notifications", "integration_log",
+                   "external_tasks"}
 
 
 def layer(module: str) -> int:

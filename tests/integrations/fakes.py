@@ -20,6 +20,7 @@ class Received:
     query: dict[str, list[str]]
     headers: Any  # case-insensitive, like HTTP headers
     body: bytes
+    method: str = "POST"
 
     @property
     def json(self) -> Any:
@@ -35,7 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         owner = self.server.owner
         with owner.lock:
-            owner.requests.append(Received(parts.path, parse_qs(parts.query), self.headers, body))
+            owner.requests.append(Received(parts.path, parse_qs(parts.query), self.headers, body, self.command))
             status, answer, hang = owner.next_answer()
         if hang:  # bounded, so a test that forgets to release cannot hang the run
             owner.released.wait(timeout=60)
@@ -47,6 +48,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(answer)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
             pass
+
+    do_GET = do_POST  # the generic HTTP connector's GET requests (no body: Content-Length absent)
+    do_PUT = do_POST
 
     def log_message(self, *args: Any) -> None:
         pass
