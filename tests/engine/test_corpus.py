@@ -29,10 +29,6 @@ pytestmark = pytest.mark.skipif(CORPUS is None, reason="corpus tests did not run
 # Files SpiffWorkflow alone completes that the server still refuses, each with why.
 # The last test fails once one of them completes: then take it off this list.
 KNOWN_GAPS = {
-    "bpmn-miwg/bpmn.io (Camunda Modeler) 18.6.1/A.4.0-export.bpmn": "user task outside any lane: no department",
-    "camunda-examples/camunda-bpm-examples/invoicePayment.bpmn": "camunda:candidateGroups not read as a department",
-    "camunda-examples/camunda-bpm-platform/MessageEventSubprocessTest.testNonInterruptingWithTerminatingEndEvent"
-    ".bpmn": "user task without lane or department",
     "camunda-examples/camunda-bpm-platform/MultiInstanceTest.externalSubProcess.bpmn":
         "user task without lane or department",
     "camunda-examples/camunda-bpm-platform/reviewInvoice.bpmn": "camunda:assignee not read as a department",
