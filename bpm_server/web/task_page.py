@@ -70,7 +70,7 @@ def complete(task_id: str) -> Any:
     schema = tasks.form_for(session, found)
     data = forms.data_from_form(schema, request.form)
     try:
-        done = runtime.complete_task(session, rt, current_user(), task_id, data, rt.clock.now())
+        done = runtime.finish_task(session, rt, current_user(), task_id, data, rt.clock.now())
     except Invalid as exc:
         # Nothing is saved (the request rolls back on 422); the form comes back with the messages.
         session.rollback()
