@@ -29,7 +29,7 @@ def _locked(session: Session, user: User, task_id: str) -> tuple[ProcessInstance
         raise NotFound(f"task {task_id!r} does not exist", code="unknown_task")
     task = tasks.get_task(session, task_id, fresh=True)
     if not verbs.can_view(session, user, task):
-        raise NotFound(f"task {task_id!r} does not exist", code="unknown_task")
+        tasks.authorize_view(user, task)  # 403 naming the department, as for claim and complete
     return instance, task
 
 
