@@ -88,8 +88,8 @@ def test_add_signer_after_holds_the_process_until_signed(people):
     assert people["sales"].post(url + "/complete", json={"data": STAGE_DATA["kickoff"]}).status_code == 200
     items = people["consulting"].get("/api/v1/tasks").get_json()["items"]
     assert not [t for t in items if t["process_instance_id"] == instance["id"]]  # not yet
-    step = [t for t in people["sales2"].get("/api/v1/tasks").get_json()["items"]
-            if t["process_instance_id"] == instance["id"]][0]
+    step = next(t for t in people["sales2"].get("/api/v1/tasks").get_json()["items"]
+                if t["process_instance_id"] == instance["id"])
     assert people["sales2"].post(f"/api/v1/tasks/{step['id']}/complete", json={"data": {}}).status_code == 200
     assert open_task(people["consulting"], instance["id"], "needs_research")
     history = people["sales"].get(f"/api/v1/process-instances/{instance['id']}").get_json()["history"]
