@@ -70,3 +70,22 @@ def test_transfer_from_the_task_page(page, login, live_server):
     form.get_by_role("button", name="转交").click()
     page.wait_for_url("**/inbox**")
     assert people["sales"].get(f"/api/v1/tasks/{kickoff['id']}").get_json()["assignee"] == "sales2"
+
+
+def test_start_a_process_from_the_browser(page, login, live_server):
+    people = live_server.people
+    login(page, "sales")
+    page.get_by_role("link", name="发起流程").click()
+    page.locator("[data-testid=choose-model] select[name=model]").select_option("account-project")
+    form = page.get_by_test_id("start-form")
+    form.locator("select[name=account_id]").select_option("BETA")
+    for name, value in (("contract_no", "HT-BROWSER-1"), ("signed_at", "2026-03-02T09:00:00+08:00")):
+        box = form.locator(f"[name='field:{name}']")
+        if box.count():
+            box.fill(value)
+    _shot(page, "start-process")
+    form.get_by_test_id("start").click()
+    page.wait_for_url("**/instances/*")
+    instance_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    got = people["sales"].get(f"/api/v1/process-instances/{instance_id}").get_json()
+    assert got["account_id"] == "BETA" and got["tasks"][0]["name"] == "kickoff"
