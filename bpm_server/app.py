@@ -34,6 +34,7 @@ from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.sla.notices import refresh_if_changed
 from bpm_server.sla.views import blp as sla
 from bpm_server.sla.views import test_clock_blp
+from bpm_server.tasks.verb_api.views import blp as task_verbs
 from bpm_server.tasks.views import blp as tasks
 from bpm_server.web import register_pages
 
@@ -113,5 +114,5 @@ def script_budgets(config: Config) -> Budgets:
 
 
 def _blueprints() -> list:
-    return [health, identity, accounts, modeling, instances, tasks, sla, notifications, audit,
+    return [health, identity, accounts, modeling, instances, tasks, task_verbs, sla, notifications, audit,
             erp, messages, integration_log, external_tasks]

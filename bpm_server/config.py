@@ -101,6 +101,18 @@ class Config:
     # Public third-party BPMN files for the compatibility table and its tests
     # (kept outside the repository); None: not on this machine.
     bpmn_corpus: Path | None = None
+    # Task attachments (tasks.comments): bytes per file (413 above), and the
+    # content types accepted (415 otherwise): office documents, PDF, images, text.
+    attachment_max_bytes: int = 5 * 1024 * 1024
+    attachment_types: tuple[str, ...] = (
+        "application/pdf", "image/png", "image/jpeg", "text/plain", "text/csv", "application/zip",
+        "application/msword", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.ms-excel", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation")
+    # 催办: one person urges one task at most ``urge_limit`` times per ``urge_window_seconds`` (429 beyond).
+    urge_limit: int = 1
+    urge_window_seconds: int = 3600
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -147,6 +159,11 @@ class Config:
             **limits,
             token_expiry_days=int(values.get("BPM_TOKEN_EXPIRY_DAYS") or 0) or None,
             bpmn_corpus=Path(values["BPM_BPMN_CORPUS"]) if values.get("BPM_BPMN_CORPUS") else None,
+            attachment_max_bytes=_positive(values, "BPM_ATTACHMENT_MAX_BYTES", int, defaults.attachment_max_bytes),
+            attachment_types=tuple(t.strip() for t in values["BPM_ATTACHMENT_TYPES"].split(",") if t.strip())
+            if values.get("BPM_ATTACHMENT_TYPES") else defaults.attachment_types,
+            urge_limit=_positive(values, "BPM_URGE_LIMIT", int, defaults.urge_limit),
+            urge_window_seconds=_positive(values, "BPM_URGE_WINDOW_SECONDS", int, defaults.urge_window_seconds),
         )
 
     def but(self, **changes: Any) -> Config:

@@ -21,6 +21,9 @@ class Notification(Model):
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # What the text was made from (notifications.texts), so a page can say it in
+    # the reader's language; empty for notifications written as plain text.
+    params: Mapped[dict | None] = mapped_column(JsonType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bpm_server.database import new_id
+from bpm_server.errors import NotFound
 from bpm_server.extensions import deployment
 from bpm_server.identity.models import User
 from bpm_server.notifications.channels import dispatch
@@ -26,6 +27,7 @@ class Message:
     title: str
     body: str
     task_id: str | None = None
+    params: dict | None = None  # what ``texts.render`` made title and body from
 
 
 class Notifier(Protocol):
@@ -38,7 +40,8 @@ class InAppNotifier:
 
     def notify(self, session: Session, user: User, message: Message, now: datetime) -> None:
         notification = Notification(id=new_id(), user_id=user.id, kind=message.kind, title=message.title,
-                                    body=message.body, task_id=message.task_id, created_at=now)
+                                    body=message.body, task_id=message.task_id, params=message.params,
+                                    created_at=now)
         session.add(notification)
         dispatch(session, deployment(), user, kind=message.kind, title=message.title, body=message.body,
                  task_id=message.task_id, notification_id=notification.id, now=now)
@@ -53,3 +56,23 @@ def notifications_for(session: Session, user: User, *, unread_only: bool, page: 
     rows = session.scalars(query.order_by(Notification.created_at.desc(), Notification.id)
                            .limit(per_page).offset((page - 1) * per_page)).all()
     return list(rows), total
+
+
+def unread_count(session: Session, user: User) -> int:
+    return session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+
+
+def mark_read(session: Session, user: User, notification_id: str | None, now: datetime) -> int:
+    """Mark one of the user's notifications read (or all of them, with None). Returns how many changed.
+    Someone else's notification is unknown (404), not forbidden: ids reveal nothing."""
+    query = select(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if notification_id is not None:
+        found = session.get(Notification, notification_id)
+        if found is None or found.user_id != user.id:
+            raise NotFound(f"notification {notification_id!r} does not exist", code="unknown_notification")
+        query = query.where(Notification.id == notification_id)
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.read_at = now
+    return len(rows)

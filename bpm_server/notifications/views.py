@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from bpm_server.api_common import PageArgs, page_of
-from bpm_server.extensions import db_session
+from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
 from bpm_server.notifications import service
 
@@ -42,3 +42,35 @@ def list_notifications(args: dict):
     rows, total = service.notifications_for(db_session(), current_user(), unread_only=args["unread"],
                                             page=args["page"], per_page=args["per_page"])
     return page_of(rows, total, args["page"], args["per_page"])
+
+
+class CountSchema(Schema):
+    unread = fields.Integer()
+
+
+@blp.route("/unread-count")
+@requires(*READERS)
+@blp.response(200, CountSchema)
+def unread_count():
+    """How many of the caller's notifications are unread (the header's badge)."""
+    return {"unread": service.unread_count(db_session(), current_user())}
+
+
+@blp.route("/<notification_id>/read", methods=["POST"])
+@requires(*READERS)
+@blp.response(200, CountSchema)
+def mark_read(notification_id: str):
+    """Mark one notification read; answers the unread count left."""
+    session = db_session()
+    service.mark_read(session, current_user(), notification_id, deployment().clock.now())
+    return {"unread": service.unread_count(session, current_user())}
+
+
+@blp.route("/read-all", methods=["POST"])
+@requires(*READERS)
+@blp.response(200, CountSchema)
+def mark_all_read():
+    """Mark every notification of the caller read."""
+    session = db_session()
+    service.mark_read(session, current_user(), None, deployment().clock.now())
+    return {"unread": 0}

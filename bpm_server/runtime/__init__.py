@@ -23,6 +23,7 @@ from bpm_server.runtime.commands import (
     fire_timer,
     start_instance,
 )
+from bpm_server.runtime.verbs import finish_task
 
 __all__ = ["advance", "advance_test_clock", "complete_external_task", "complete_task", "deliver_message",
-           "finish_service_call", "fire_timer", "start_instance"]
+           "finish_service_call", "finish_task", "fire_timer", "start_instance"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bpm_server.database import JsonType, Model, UTCDateTime
@@ -49,6 +49,12 @@ class HumanTask(Model):
     history_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)  # order of completion in the instance
     completed_by_id: Mapped[str | None] = mapped_column(ForeignKey("user_account.id"), nullable=True)
     row_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # 加签 (tasks.verbs): "stage" rows are the engine's; "sign_before"/"sign_after" rows
+    # are a signer's ad hoc step on ``parent_task_id`` (same engine task).
+    kind: Mapped[str] = mapped_column(String(20), default="stage", server_default="stage")
+    parent_task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    waiting_on_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # a signer before me
+    after_signers: Mapped[list | None] = mapped_column(JsonType, nullable=True)  # user ids to sign after me
 
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
     completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id], lazy="joined")
@@ -63,3 +69,84 @@ class HumanTask(Model):
     # Two claims or completions racing on the same row: the second UPDATE
     # finds the version moved on and becomes a 409.
     __mapper_args__ = {"version_id_col": row_version}  # noqa: RUF012 - read once by SQLAlchemy
+
+
+class TaskAction(Model):
+    """One verb a person used on a task (退回, 转交, 加签, 抄送, 催办, 撤回, release), with
+    the reason: the history the next holder reads, and the count urging is limited by."""
+
+    __tablename__ = "task_action"
+    __table_args__ = (
+        Index("ix_task_action_instance", "process_instance_id", "created_at"),
+        Index("ix_task_action_task_verb", "task_id", "verb", "actor_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    process_instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    verb: Mapped[str] = mapped_column(String(30))
+    actor_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    target_user_id: Mapped[str | None] = mapped_column(ForeignKey("user_account.id"), nullable=True)
+    to_stage: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    new_task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the row the verb opened
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    actor: Mapped[User] = relationship(foreign_keys=[actor_id], lazy="joined")
+    target_user: Mapped[User | None] = relationship(foreign_keys=[target_user_id], lazy="joined")
+
+
+class TaskCopy(Model):
+    """抄送: a person given read-only sight of a task; ``read_at`` is the read receipt."""
+
+    __tablename__ = "task_cc"
+    __table_args__ = (UniqueConstraint("task_id", "user_id", name="uq_task_cc_task_user"),
+                      Index("ix_task_cc_user", "user_id", "created_at"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("human_task.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    by_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+    by: Mapped[User] = relationship(foreign_keys=[by_id], lazy="joined")
+
+
+class Comment(Model):
+    """A comment on a task, or on the instance as a whole (``task_id`` empty)."""
+
+    __tablename__ = "task_comment"
+    __table_args__ = (Index("ix_task_comment_instance", "process_instance_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    process_instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"))
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    author_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    author: Mapped[User] = relationship(lazy="joined")
+
+
+class Attachment(Model):
+    """A file on a task or instance. The bytes live in the database, in the same
+    transaction as the history row: no file left behind by a rolled-back request,
+    one backup holds everything, and the size limit keeps rows small."""
+
+    __tablename__ = "task_attachment"
+    __table_args__ = (Index("ix_task_attachment_instance", "process_instance_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    process_instance_id: Mapped[str] = mapped_column(ForeignKey("process_instance.id"))
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    uploaded_by_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    uploaded_by: Mapped[User] = relationship(lazy="joined")

@@ -25,18 +25,22 @@ from bpm_server.web.leads import blp as leads
 from bpm_server.web.modeler import blp as modeler
 from bpm_server.web.session import blp as session
 from bpm_server.web.session import init_session
+from bpm_server.web.start_page import blp as start_page
 from bpm_server.web.task_page import blp as task_page
+from bpm_server.web.task_verbs import blp as task_verbs_pages
+from bpm_server.web.task_verbs import unread_notifications
 
 
 def _page_blueprints() -> list[Blueprint]:
     return [session, inbox, task_page, leads, account_pages,  # engineer B
-            modeler, instance_pages, incident_pages, breaches, dashboard]  # engineer C
+            modeler, instance_pages, incident_pages, breaches, dashboard,  # engineer C
+            task_verbs_pages, start_page]
 
 
 def register_pages(app: Flask) -> None:
     init_i18n(app)
     init_session(app)
-    app.jinja_env.globals.update(due_provisional=due_provisional)
+    app.jinja_env.globals.update(due_provisional=due_provisional, unread_notifications=unread_notifications)
     for blueprint in _page_blueprints():
         app.register_blueprint(blueprint)
 

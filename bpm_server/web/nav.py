@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 # The first entry a user may open is their home page after signing in.
 NAV_ITEMS = [
     (("staff",), "inbox.inbox", _l("Inbox")),
+    (("staff",), "start_page.start_form", _l("Start a process")),
     (("lead",), "leads.lead_inbox", _l("Department lead")),
     (("process_owner",), "modeler.models", _l("Process models")),
     (("process_owner",), "incident_pages.incident_list", _l("Incidents")),

@@ -18,9 +18,11 @@ from bpm_server.instances import service as instances
 from bpm_server.modeling.service import form_of
 from bpm_server.tasks import inbox as inbox_service
 from bpm_server.tasks import service as tasks
+from bpm_server.tasks import verbs
 from bpm_server.tasks.models import HumanTask
 from bpm_server.web import forms
 from bpm_server.web.session import page_blueprint, page_requires
+from bpm_server.web.task_verbs import verb_context
 
 blp = page_blueprint("task_page", __name__)
 
@@ -49,14 +51,17 @@ def _render(task: HumanTask, values: dict[str, Any] | None = None, errors: dict[
     return render_template(
         "tasks/task.html", task=task, schema=schema, fields=forms.fields_of(schema, values, errors),
         form_errors=form_errors, account=session.get(Account, task.account_id), deliverables=_deliverables(task),
-        glance=glance, can_act=can_act, can_claim=task.state == "ready"), status
+        glance=glance, can_act=can_act, can_claim=task.state == "ready",
+        can_withdraw=task.state == "completed" and task.completed_by_id == user.id, **verb_context(task)), status
 
 
 @blp.route("/tasks/<task_id>")
 @page_requires("staff")
 def task(task_id: str) -> Any:
     found = tasks.get_task(db.session, task_id)
-    tasks.authorize_view(current_user(), found)
+    if not verbs.can_view(db.session, current_user(), found):
+        tasks.authorize_view(current_user(), found)
+    verbs.note_read(db.session, current_user(), found, deployment().clock.now())
     return _render(found, values=found.submitted if found.state == "completed" else None)
 
 
@@ -70,7 +75,7 @@ def complete(task_id: str) -> Any:
     schema = tasks.form_for(session, found)
     data = forms.data_from_form(schema, request.form)
     try:
-        done = runtime.complete_task(session, rt, current_user(), task_id, data, rt.clock.now())
+        done = runtime.finish_task(session, rt, current_user(), task_id, data, rt.clock.now())
     except Invalid as exc:
         # Nothing is saved (the request rolls back on 422); the form comes back with the messages.
         session.rollback()

@@ -1,0 +1,136 @@
+"""The task verbs on the task page (退回, 转交, release, 催办, 撤回, comments) and the
+notification centre (unread count in the header, list, mark read, link to the task)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from bpm_server.database import db
+from bpm_server.extensions import deployment
+from bpm_server.identity.auth import current_user
+from bpm_server.notifications import service as notifications
+from bpm_server.notifications.models import Notification
+from bpm_server.notifications.texts import knows, render
+from bpm_server.runtime import verbs as rt_verbs
+from bpm_server.tasks import comments, verbs
+from bpm_server.tasks.models import HumanTask
+from bpm_server.web.i18n import current_language
+from bpm_server.web.session import page_blueprint, page_requires, page_user
+
+blp = page_blueprint("task_verbs_pages", __name__)
+
+
+def verb_context(task: HumanTask) -> dict[str, Any]:
+    """What the task page shows of the verbs: earlier stages to send back to, the
+    actions with their reasons, comments, attachments and copies."""
+    session = db.session
+    history = list(session.query(HumanTask).filter(
+        HumanTask.process_instance_id == task.process_instance_id, HumanTask.state == "completed",
+        HumanTask.kind == "stage").order_by(HumanTask.history_seq))
+    stages: dict[str, str] = {}
+    for row in history:
+        stages.setdefault(row.name, row.title)
+    return {"earlier_stages": stages, "actions": verbs.actions_of(session, task.process_instance_id),
+            "comments": comments.comments_of(session, task.process_instance_id, task.id),
+            "attachments": comments.attachments_of(session, task.process_instance_id, task.id),
+            "copies": verbs.copies_of(session, task)}
+
+
+def _back(task_id: str) -> Any:
+    return redirect(url_for("task_page.task", task_id=task_id))
+
+
+@blp.route("/tasks/<task_id>/send-back", methods=["POST"])
+@page_requires("staff")
+def send_back(task_id: str) -> Any:
+    rt = deployment()
+    reopened = rt_verbs.send_back(db.session, rt, current_user(), task_id, request.form.get("to_stage"),
+                                  request.form.get("reason"), rt.clock.now())
+    flash(_("Sent back to “%(title)s”.", title=reopened.title), "ok")
+    return redirect(url_for("inbox.inbox"))
+
+
+@blp.route("/tasks/<task_id>/transfer", methods=["POST"])
+@page_requires("staff")
+def transfer(task_id: str) -> Any:
+    rt = deployment()
+    task = rt_verbs.transfer(db.session, rt, current_user(), task_id, request.form.get("to"),
+                             request.form.get("reason"), rt.clock.now())
+    flash(_("Transferred to %(who)s.", who=task.assignee.display_name if task.assignee else "?"), "ok")
+    return redirect(url_for("inbox.inbox"))
+
+
+@blp.route("/tasks/<task_id>/release", methods=["POST"])
+@page_requires("staff")
+def release(task_id: str) -> Any:
+    rt = deployment()
+    rt_verbs.release(db.session, rt, current_user(), task_id, rt.clock.now())
+    flash(_("The task is back in the department's queue."), "ok")
+    return redirect(url_for("inbox.inbox"))
+
+
+@blp.route("/tasks/<task_id>/urge", methods=["POST"])
+@page_requires("staff")
+def urge(task_id: str) -> Any:
+    rt = deployment()
+    rt_verbs.urge(db.session, rt, current_user(), task_id, request.form.get("reason"), rt.clock.now())
+    flash(_("Reminder sent."), "ok")
+    return _back(task_id)
+
+
+@blp.route("/tasks/<task_id>/withdraw", methods=["POST"])
+@page_requires("staff")
+def withdraw(task_id: str) -> Any:
+    rt = deployment()
+    reopened = rt_verbs.withdraw(db.session, rt, current_user(), task_id, request.form.get("reason"),
+                                 rt.clock.now())
+    flash(_("Withdrawn: “%(title)s” is back with you.", title=reopened.title), "ok")
+    return _back(reopened.id)
+
+
+@blp.route("/tasks/<task_id>/comment", methods=["POST"])
+@page_requires()
+def comment(task_id: str) -> Any:
+    session = db.session
+    task = verbs.visible_task(session, current_user(), task_id)
+    comments.add_comment(session, current_user(), task.process_instance_id, task.id, request.form.get("body"),
+                         deployment().clock.now())
+    flash(_("Comment added."), "ok")
+    return _back(task_id)
+
+
+def _text(note: Notification) -> tuple[str, str]:
+    if note.params and knows(note.kind):
+        return render(note.kind, note.params, current_language())
+    return note.title, note.body
+
+
+@blp.route("/notifications")
+@page_requires()
+def notification_list() -> Any:
+    rows, total = notifications.notifications_for(db.session, current_user(), unread_only=False, page=1,
+                                                  per_page=100)
+    items = [{"note": row, "text": _text(row)} for row in rows]
+    return render_template("notifications/list.html", items=items, total=total)
+
+
+@blp.route("/notifications/<notification_id>/read", methods=["POST"])
+@page_requires()
+def mark_read(notification_id: str) -> Any:
+    notifications.mark_read(db.session, current_user(), notification_id, deployment().clock.now())
+    return redirect(request.form.get("next") or url_for("task_verbs_pages.notification_list"))
+
+
+@blp.route("/notifications/read-all", methods=["POST"])
+@page_requires()
+def mark_all_read() -> Any:
+    notifications.mark_read(db.session, current_user(), None, deployment().clock.now())
+    return redirect(url_for("task_verbs_pages.notification_list"))
+
+
+def unread_notifications() -> int:
+    """The header's badge (0 when nobody is signed in)."""
+    user = page_user()
+    return notifications.unread_count(db.session, user) if user is not None else 0

@@ -1,0 +1,129 @@
+"""The task verbs over the API: 退回, 转交, 加签, 抄送, 催办, 撤回, release; and their bad input."""
+from __future__ import annotations
+
+from tests.api.flows import STAGE_DATA, do_stage, open_task, start_project
+from tests.conftest import Caller
+
+
+def _claimed(caller: Caller, instance_id: str, name: str) -> dict:
+    task = open_task(caller, instance_id, name)
+    if task["state"] == "ready":
+        assert caller.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    return task
+
+
+def test_send_back_reopens_the_earlier_stage_for_its_completer_with_the_reason(people, backend):
+    instance = start_project(people["sales"])
+    do_stage(people, instance["id"], "kickoff")
+    research = _claimed(people["consulting"], instance["id"], "needs_research")
+    never = people["consulting"].post(f"/api/v1/tasks/{research['id']}/send-back",
+                                      json={"to_stage": "invoicing", "reason": "x"})
+    assert never.status_code == 422 and "to_stage" in never.get_json()["error"]["details"]
+    sent = people["consulting"].post(f"/api/v1/tasks/{research['id']}/send-back",
+                                     json={"to_stage": "kickoff", "reason": "会议纪要缺少客户签字"})
+    assert sent.status_code == 200, sent.get_json()
+    reopened = sent.get_json()
+    assert reopened["name"] == "kickoff" and reopened["assignee"] == "sales" and reopened["state"] == "claimed"
+    assert people["consulting"].get(f"/api/v1/tasks/{research['id']}").get_json()["state"] == "cancelled"
+    actions = people["sales"].get(f"/api/v1/process-instances/{instance['id']}/actions").get_json()["items"]
+    assert [(a["verb"], a["to_stage"], a["reason"]) for a in actions] == [
+        ("send_back", "kickoff", "会议纪要缺少客户签字")]
+    notes = people["sales"].get("/api/v1/notifications").get_json()["items"]
+    assert any(n["kind"] == "task_sent_back" and "会议纪要缺少客户签字" in n["body"] for n in notes)
+    # resubmission goes forward again
+    done = people["sales"].post(f"/api/v1/tasks/{reopened['id']}/complete", json={"data": STAGE_DATA["kickoff"]})
+    assert done.status_code == 200, done.get_json()
+    assert open_task(people["consulting"], instance["id"], "needs_research")["state"] == "ready"
+
+
+def test_send_back_to_the_initiator(people):
+    instance = start_project(people["sales"])
+    do_stage(people, instance["id"], "kickoff")
+    do_stage(people, instance["id"], "needs_research")
+    signoff = _claimed(people["sales"], instance["id"], "solution_signoff")
+    sent = people["sales"].post(f"/api/v1/tasks/{signoff['id']}/send-back",
+                                json={"to_stage": "initiator", "reason": "合同金额有误"})
+    assert sent.status_code == 200 and sent.get_json()["name"] == "kickoff"
+
+
+def test_transfer_release_and_bad_targets(people, synced_app):
+    instance = start_project(people["sales"])
+    kickoff = _claimed(people["sales"], instance["id"], "kickoff")
+    url = f"/api/v1/tasks/{kickoff['id']}"
+    assert people["sales"].post(url + "/transfer", json={"to": "nobody", "reason": "r"}).status_code == 422
+    people["admin"].post("/api/v1/users/finance/deactivate")
+    gone = people["sales"].post(url + "/transfer", json={"to": "finance", "reason": "r"})
+    assert gone.status_code == 422, gone.get_json()
+    moved = people["sales"].post(url + "/transfer", json={"to": "sales2", "reason": "我出差"})
+    assert moved.status_code == 200 and moved.get_json()["assignee"] == "sales2"
+    notes = people["sales2"].get("/api/v1/notifications").get_json()["items"]
+    assert notes[0]["kind"] == "task_transferred" and "我出差" in notes[0]["body"]
+    assert people["sales"].post(url + "/release").status_code == 409  # no longer mine
+    released = people["sales2"].post(url + "/release")
+    assert released.status_code == 200 and released.get_json()["state"] == "ready"
+    assert released.get_json()["assignee"] is None
+
+
+def test_add_signer_before_returns_the_task_and_self_is_refused(people):
+    instance = start_project(people["sales"])
+    kickoff = _claimed(people["sales"], instance["id"], "kickoff")
+    url = f"/api/v1/tasks/{kickoff['id']}"
+    assert people["sales"].post(url + "/add-signer", json={"user": "sales", "position": "before"}).status_code == 422
+    step = people["sales"].post(url + "/add-signer", json={"user": "sales2", "position": "before"})
+    assert step.status_code == 200, step.get_json()
+    blocked = people["sales"].post(url + "/complete", json={"data": STAGE_DATA["kickoff"]})
+    assert blocked.status_code == 409
+    signed = people["sales2"].post(f"/api/v1/tasks/{step.get_json()['id']}/complete", json={"data": {}})
+    assert signed.status_code == 200, signed.get_json()
+    done = people["sales"].post(url + "/complete", json={"data": STAGE_DATA["kickoff"]})
+    assert done.status_code == 200
+    assert open_task(people["consulting"], instance["id"], "needs_research")
+
+
+def test_add_signer_after_holds_the_process_until_signed(people):
+    instance = start_project(people["sales"])
+    kickoff = _claimed(people["sales"], instance["id"], "kickoff")
+    url = f"/api/v1/tasks/{kickoff['id']}"
+    assert people["sales"].post(url + "/add-signer", json={"user": "sales2", "position": "after"}).status_code == 200
+    assert people["sales"].post(url + "/complete", json={"data": STAGE_DATA["kickoff"]}).status_code == 200
+    items = people["consulting"].get("/api/v1/tasks").get_json()["items"]
+    assert not [t for t in items if t["process_instance_id"] == instance["id"]]  # not yet
+    step = next(t for t in people["sales2"].get("/api/v1/tasks").get_json()["items"]
+                if t["process_instance_id"] == instance["id"])
+    assert people["sales2"].post(f"/api/v1/tasks/{step['id']}/complete", json={"data": {}}).status_code == 200
+    assert open_task(people["consulting"], instance["id"], "needs_research")
+    history = people["sales"].get(f"/api/v1/process-instances/{instance['id']}").get_json()["history"]
+    assert sorted(h["completed_by"] for h in history) == ["sales", "sales2"]  # the stage and its signature
+
+
+def test_withdraw_while_unclaimed_and_409_after_claim(people):
+    instance = start_project(people["sales"])
+    kickoff = do_stage(people, instance["id"], "kickoff")
+    back = people["sales"].post(f"/api/v1/tasks/{kickoff['id']}/withdraw", json={})
+    assert back.status_code == 200, back.get_json()
+    assert back.get_json()["name"] == "kickoff" and back.get_json()["assignee"] == "sales"
+    again = people["sales"].post(f"/api/v1/tasks/{back.get_json()['id']}/complete",
+                                 json={"data": STAGE_DATA["kickoff"]})
+    assert again.status_code == 200
+    _claimed(people["consulting"], instance["id"], "needs_research")
+    late = people["sales"].post(f"/api/v1/tasks/{back.get_json()['id']}/withdraw", json={})
+    assert late.status_code == 409 and late.get_json()["error"]["code"] == "next_stage_claimed"
+
+
+def test_urge_is_rate_limited_and_cc_gives_read_receipts(people):
+    instance = start_project(people["sales"])
+    kickoff = _claimed(people["sales"], instance["id"], "kickoff")
+    url = f"/api/v1/tasks/{kickoff['id']}"
+    assert people["sales2"].post(url + "/urge", json={"reason": "客户在催"}).status_code == 200
+    over = people["sales2"].post(url + "/urge", json={})
+    assert over.status_code == 429, over.get_json()
+    assert any(n["kind"] == "task_urged" for n in people["sales"].get("/api/v1/notifications").get_json()["items"])
+    # the finance person cannot see a sales task until it is copied to them
+    assert people["finance"].get(url).status_code == 403
+    assert people["finance"].post(url + "/comments", json={"body": "hi"}).status_code == 404
+    cc = people["sales"].post(url + "/cc", json={"users": ["finance"]})
+    assert cc.status_code == 200 and cc.get_json()["items"][0]["read_at"] is None
+    assert people["sales"].post(url + "/cc", json={"users": ["ghost"]}).status_code == 422
+    assert people["finance"].get(url).status_code == 200
+    assert people["sales"].get(url + "/cc").get_json()["items"][0]["read_at"] is not None
+    assert people["finance"].post(url + "/complete", json={"data": STAGE_DATA["kickoff"]}).status_code in (403, 409)
