@@ -53,7 +53,7 @@ def test_duplicate_id_is_409_and_bad_files_are_422_with_nothing_created(people) 
     assert create(owner).status_code == 409
     assert create(owner, "account-project").get_json()["error"]["code"] == "process_model_exists"
 
-    broken = one_stage().decode().replace('value="sales"', 'value=""')
+    broken = one_stage().decode().replace('value="sales"', 'value="nowhere"')  # no such department
     refused = create(owner, "broken", files={"broken.bpmn": broken})
     assert refused.status_code == 422
     assert [p["element_id"] for p in refused.get_json()["error"]["details"]["problems"]] == ["call"]
