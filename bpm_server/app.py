@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, appcontext_pushed
+from flask import Flask
 from flask_smorest import Api
 
 from bpm_server import __version__
@@ -91,17 +91,17 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     app.extensions["bpm"] = Deployment(config=config, clock=clock, jobs=jobs,
                                        evaluator=RestrictedEvaluator(helpers={"now": clock.now},
                                                                      budgets=script_budgets(config)),
-                                       calendar=calendar, notifier=notifier or InAppNotifier())
+                                       loaded_calendar=calendar, notifier=notifier or InAppNotifier(),
+                                       calendar_probe=_probe_calendar_notices)
     # The official holiday notices stored in the database join the calendar now,
-    # and again whenever a request or job starts after another process imported one.
+    # and again in any request or job that reads the calendar after another process imported one.
     with app.app_context():
-        refresh_if_changed(app.extensions["bpm"], db.engine)
-    appcontext_pushed.connect(_reload_calendar_notices, app)
+        refresh_if_changed(app.extensions["bpm"], db.session)
     return app
 
 
-def _reload_calendar_notices(app: Flask, **_: object) -> None:
-    refresh_if_changed(app.extensions["bpm"], db.engine)
+def _probe_calendar_notices(rt: Deployment) -> None:
+    refresh_if_changed(rt, db.session)
 
 
 def script_budgets(config: Config) -> Budgets:
