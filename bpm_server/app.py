@@ -1,13 +1,12 @@
 """The application factory."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from flask import Flask
 from flask_smorest import Api
 
-from bpm_server import __version__
+from bpm_server import __version__, logs
 from bpm_server.accounts.views import blp as accounts
 from bpm_server.audit.views import blp as audit
 from bpm_server.clock import Clock, SettableClock, SystemClock
@@ -64,7 +63,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     )
     if config.database_url.startswith("sqlite:///"):
         Path(config.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(config.log_level)
 
     db.init_app(app)
     # Batch mode lets later migrations ALTER tables on SQLite too.
@@ -77,6 +76,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     if config.test_clock:  # absent otherwise: the route 404s like any unknown path
         api.register_blueprint(test_clock_blp)
     register_error_handlers(app)
+    logs.init_request_log(app)
     init_guard(app)  # before the pages' hooks: nothing reads a request the guard has not checked
 
     register_pages(app)  # the web UI: pages, sign-in, CSRF, languages

@@ -33,6 +33,16 @@ def _positive(values: Mapping[str, str], name: str, kind: type, default: Any) ->
     if not value > 0:
         raise ValueError(f"{name} must be positive, not {raw!r}")
     return value
+
+
+def _log_level(raw: str | None) -> str:
+    value = (raw or "").strip().upper() or "INFO"
+    if value not in LOG_LEVELS:
+        raise ValueError(f"BPM_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {raw!r}")
+    return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # The limits, each also settable as BPM_<NAME> (e.g. BPM_MAX_BODY_BYTES).
 LIMITS = ("max_body_bytes", "max_json_depth", "max_string_chars", "max_process_data_bytes", "max_page_size",
           "max_page_number", "retry_after_seconds")
@@ -88,6 +98,9 @@ class Config:
     # API tokens issued without an explicit lifetime expire after this many
     # days; None (BPM_TOKEN_EXPIRY_DAYS unset or 0) means they never expire.
     token_expiry_days: int | None = None
+    # The server's log level (BPM_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR). At INFO it
+    # writes one line per request and per job; the engine's own chatter appears only at DEBUG.
+    log_level: str = "INFO"
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -129,6 +142,7 @@ class Config:
             engine_max_call_depth=_positive(values, "BPM_ENGINE_MAX_CALL_DEPTH", int, defaults.engine_max_call_depth),
             **limits,
             token_expiry_days=int(values.get("BPM_TOKEN_EXPIRY_DAYS") or 0) or None,
+            log_level=_log_level(values.get("BPM_LOG_LEVEL")),
         )
 
     def but(self, **changes: Any) -> Config:
