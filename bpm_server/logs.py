@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, Response, g, request, request_finished, request_started
+from sqlalchemy import inspect
 
 REQUESTS = logging.getLogger("bpm_server.request")
 JOBS = logging.getLogger("bpm_server.job")
@@ -61,9 +62,17 @@ def _started(_app: Flask, **_: Any) -> None:
 def _finished(_app: Flask, response: Response, **_: Any) -> None:
     started = g.get("_bpm_request_started")
     took = (time.perf_counter() - started) * 1000 if started is not None else float("nan")
-    user = getattr(g.get("user"), "id", None)
+    user = _user_id(g.get("user"))
     REQUESTS.info("%s %s %s %.1f ms user=%s", request.method, printable(request.path), response.status_code, took,
                   user or "-")
+
+
+def _user_id(user: Any) -> str | None:
+    """The caller's id from the row's identity key: the request has committed by now, so its
+    attributes are expired, and reading ``user.id`` would load the row again on a connection of its own."""
+    state = inspect(user, raiseerr=False) if user is not None else None
+    identity = state.identity if state is not None else None
+    return str(identity[0]) if identity else None
 
 
 def log_job(job: str, args: Sequence[Any], outcome: str, seconds: float) -> None:

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bpm_server.app import create_app
 from bpm_server.config import Config
@@ -45,9 +45,24 @@ def test_a_completion_logs_one_request_line_and_no_engine_chatter(people, synced
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     _, task = claimed_kickoff(people)
     caplog.clear()
-    with caplog.at_level(logging.INFO):  # the deployment's default level
-        response = people["sales"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": STAGE_DATA["kickoff"]})
+    with synced_app.app_context():
+        pool = db.engine.pool
+    checkouts: list[object] = []
+
+    def checked_out(dbapi_connection: object, *_: object) -> None:
+        checkouts.append(dbapi_connection)
+
+    event.listen(pool, "checkout", checked_out)
+    try:
+        with caplog.at_level(logging.INFO):  # the deployment's default level
+            response = people["sales"].post(f"/api/v1/tasks/{task['id']}/complete",
+                                            json={"data": STAGE_DATA["kickoff"]})
+    finally:
+        event.remove(pool, "checkout", checked_out)
     assert response.status_code == 200, response.get_json()
+    # One connection for the whole request: neither the calendar-notice check nor the log
+    # line (the user's id, read after the commit expired the row) takes one of its own.
+    assert len(checkouts) == 1, checkouts
     [line] = lines(caplog, "bpm_server.request")
     message = line.getMessage()
     assert line.levelno == logging.INFO
