@@ -1,13 +1,12 @@
 """The application factory."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from flask import Flask, appcontext_pushed
+from flask import Flask
 from flask_smorest import Api
 
-from bpm_server import __version__
+from bpm_server import __version__, logs
 from bpm_server.accounts.views import blp as accounts
 from bpm_server.audit.views import blp as audit
 from bpm_server.clock import Clock, SettableClock, SystemClock
@@ -66,7 +65,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     )
     if config.database_url.startswith("sqlite:///"):
         Path(config.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(config.log_level)
 
     db.init_app(app)
     # Batch mode lets later migrations ALTER tables on SQLite too.
@@ -79,6 +78,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     if config.test_clock:  # absent otherwise: the route 404s like any unknown path
         api.register_blueprint(test_clock_blp)
     register_error_handlers(app)
+    logs.init_request_log(app)
     init_guard(app)  # before the pages' hooks: nothing reads a request the guard has not checked
 
     register_pages(app)  # the web UI: pages, sign-in, CSRF, languages
@@ -93,17 +93,17 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     app.extensions["bpm"] = Deployment(config=config, clock=clock, jobs=jobs,
                                        evaluator=RestrictedEvaluator(helpers={"now": clock.now},
                                                                      budgets=script_budgets(config)),
-                                       calendar=calendar, notifier=notifier or InAppNotifier())
+                                       loaded_calendar=calendar, notifier=notifier or InAppNotifier(),
+                                       calendar_probe=_probe_calendar_notices)
     # The official holiday notices stored in the database join the calendar now,
-    # and again whenever a request or job starts after another process imported one.
+    # and again in any request or job that reads the calendar after another process imported one.
     with app.app_context():
-        refresh_if_changed(app.extensions["bpm"], db.engine)
-    appcontext_pushed.connect(_reload_calendar_notices, app)
+        refresh_if_changed(app.extensions["bpm"], db.session)
     return app
 
 
-def _reload_calendar_notices(app: Flask, **_: object) -> None:
-    refresh_if_changed(app.extensions["bpm"], db.engine)
+def _probe_calendar_notices(rt: Deployment) -> None:
+    refresh_if_changed(rt, db.session)
 
 
 def script_budgets(config: Config) -> Budgets:

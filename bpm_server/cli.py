@@ -9,6 +9,7 @@ from typing import NoReturn
 import click
 from flask import Flask
 
+from bpm_server import logs
 from bpm_server.config import PROJECT_ROOT
 
 # Who the audit trail names for what an operator does on the server's console.
@@ -67,7 +68,9 @@ def worker(burst: bool) -> None:
     # forks per job and would rebuild the app (and its connection pool) each
     # time, which capped timer throughput at a few jobs per second.
     rq_entry.use_app(app)
-    SimpleWorker([rt.jobs.queue], connection=rt.jobs.connection).work(burst=burst, with_scheduler=False)
+    # rq's own per-job lines only at DEBUG: perform_in_app writes the job's one line.
+    SimpleWorker([rt.jobs.queue], connection=rt.jobs.connection).work(
+        burst=burst, with_scheduler=False, logging_level=logs.chatter_level(rt.config.log_level))
 
 
 @main.group()

@@ -33,6 +33,16 @@ def _positive(values: Mapping[str, str], name: str, kind: type, default: Any) ->
     if not value > 0:
         raise ValueError(f"{name} must be positive, not {raw!r}")
     return value
+
+
+def _log_level(raw: str | None) -> str:
+    value = (raw or "").strip().upper() or "INFO"
+    if value not in LOG_LEVELS:
+        raise ValueError(f"BPM_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {raw!r}")
+    return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # The limits, each also settable as BPM_<NAME> (e.g. BPM_MAX_BODY_BYTES).
 LIMITS = ("max_body_bytes", "max_json_depth", "max_string_chars", "max_process_data_bytes", "max_page_size",
           "max_page_number", "retry_after_seconds")
@@ -113,6 +123,9 @@ class Config:
     # 催办: one person urges one task at most ``urge_limit`` times per ``urge_window_seconds`` (429 beyond).
     urge_limit: int = 1
     urge_window_seconds: int = 3600
+    # The server's log level (BPM_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR). At INFO it
+    # writes one line per request and per job; the engine's own chatter appears only at DEBUG.
+    log_level: str = "INFO"
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -164,6 +177,7 @@ class Config:
             if values.get("BPM_ATTACHMENT_TYPES") else defaults.attachment_types,
             urge_limit=_positive(values, "BPM_URGE_LIMIT", int, defaults.urge_limit),
             urge_window_seconds=_positive(values, "BPM_URGE_WINDOW_SECONDS", int, defaults.urge_window_seconds),
+            log_level=_log_level(values.get("BPM_LOG_LEVEL")),
         )
 
     def but(self, **changes: Any) -> Config:

@@ -8,12 +8,12 @@ the app factory plugs in the real ones.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from flask import current_app
+from flask import current_app, g, has_app_context
 from flask_migrate import Migrate
 from sqlalchemy.orm import Session
 
@@ -46,8 +46,25 @@ class Deployment:
     clock: Clock
     jobs: JobQueue
     evaluator: ScriptEvaluator
-    calendar: BusinessCalendar
+    loaded_calendar: BusinessCalendar
     notifier: Notifier
+    # Brings ``loaded_calendar`` up to date with what other processes stored
+    # (``bpm_server.sla.notices.refresh_if_changed``, plugged in by the app factory).
+    calendar_probe: Callable[[Deployment], None] | None = None
+
+    @property
+    def calendar(self) -> BusinessCalendar:
+        """The business calendar, checked against the stored holiday notices once per app context
+        (a request, a job) at its first use: contexts that never read the calendar pay nothing, and
+        one context computes all its deadlines on one calendar."""
+        if self.calendar_probe is not None and has_app_context() and not g.get("_bpm_calendar_probed"):
+            g._bpm_calendar_probed = True  # first: the probe itself reads the calendar
+            self.calendar_probe(self)
+        return self.loaded_calendar
+
+    @calendar.setter
+    def calendar(self, calendar: BusinessCalendar) -> None:
+        self.loaded_calendar = calendar
 
 
 def deployment() -> Deployment:

@@ -14,7 +14,7 @@ overlap itself, and make only weekend days working days.  A notice published
 before the year's current revision is refused (409): it cannot be newer news.
 Importing recomputes the open deadlines the new revision moves
 (``recompute_open_deadlines``); other processes pick the revision up when
-their next request or job starts (``refresh_if_changed``).
+their next request or job first reads the calendar (``refresh_if_changed``).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -255,22 +255,23 @@ def recompute_open_deadlines(session: Session, rt: Deployment, revision: Calenda
     return moved
 
 
-def refresh_if_changed(rt: Deployment, engine: Engine) -> None:
+def refresh_if_changed(rt: Deployment, session: Session) -> None:
     """Reload the notices when another process imported one (each process has its own calendar).
 
-    Runs whenever an app context starts (a request, a job), so it uses its own
-    short connection and never opens the caller's transaction.  One indexed
-    ``max(id)`` query: revisions are only inserted, so a new id means new data.
-    A database that cannot answer (down, or not yet migrated) leaves the
-    calendar as it is; the request or job meets that error itself, or the
-    next context retries."""
-    loaded = max((n.stored_id for n in rt.calendar.notices.values()), default=0)
+    Runs at the first use of the calendar in each app context (a request, a
+    job: ``Deployment.calendar``), so it must cost next to nothing: one indexed
+    ``max(id)`` statement inside the caller's own transaction, which never
+    flushes the caller's pending rows.  (It used to take a pooled connection
+    of its own per context: a checkout with its pre-ping and a transaction
+    more per request, which doubled PostgreSQL's CPU per task completion.)
+    Revisions are only inserted, so a new id means new data.  A database that
+    cannot answer (down, or not yet migrated) leaves the calendar as it is;
+    the request or job meets that error itself, or the next context retries."""
+    loaded = max((n.stored_id for n in rt.loaded_calendar.notices.values()), default=0)
     try:
-        with engine.connect() as connection:
-            newest = connection.scalar(select(func.max(CalendarRevision.id))) or 0
-            if newest != loaded:
-                with Session(bind=connection) as session:
-                    refresh_calendar(session, rt)
+        newest = session.connection().scalar(select(func.max(CalendarRevision.id))) or 0
+        if newest != loaded:
+            with session.no_autoflush:
+                refresh_calendar(session, rt)
     except SQLAlchemyError as exc:
         log.debug("calendar notices not (re)loaded: %s", exc)
-

@@ -35,7 +35,7 @@ EXCEPTIONS = {
     "bpm_server.jobs.queue": FOUNDATION,
 }
 FOUNDATIONS = {"bpm_server", "bpm_server.config", "bpm_server.clock", "bpm_server.database", "bpm_server.errors",
-               "bpm_server.extensions"}
+               "bpm_server.extensions", "bpm_server.logs"}
 ENTRY_MODULES = {"bpm_server.app", "bpm_server.wsgi", "bpm_server.worker", "bpm_server.cli", "bpm_server.demo",
                  "bpm_server.api_common", "bpm_server.request_guard", "bpm_server.jobs.runner",
                  "bpm_server.corpus"}
