@@ -60,7 +60,8 @@ class Config:
     checkpoint_key: str | None = None
     # Who an escalation rung goes to when its own target is nobody (a department
     # without a lead, an account without a sponsor): user:<username> or role:<role>.
-    escalation_fallback: str = "role:admin"
+    # Unset: such a rung acts on nobody (it is still logged and flagged in /api/v1/health).
+    escalation_fallback: str | None = None
     models_dir: Path = PROJECT_ROOT / "process_models"
     forms_dir: Path = PROJECT_ROOT / "forms"
     calendar_file: Path | None = None
@@ -147,7 +148,7 @@ class Config:
             erp_webhook_secret=values.get("BPM_ERP_WEBHOOK_SECRET") or None,
             secret_key=values.get("BPM_SECRET_KEY") or defaults.secret_key,
             checkpoint_key=values.get("BPM_CHECKPOINT_KEY") or None,
-            escalation_fallback=values.get("BPM_ESCALATION_FALLBACK") or defaults.escalation_fallback,
+            escalation_fallback=values.get("BPM_ESCALATION_FALLBACK") or None,
             models_dir=Path(values.get("BPM_MODELS_DIR") or defaults.models_dir),
             forms_dir=Path(values.get("BPM_FORMS_DIR") or defaults.forms_dir),
             calendar_file=Path(values["BPM_CALENDAR_FILE"]) if values.get("BPM_CALENDAR_FILE") else None,

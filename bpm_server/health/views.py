@@ -55,11 +55,12 @@ def _escalation_check(rt) -> dict:
                    "fallback_people": [u.username for u in gaps.fallback_people(db_session(),
                                                                                  rt.config.escalation_fallback)]}
     if found:
-        check["warning"] = (f"{len(found)} escalation target(s) resolve to nobody; those rungs go to "
-                            f"{rt.config.escalation_fallback} instead: " +
+        instead = (f"those rungs go to {rt.config.escalation_fallback} instead" if rt.config.escalation_fallback
+                   else "set BPM_ESCALATION_FALLBACK (user:<name> or role:<role>) so those rungs reach someone")
+        check["warning"] = (f"{len(found)} escalation target(s) resolve to nobody; {instead}: " +
                             "; ".join(f"policy {g['policy']} rule {g['rule']} {g['target']}: {g['problem']}"
                                       for g in found[:5]))
-    if not check["fallback_people"]:
+    if rt.config.escalation_fallback and not check["fallback_people"]:
         check["warning"] = ((check.get("warning", "") + "; ") if found else "") + \
             f"the escalation fallback {rt.config.escalation_fallback} is nobody either"
     return check

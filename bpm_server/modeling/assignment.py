@@ -95,7 +95,9 @@ def _assignee_problems(session: Session, element: str, assignee: str | None) -> 
 
 
 def resolve_department(session: Session, raw: str | None) -> str | None:
-    """The department id a lane or group name stands for (the first of a list), or None."""
+    """The department id a lane or group name stands for (the first of a list), or None when
+    nothing is named. A name no department has yet is kept as written (a model synced at
+    deployment may name departments created afterwards): its tasks wait in that queue."""
     names = _names(raw)
     if not names:
         return None
@@ -109,7 +111,7 @@ def resolve_department(session: Session, raw: str | None) -> str | None:
     if found:
         with _lock:
             _cache[key] = found
-    return found
+    return found or names[0]
 
 
 def resolve_assignee(session: Session, task: Any, data: Mapping[str, Any], started_by: str | None) -> User | None:

@@ -209,6 +209,8 @@ def _people(session: Session, task: HumanTask, target: str) -> list[User]:
 
 
 def _fallback_note(rt: Deployment) -> str:
+    if not rt.config.escalation_fallback:
+        return "nobody (not set; no BPM_ESCALATION_FALLBACK): "
     return f"nobody (not set), fell back to {rt.config.escalation_fallback}: "
 
 

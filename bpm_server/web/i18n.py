@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.support import NullTranslations, Translations
-from flask import Flask, request, session, url_for
+from flask import Flask, has_request_context, request, session, url_for
 from flask_babel import Babel, Domain, get_locale, gettext
 from werkzeug.routing import BuildError
 from werkzeug.utils import cached_property
@@ -81,6 +81,8 @@ class _Babel(Babel):
 
 
 def select_locale() -> str:
+    if not has_request_context():  # a CLI sync, a job: no one asked for a language
+        return DEFAULT_LOCALE
     wanted = request.args.get("lang")
     if wanted in LANGUAGES:
         return wanted

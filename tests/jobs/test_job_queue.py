@@ -49,7 +49,7 @@ def start_waiting_instance(app: Flask) -> str:
         db.session.add(ProcessModel(id=MODEL_ID, name="Wait an hour, then follow up", description="",
                                     created_at=now))
         db.session.flush()
-        publish_version(db.session, MODEL_ID, (FIXTURES / "timer_then_task.bpmn").read_bytes(), source="upload",
+        publish_version(db.session, MODEL_ID, (FIXTURES / "timer_then_task.bpmn").read_bytes(), source="sync",
                         now=now)
         upsert_account(db.session, "ACME", name="Acme Ltd", tier="key", now=now)
         instance = start_instance(db.session, rt, process_model_id=MODEL_ID, account_id="ACME", data={},

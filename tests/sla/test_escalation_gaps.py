@@ -4,12 +4,20 @@ logging "nobody" and doing nothing. In the ``people`` fixture no department has
 a lead and no account a sponsor; ``leads`` gives sales a lead."""
 from __future__ import annotations
 
+import pytest
+
+from bpm_server.config import Config
 from tests.api.flows import open_task, start_project
 from tests.support import move_clock
 
 SIGNED = "2026-03-02T09:00:00+08:00"
 LADDER = [{"on": "breach", "actions": [{"notify": "department_lead"}]},
           {"on": "breach", "after": "1 working hour", "actions": [{"reassign": "department_lead"}]}]
+
+
+@pytest.fixture
+def config(config: Config) -> Config:  # tests/sla's, with a fallback configured
+    return config.but(escalation_fallback="role:admin")
 
 
 def _kinds(caller, task_id: str) -> list[str]:
