@@ -64,7 +64,6 @@ check: $(BIN)/.installed
 # TEST_WORKERS=0 runs serially; timings in README, Development.
 TEST_WORKERS ?= 3
 test: check install services browser
-	@[ -n "$$BPM_BPMN_CORPUS" ] || echo "corpus tests did not run: BPM_BPMN_CORPUS is not set (.ci/run sets it to ../shared/corpus)"
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 services:

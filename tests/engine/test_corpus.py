@@ -23,8 +23,6 @@ from bpm_server.modeling.models import ProcessModel
 
 CORPUS = Config.from_env(env_file=None).bpmn_corpus
 FILES = corpus_files(CORPUS) if CORPUS and CORPUS.is_dir() else []
-pytestmark = pytest.mark.skipif(CORPUS is None, reason="corpus tests did not run: BPM_BPMN_CORPUS is not set "
-                                                       "(.ci/run sets it to ../shared/corpus)")
 
 # Files SpiffWorkflow alone completes that the server still refuses, each with why.
 # The last test fails once one of them completes: then take it off this list.
