@@ -55,11 +55,17 @@ def add_comment(session: Session, user: User, instance_id: str, task_id: str | N
     return comment
 
 
-def comments_of(session: Session, instance_id: str, task_id: str | None = None) -> list[Comment]:
-    query = select(Comment).where(Comment.process_instance_id == instance_id)
+def _kept_with(session: Session, kind: type[Comment] | type[Attachment], instance_id: str,
+               task_id: str | None) -> list:
+    """An instance's comments or attachments (only one task's, given ``task_id``), oldest first."""
+    query = select(kind).where(kind.process_instance_id == instance_id)
     if task_id is not None:
-        query = query.where(Comment.task_id == task_id)
-    return list(session.scalars(query.order_by(Comment.created_at, Comment.id)))
+        query = query.where(kind.task_id == task_id)
+    return list(session.scalars(query.order_by(kind.created_at, kind.id)))
+
+
+def comments_of(session: Session, instance_id: str, task_id: str | None = None) -> list[Comment]:
+    return _kept_with(session, Comment, instance_id, task_id)
 
 
 def add_attachment(session: Session, rt: Deployment, user: User, instance_id: str, task_id: str | None,
@@ -82,10 +88,7 @@ def add_attachment(session: Session, rt: Deployment, user: User, instance_id: st
 
 
 def attachments_of(session: Session, instance_id: str, task_id: str | None = None) -> list[Attachment]:
-    query = select(Attachment).where(Attachment.process_instance_id == instance_id)
-    if task_id is not None:
-        query = query.where(Attachment.task_id == task_id)
-    return list(session.scalars(query.order_by(Attachment.created_at, Attachment.id)))
+    return _kept_with(session, Attachment, instance_id, task_id)
 
 
 def download(session: Session, user: User, attachment_id: str) -> Attachment:

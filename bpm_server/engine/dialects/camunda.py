@@ -14,6 +14,7 @@ from bpm_server.engine.dialects.common import (
     FORM,
     Found,
     add_script,
+    copy_properties,
     local,
     owner,
     put_loop_child,
@@ -109,9 +110,7 @@ def extension(node: etree._Element, found: Found) -> None:
     target = owner(node)
     name = local(node)
     if name == "properties":
-        for prop in node.iterfind(f"{{{CAMUNDA}}}property"):
-            if prop.get("name"):
-                set_property(target, prop.get("name") or "", prop.get("value") or "")
+        copy_properties(node, CAMUNDA, target)
     elif name == "formData":
         _form_data(node, target, found)
     elif name == "inputOutput":

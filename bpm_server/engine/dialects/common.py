@@ -59,6 +59,13 @@ def _extensions(element: etree._Element) -> etree._Element:
     return ext
 
 
+def copy_properties(node: etree._Element, namespace: str, target: etree._Element) -> None:
+    """A dialect's ``<ns:property name= value=>`` children written as our task properties on ``target``."""
+    for prop in node.iterfind(f"{{{namespace}}}property"):
+        if prop.get("name"):
+            set_property(target, prop.get("name") or "", prop.get("value") or "")
+
+
 def set_property(element: etree._Element, name: str, value: str) -> None:
     """Write ``spiffworkflow:property`` ``name`` = ``value`` on a BPMN element (replacing one of that name)."""
     ext = _extensions(element)

@@ -11,6 +11,7 @@ from bpm_server.engine.dialects.common import (
     ZEEBE,
     Found,
     add_script,
+    copy_properties,
     local,
     owner,
     put_loop_child,
@@ -51,9 +52,7 @@ def extension(node: etree._Element, found: Found) -> None:
             for mapping in node.iterfind(f"{{{ZEEBE}}}{tag}"):
                 _mapping(mapping, target, script, found)
     elif name == "properties":
-        for prop in node.iterfind(f"{{{ZEEBE}}}property"):
-            if prop.get("name"):
-                set_property(target, prop.get("name") or "", prop.get("value") or "")
+        copy_properties(node, ZEEBE, target)
     elif name == "script":
         _script(node, target, found)
     elif name == "loopCharacteristics":
