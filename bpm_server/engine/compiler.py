@@ -273,7 +273,8 @@ _REFERENCED = (("message", "messageRef"), ("signal", "signalRef"), ("error", "er
 
 def _dangling_event_refs(root: etree._Element) -> list[Problem]:
     """Event definitions whose message/signal/error/escalation is not defined exactly once.
-    Checked before SpiffWorkflow's parser, whose own report of this fails with a TypeError."""
+    Checked before SpiffWorkflow's parser, whose own report of this fails with a TypeError.
+    A reference written as a QName of the diagram's own target namespace is resolved in place."""
     problems = []
     for kind, attribute in _REFERENCED:
         defined = Counter(e.get("id") for e in root.iter(f"{{{BPMN_NS}}}{kind}"))
@@ -282,7 +283,12 @@ def _dangling_event_refs(root: etree._Element) -> list[Problem]:
             if not ref or defined[ref] == 1:
                 continue
             owner = definition.getparent()
-            local = ref.split(":", 1)[1] if ":" in ref else None  # ids have no colon: a QName
+            prefix, local = ref.split(":", 1) if ":" in ref else (None, None)  # ids have no colon: a QName
+            if local and defined[local] == 1 and definition.nsmap.get(prefix) == root.get("targetNamespace"):
+                # A QName in the diagram's own namespace (Trisotech and others write them) names
+                # that id; SpiffWorkflow looks up plain ids only, so the reference is rewritten.
+                definition.set(attribute, local)
+                continue
             if local and defined[local] == 1:
                 message = (f"the {kind} event refers to {kind} {ref!r} by a prefixed name; this engine resolves "
                            f"plain ids only: write {attribute}=\"{local}\"")

@@ -223,7 +223,7 @@
     status(T.validating);
     const response = await send(config.urls.validate, await currentXml());
     if (!response.ok) return status(refusal(response), "bad");
-    showProblems(response.body.problems);
+    showProblems([...response.body.problems, ...(response.body.warnings || [])]);
     status(response.body.valid ? T.valid : T.problems, response.body.valid ? "ok" : "bad");
   });
 
