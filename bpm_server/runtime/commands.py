@@ -86,7 +86,7 @@ def complete_task(session: Session, rt: Deployment, user: User, task_id: str, da
     if instance is None:  # the foreign key makes this unreachable short of a damaged database
         raise NotFound(f"the process instance of task {task_id!r} does not exist", code="unknown_instance")
     tasks.note_version(session, instance)
-    tasks.validate_form(instance.version, task, data)
+    tasks.validate_form(session, task, data)
     _ensure_moving(instance)
     try:
         model, run, before = load(rt, instance)

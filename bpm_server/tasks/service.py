@@ -19,7 +19,7 @@ from bpm_server.instances.models import ProcessInstance
 from bpm_server.instances.service import json_safe
 from bpm_server.modeling.assignment import resolve_assignee, resolve_department
 from bpm_server.modeling.forms import EMPTY_FORM, field_errors, validator_for
-from bpm_server.modeling.service import department_of, form_name_of, form_of, forms_of_version
+from bpm_server.modeling.service import department_of, form_name_of, forms_of_version
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
 
@@ -237,9 +237,11 @@ def open_rows(session: Session, instance_id: str) -> list[HumanTask]:
                                 .order_by(HumanTask.created_at, HumanTask.id)))
 
 
-def validate_form(version: Any, task: HumanTask, data: Mapping[str, Any]) -> None:
-    schema = form_of(version, task.form_name)
-    errors = field_errors(validator_for((version.id, task.form_name or ""), schema), data)
+def validate_form(session: Session, task: HumanTask, data: Mapping[str, Any]) -> None:
+    """422 naming each field of ``data`` that the task's form refuses (the form of the model
+    that published the stage: the instance's, or a called model's)."""
+    version_id, schema = _form_source(session, task)
+    errors = field_errors(validator_for((version_id, task.form_name or ""), schema), data)
     if errors:
         fields = ", ".join(sorted(errors))
         raise Invalid(f"the form has errors in: {fields}", code="invalid_form_data", details=errors)
@@ -253,8 +255,13 @@ def _versions_seen(session: Session) -> dict[str, str]:
 
 def form_for(session: Session, task: HumanTask) -> dict[str, Any]:
     """The JSON Schema of the task's form, as published with the instance's version."""
+    return _form_source(session, task)[1]
+
+
+def _form_source(session: Session, task: HumanTask) -> tuple[str, dict[str, Any]]:
+    """(the id of the version that published the task's form, the form)."""
     if not task.form_name:
-        return EMPTY_FORM
+        return "", EMPTY_FORM
     # Only the version id is needed: known when this session locked the
     # instance (complete), else read that one column (claim, view), instead
     # of loading the instance with its version's BPMN text.
@@ -262,4 +269,15 @@ def form_for(session: Session, task: HumanTask) -> dict[str, Any]:
         select(ProcessInstance.version_id).where(ProcessInstance.id == task.process_instance_id))
     if version_id is None:
         raise NotFound(f"process instance {task.process_instance_id!r} does not exist", code="unknown_instance")
-    return forms_of_version(session, version_id).get(task.form_name, EMPTY_FORM)
+    form = forms_of_version(session, version_id).get(task.form_name)
+    if form is not None:
+        return version_id, form
+    # A stage of a process in another model, reached by a call activity: its form was
+    # published with that model's version, the one the instance recorded at the call.
+    called = session.scalar(select(ProcessInstance.called_versions)
+                            .where(ProcessInstance.id == task.process_instance_id)) or {}
+    for called_version_id in called.values():
+        form = forms_of_version(session, called_version_id).get(task.form_name)
+        if form is not None:
+            return called_version_id, form
+    return version_id, EMPTY_FORM
