@@ -211,7 +211,7 @@ def compile_parsed(roots: Sequence[tuple[str, etree._Element]], entry_process: s
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
     except ValidationException as exc:
-        raise BpmnInvalid([Problem(exc.id or None, _first_line(exc), exc.line_number or None)]) from None
+        raise BpmnInvalid([Problem(exc.id or None, _plain(_first_line(exc)), exc.line_number or None)]) from None
     except (SpiffWorkflowException, KeyError, AttributeError, TypeError, ValueError) as exc:
         raise BpmnInvalid([Problem(getattr(exc, "id", None), f"cannot build the process: {exc}")]) from None
     external = {name for name, found in subprocess_specs.items() if found is None and name in other_models}
@@ -336,6 +336,27 @@ def _event_definitions(definition: Any) -> list[Any]:
         return []
     nested = getattr(definition, "event_definitions", None) or []
     return [definition, *(d for inner in nested for d in _event_definitions(inner))]
+
+
+# SpiffWorkflow's parser messages that a process owner could not act on, said in their words.
+_PLAIN = (
+    (re.compile(r"^A Service Task must have an operator\.?$"),
+     "the service task calls no system: name a declared connector system (spiffworkflow:serviceTaskOperator) "
+     "or make it an external task (camunda:type=\"external\" with a topic)"),
+    (re.compile(r"^Time Specification Error\. Unknown Time Specification"),
+     "the timer has no time: give it a timeDate, timeDuration or timeCycle"),
+    (re.compile(r"^Data Store with name (?P<name>.+) has no implementation\.?$"),
+     "data store {name!r} cannot be read or written here (no data store of that name is implemented): "
+     "remove its data associations or keep the data in process variables"),
+)
+
+
+def _plain(message: str) -> str:
+    for pattern, plain in _PLAIN:
+        match = pattern.match(message.strip())
+        if match:
+            return plain.format(**match.groupdict())
+    return message
 
 
 def _first_line(exc: BaseException) -> str:

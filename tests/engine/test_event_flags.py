@@ -67,3 +67,15 @@ def test_a_qname_in_the_diagrams_own_namespace_resolves_to_the_plain_id() -> Non
     with pytest.raises(BpmnInvalid) as raised:  # another namespace's Message_po is not this one
         compile_bpmn(elsewhere)
     assert 'write messageRef="Message_po"' in raised.value.problems[0].message
+
+
+@pytest.mark.parametrize(("node", "element", "words"), [
+    ('<bpmn:serviceTask id="archive" name="Archive"/>', "archive", "the service task calls no system"),
+    ('<bpmn:intermediateCatchEvent id="pause"><bpmn:timerEventDefinition id="td"/></bpmn:intermediateCatchEvent>',
+     "pause", "the timer has no time: give it a timeDate, timeDuration or timeCycle"),
+])
+def test_the_engines_parser_refusals_are_said_in_a_process_owners_words(node, element, words) -> None:
+    with pytest.raises(BpmnInvalid) as raised:
+        compile_bpmn(sequence("p", node))
+    [problem] = raised.value.problems
+    assert problem.element_id == element and words in problem.message
