@@ -21,7 +21,7 @@ from bpm_server.instances.models import INSTANCE_STATES, ProcessInstance
 from bpm_server.messages.service import waiting_for
 from bpm_server.runtime import operations
 from bpm_server.sla import timeline
-from bpm_server.sla.views.timeline import TimelineSchema
+from bpm_server.sla.schemas import TimelineSchema
 from bpm_server.tasks.models import HumanTask
 from bpm_server.tasks.schemas import TaskSchema
 

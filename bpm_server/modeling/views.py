@@ -97,7 +97,7 @@ def get_version_bpmn(model_id: str, number: int):
 def upload_version(model_id: str):
     """Validate and publish a new version (XML body, or multipart: one ``file``, or several ``files``:
     the model's BPMN and DMN files and its own forms as .json)."""
-    content, local_forms = _uploaded_content()
+    content, local_forms = uploaded_content()
     version, created = service.publish_version(db_session(), model_id, content, source="upload",
                                                now=deployment().clock.now(), created_by=current_user().username,
                                                local_forms=local_forms)
@@ -106,7 +106,7 @@ def upload_version(model_id: str):
     return {"process_model_id": model_id, "created": created, "version": version}, (201 if created else 200)
 
 
-def _uploaded_content() -> tuple[bytes | dict[str, bytes], dict[str, Any]]:
+def uploaded_content() -> tuple[bytes | dict[str, bytes], dict[str, Any]]:
     """One diagram, or a multi-file model's files (several multipart files: BPMN, DMN, forms)."""
     uploads = [*request.files.getlist("file"), *request.files.getlist("files")] \
         if request.mimetype == "multipart/form-data" else []
@@ -153,7 +153,7 @@ class ValidationResultSchema(Schema):
 @blp.response(200, ValidationResultSchema)
 def validate_version(model_id: str):
     """Run the upload's checks on a diagram without publishing it; problems are listed per BPMN element id."""
-    content, local_forms = _uploaded_content()
+    content, local_forms = uploaded_content()
     problems, warnings = service.validate_diagram(db_session(), model_id, content, local_forms)
     return {"valid": not problems, "problems": [p.as_dict() for p in problems],
             "warnings": [w.as_dict() for w in warnings]}

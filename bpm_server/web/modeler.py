@@ -166,6 +166,7 @@ def edit(model_id: str, number: int) -> Any:
         "validate": url_for("process_models.validate_version", model_id=model_id),
         "publish": url_for("process_models.upload_version", model_id=model_id),
         "models": url_for("modeler.models"),
+        "sla_preview": url_for("sla.sla_preview", model_id=model_id),
     }
     return render_template("modeler/edit.html", model=process_model, version=version, latest=latest,
                            running=running, choices=choices, urls=urls, strings=_modeler_strings())
@@ -192,4 +193,14 @@ def _modeler_strings() -> dict[str, str]:
         "none": _("(none)"),
         "lane": _("Lane"),
         "no_lane": _("(no lane)"),
+        "preview_summary": _("%(n)s completed stages of the last %(days)s days compared.", n="{n}", days="{days}"),
+        "preview_empty": _("No stage of this model was completed in the last %(days)s days: nothing to compare.",
+                           days="{days}"),
+        "preview_stage": _("Stage"),
+        "preview_completed": _("Completed"),
+        "preview_sla": _("SLA as drawn"),
+        "preview_before": _("On time, as it happened"),
+        "preview_after": _("On time with these SLAs"),
+        "preview_newly": _("Would newly breach (%(n)s)", n="{n}"),
+        "preview_cleared": _("Would no longer breach (%(n)s)", n="{n}"),
     }

@@ -209,6 +209,7 @@
     const result = await modeler.saveXML({ format: true });
     return result.xml;
   }
+  window.bpm.currentModelerXml = currentXml; // the SLA what-if panel sends the draft as drawn
 
   async function send(url, xml) {
     return window.bpm.api(url, { method: "POST", headers: { "Content-Type": "application/xml" }, body: xml });
