@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -16,7 +17,7 @@ from bpm_server.database import db
 from bpm_server.identity.models import User
 from tests.fixtures.workplace_fakes import AGENT_ID, APP_ID, APP_SECRET, WorkplaceFakes, running
 
-PEOPLE = {
+PEOPLE: dict[str, dict[str, Any]] = {
     "dingtalk": {"nick": "韩梅梅", "unionId": "dt-union-1", "openId": "dt-open-1", "email": "han.meimei@example.cn",
                  "mobile": "13800000000", "stateCode": "86"},
     "wecom": {"userid": "zhangwei", "name": "张伟", "department": [7, 2], "email": "zhang.wei@example.cn"},
