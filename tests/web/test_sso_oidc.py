@@ -181,3 +181,25 @@ def test_a_deactivated_user_cannot_sign_in_through_the_provider(app: Flask, prov
     again = app.test_client()
     response = again.get(_back_from_provider(_to_provider(again)))
     assert response.status_code == 401 and again.get("/inbox").status_code == 302
+
+
+def test_a_sign_in_the_person_cancelled_at_the_provider_is_refused(app: Flask) -> None:
+    client = app.test_client()
+    state = parse_qs(urlsplit(_to_provider(client)).query)["state"][0]
+    response = client.get("/login/sso/oidc/callback?" + urlencode(
+        {"state": state, "error": "access_denied", "error_description": "the user cancelled"}))
+    assert response.status_code == 401
+    assert "身份提供方拒绝了登录" in _error(response) and "the user cancelled" in _error(response)
+    assert _users(app) == []
+
+
+def test_an_unreachable_provider_is_a_clear_502_not_a_crash(app: Flask, config: Config, clock) -> None:
+    assert config.oidc is not None
+    nowhere = create_app(config.but(oidc=OidcSettings(issuer="http://127.0.0.1:9", client_id=CLIENT_ID,
+                                                      client_secret=CLIENT_SECRET)), clock=clock)
+    response = nowhere.test_client().get("/login/sso/oidc")
+    assert response.status_code == 502
+    assert "无法连接身份提供方" in _error(response)
+    with nowhere.app_context():
+        db.session.remove()
+        db.engine.dispose()
