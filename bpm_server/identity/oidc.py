@@ -8,7 +8,6 @@ clock, nonce, at_hash) before anyone is signed in.
 """
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 from typing import Any
 
@@ -36,29 +35,24 @@ class OidcProvider:
         self.settings = settings
         self._metadata: dict[str, Any] | None = None
         self._keys: dict[str, Any] | None = None
-        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ discovery, cached per process
 
     def metadata(self) -> dict[str, Any]:
-        with self._lock:
-            if self._metadata is None:
-                url = f"{self.settings.issuer}/.well-known/openid-configuration"
-                data = self._get_json(url)
-                if data.get("issuer", "").rstrip("/") != self.settings.issuer:
-                    raise SsoFailed(f"the provider at {url} calls itself {data.get('issuer')!r}, "
-                                    f"not {self.settings.issuer!r}", code="oidc_discovery")
-                self._metadata = data
-            return self._metadata
+        # Fetched on first use, not at start-up: the server starts while the provider is down.
+        # Two threads may both fetch it once; either answer is the same document.
+        if self._metadata is None:
+            url = f"{self.settings.issuer}/.well-known/openid-configuration"
+            data = self._get_json(url)
+            if str(data.get("issuer", "")).rstrip("/") != self.settings.issuer:
+                raise SsoFailed(f"the provider at {url} calls itself {data.get('issuer')!r}, "
+                                f"not {self.settings.issuer!r}", code="oidc_discovery")
+            self._metadata = data
+        return self._metadata
 
     def _key_set(self, *, refresh: bool = False) -> KeySet:
-        with self._lock:
-            if self._keys is None or refresh:
-                self._keys = None
-        if self._keys is None:
-            keys = self._get_json(self.metadata()["jwks_uri"])
-            with self._lock:
-                self._keys = keys
+        if self._keys is None or refresh:
+            self._keys = self._get_json(self.metadata()["jwks_uri"])
         return KeySet.import_key_set(self._keys)  # type: ignore[arg-type]
 
     @staticmethod
