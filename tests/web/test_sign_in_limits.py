@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 from bpm_server.audit.models import AuditEvent
 from bpm_server.config import Config
 from bpm_server.database import db
-from bpm_server.identity.models import LoginFailure
+from bpm_server.identity.models import LoginFailure, User
 from bpm_server.identity.service import add_user
 
 PASSWORD = "a-good-password"
@@ -172,3 +172,29 @@ def test_thirty_parallel_wrong_passwords_get_no_more_than_five_checked(site: Fla
         assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == 5
     assert Counter(e.details["reason"] for e in _audit(site, "session.sign_in_failed")) == \
         {"wrong_password": 5, "throttled": 25}
+
+
+def test_auditors_export_the_sign_in_failures_as_csv(site: Flask) -> None:
+    import csv
+    import io
+
+    from bpm_server.identity.service import issue_token
+
+    with site.app_context():
+        now = site.extensions["bpm"].clock.now()
+        token = issue_token(db.session, add_user(db.session, "aud", department="audit", roles=["auditor"], now=now),
+                            now=now)
+        staff_token = issue_token(db.session, db.session.scalar(select(User).where(User.username == "ann")), now=now)
+        db.session.commit()
+    _login(_from(site, "198.51.100.40"), "=cmd|' /C calc'!A0", "guess")
+    _login(_from(site, "198.51.100.41"), "bob", "guess")
+    response = site.test_client().get("/api/v1/audit?action=session.sign_in_failed&format=csv",
+                                      headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [r["actor"] for r in rows] == ["bob", "'=cmd|' /C calc'!A0"]  # newest first; no formula runs
+    assert all(r["action"] == "session.sign_in_failed" for r in rows) and "198.51.100.41" in rows[0]["details"]
+    assert site.test_client().get("/api/v1/audit?format=csv", headers={
+        "Authorization": f"Bearer {staff_token}"}).status_code == 403
+    assert site.test_client().get("/api/v1/audit?format=xml", headers={
+        "Authorization": f"Bearer {token}"}).status_code == 422
