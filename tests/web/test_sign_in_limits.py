@@ -184,7 +184,8 @@ def test_auditors_export_the_sign_in_failures_as_csv(site: Flask) -> None:
         now = site.extensions["bpm"].clock.now()
         token = issue_token(db.session, add_user(db.session, "aud", department="audit", roles=["auditor"], now=now),
                             now=now)
-        staff_token = issue_token(db.session, db.session.scalar(select(User).where(User.username == "ann")), now=now)
+        staff_token = issue_token(db.session, db.session.scalars(select(User).where(User.username == "ann")).one(),
+                                  now=now)
         db.session.commit()
     _login(_from(site, "198.51.100.40"), "=cmd|' /C calc'!A0", "guess")
     _login(_from(site, "198.51.100.41"), "bob", "guess")
