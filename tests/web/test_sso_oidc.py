@@ -203,3 +203,17 @@ def test_an_unreachable_provider_is_a_clear_502_not_a_crash(app: Flask, config: 
     with nowhere.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_local_account_with_the_same_name_is_not_taken_over(app: Flask, clock) -> None:
+    from bpm_server.identity.service import add_user
+
+    with app.app_context():
+        add_user(db.session, "li.lei", department="sales", now=clock.now())
+        db.session.commit()
+    client = app.test_client()
+    response = client.get(_back_from_provider(_to_provider(client)))
+    assert response.status_code == 409
+    assert "li.lei" in _error(response) and client.get("/inbox").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ExternalLogin)) == 0
