@@ -5,6 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bpm_server import __version__, logs
 from bpm_server.accounts.views import blp as accounts
@@ -19,6 +20,7 @@ from bpm_server.errors import register_error_handlers
 from bpm_server.extensions import Deployment, migrate
 from bpm_server.external_tasks.views import blp as external_tasks
 from bpm_server.health.views import blp as health
+from bpm_server.identity.providers import configured_providers
 from bpm_server.identity.views import blp as identity
 from bpm_server.instances.views import blp as instances
 from bpm_server.integration_log.views import blp as integration_log
@@ -82,6 +84,12 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     init_guard(app)  # before the pages' hooks: nothing reads a request the guard has not checked
 
     register_pages(app)  # the web UI: pages, sign-in, CSRF, languages
+    app.extensions["bpm_sso"] = configured_providers(config)  # the login page's single sign-on buttons
+    if config.trusted_proxies:
+        # The client's address, scheme and host as the trusted proxies saw them (X-Forwarded-*):
+        # the per-address sign-in limit, the audit trail and the SSO callback URL depend on them.
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
 
     if clock is None:
         clock = SettableClock() if config.test_clock else SystemClock()
