@@ -42,8 +42,13 @@ def _seed(live_server, count: int = 3) -> list[str]:
 def text_lines(locator) -> int:
     """How many lines the element's text takes on screen (distinct line boxes of its text)."""
     return locator.evaluate("""el => {
-        const range = document.createRange(); range.selectNodeContents(el);
-        const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+        const tops = new Set();
+        const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            if (!node.textContent.trim()) continue;
+            const range = document.createRange(); range.selectNodeContents(node);
+            [...range.getClientRects()].filter(r => r.width > 0).forEach(r => tops.add(Math.round(r.top)));
+        }
         return tops.size; }""")
 
 
