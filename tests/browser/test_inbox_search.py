@@ -171,6 +171,10 @@ def test_the_action_cell_keeps_claim_on_one_line_and_the_row_borders_aligned(pag
     for row in _rows(page).all():
         button = row.get_by_role("button", name="认领")
         assert text_lines(button) == 1, "认领 wraps onto more than one line"
+        # ...and in view, not clipped by the table's scroll box.
+        frame = page.locator(".table-scroll").bounding_box()
+        box = button.bounding_box()
+        assert box["x"] + box["width"] <= frame["x"] + frame["width"], "认领 is cut off at the right"
         # Every cell of the row spans exactly the row's height (the borders line up).
         row_box = row.bounding_box()
         for cell in row.locator("td").all():
