@@ -148,3 +148,25 @@ def test_the_openapi_documents_the_new_endpoints(people):
     assert "/api/v1/inbox-views" in spec["paths"] and "/api/v1/tasks/bulk-claim" in spec["paths"]
     inbox_params = {p["name"] for p in spec["paths"]["/api/v1/tasks"]["get"]["parameters"]}
     assert {"q", "sort", "order", "page", "per_page"} <= inbox_params
+
+
+def test_a_view_changes_filters_and_sharing_and_pages_through_its_tasks(people, three):
+    sales, sales2 = people["sales"], people["sales2"]
+    view = sales.post("/api/v1/inbox-views", json={"name": "two a page",
+                                                   "filters": {"sort": "created", "per_page": 2}}).get_json()
+    first = sales.get(f"/api/v1/inbox-views/{view['id']}/tasks").get_json()
+    second = sales.get(f"/api/v1/inbox-views/{view['id']}/tasks?page=2").get_json()
+    assert (first["total"], len(first["items"]), len(second["items"]), first["per_page"]) == (3, 2, 1, 2)
+    assert [t["id"] for t in first["items"] + second["items"]] == [t["id"] for t in three]
+    past = sales.get(f"/api/v1/inbox-views/{view['id']}/tasks?page=100001")
+    assert past.status_code == 422 and "page" in str(past.get_json()["error"]["details"])
+
+    assert sales2.get(f"/api/v1/inbox-views/{view['id']}").status_code == 404   # personal
+    changed = sales.patch(f"/api/v1/inbox-views/{view['id']}", json={"filters": {"q": "gamma"}, "shared": True})
+    assert changed.status_code == 200 and changed.get_json()["filters"] == {"q": "gamma"}
+    seen = sales2.get(f"/api/v1/inbox-views/{view['id']}").get_json()
+    assert (seen["mine"], seen["shared_with_department"]) == (False, "sales")
+    assert _ids(sales2.get(f"/api/v1/inbox-views/{view['id']}/tasks")) == [three[2]["id"]]
+    bad = sales.patch(f"/api/v1/inbox-views/{view['id']}", json={"filters": {"per_page": 0}})
+    assert bad.status_code == 422
+    assert sales.get(f"/api/v1/inbox-views/{view['id']}").get_json()["filters"] == {"q": "gamma"}  # unchanged

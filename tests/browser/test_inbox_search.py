@@ -181,3 +181,13 @@ def test_the_action_cell_keeps_claim_on_one_line_and_the_row_borders_aligned(pag
             box = cell.bounding_box()
             assert abs(box["y"] - row_box["y"]) < 1 and abs(box["height"] - row_box["height"]) < 1
     shot(page, "inbox-1024")
+
+
+def test_the_inbox_in_english_on_request(page, login, live_server):
+    _seed(live_server)
+    login(page, "sales")
+    page.goto("/inbox?tab=department&lang=en")
+    expect(page.get_by_test_id("inbox-views")).to_contain_text("Saved views")
+    expect(page.get_by_test_id("bulk-claim")).to_have_text("Claim selected")
+    expect(page.locator("th[data-sort=priority]")).to_contain_text("Priority")
+    expect(_rows(page).first.get_by_test_id("priority")).to_have_text("Urgent")
