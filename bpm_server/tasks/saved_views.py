@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
@@ -35,10 +35,10 @@ class ViewFiltersSchema(Schema):
     tab = fields.String(validate=validate.OneOf(TABS), metadata={"description": "the browser inbox's tab"})
 
 
-def clean_filters(raw: Any, *, partial_ok: bool = False) -> dict[str, Any]:
+def clean_filters(raw: Any) -> dict[str, Any]:
     """The filters as stored; 422 naming the field for anything unknown or out of range."""
     try:
-        loaded = ViewFiltersSchema(unknown=EXCLUDE if partial_ok else None).load(raw or {})
+        loaded = ViewFiltersSchema().load(raw or {})
     except ValidationError as error:
         raise Invalid("the view's filters are not valid", code="invalid_filters",
                       details={"filters": error.messages}) from None
