@@ -20,6 +20,7 @@ from bpm_server.instances.service import json_safe
 from bpm_server.modeling.assignment import resolve_assignee, resolve_department
 from bpm_server.modeling.forms import EMPTY_FORM, field_errors, validator_for
 from bpm_server.modeling.service import department_of, form_name_of, forms_of_version
+from bpm_server.tasks import inbox_query
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
 
@@ -29,35 +30,47 @@ class InboxFilter:
     account_id: str | None = None
     process_model_id: str | None = None
     overdue: bool | None = None
+    q: str | None = None
+    sort: str = "due"
+    order: str = "asc"
     page: int = 1
     per_page: int = 20
 
 
 def inbox(session: Session, user: User, filters: InboxFilter, now: datetime) -> tuple[list[HumanTask], int]:
-    """Tasks assigned to the user, plus unclaimed tasks of the user's department; soonest due first."""
+    """Tasks assigned to the user, plus unclaimed tasks of the user's department;
+    soonest due first unless ``filters.sort``/``order`` say otherwise."""
     halves = _inbox_halves(user, filters, now)
     if not halves:
         return [], 0
-    order = (HumanTask.due_at.asc().nulls_last(), HumanTask.created_at, HumanTask.id)
+    order = inbox_query.ordering(filters.sort, filters.order)
+    joined = inbox_query.needs_account(filters.sort, filters.q)
+
+    def ids() -> Any:
+        base = select(HumanTask.id)
+        return inbox_query.join_account(base) if joined else base
+
     # The page is taken from each half of the inbox separately, each read in
-    # due-date order from its own index and cut at the end of the page, then
-    # merged: a page then costs the same with 100 or 100,000 open tasks in the
-    # department, instead of fetching and sorting all of them (and PostgreSQL's
-    # generic plan for the OR form went parallel, ~30 ms at 1M rows; see
-    # bench/inbox_scale.py). A task in both halves appears once (IN).
+    # sort order (from its own index for the due date) and cut at the end of
+    # the page, then merged: a page then costs the same with 100 or 100,000 open
+    # tasks in the department, instead of fetching and sorting all of them (and
+    # PostgreSQL's generic plan for the OR form went parallel, ~30 ms at 1M
+    # rows; see bench/inbox_scale.py). A task in both halves appears once (IN).
     window = filters.page * filters.per_page
-    cut = [select(HumanTask.id).where(half).order_by(*order).limit(window).subquery() for half in halves]
+    cut = [ids().where(half).order_by(*order).limit(window).subquery() for half in halves]
     page_ids = union_all(*(select(half.c.id) for half in cut))
     # An inbox row shows neither the process data a task starts from nor what was
     # submitted: leave those JSON documents in the database.
-    rows = list(session.scalars(select(HumanTask).where(HumanTask.id.in_(page_ids)).order_by(*order)
+    rows_query = select(HumanTask)
+    if filters.sort == "account":
+        rows_query = inbox_query.join_account(rows_query)
+    rows = list(session.scalars(rows_query.where(HumanTask.id.in_(page_ids)).order_by(*order)
                                 .options(defer(HumanTask.data), defer(HumanTask.submitted),
                                          defer(HumanTask.instructions))
                                 .limit(filters.per_page).offset((filters.page - 1) * filters.per_page)))
     if filters.page == 1 and len(rows) < filters.per_page:
         return rows, len(rows)  # the whole inbox fits on the first page: no need to count
-    total = session.scalar(select(func.count()).select_from(
-        select(HumanTask.id).where(or_(*halves)).subquery())) or 0
+    total = session.scalar(select(func.count()).select_from(ids().where(or_(*halves)).subquery())) or 0
     return rows, total
 
 
@@ -74,6 +87,8 @@ def _inbox_halves(user: User, filters: InboxFilter, now: datetime) -> list[Any]:
         common.append(HumanTask.due_at < now)
     elif filters.overdue is False:
         common.append(or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+    if filters.q and filters.q.strip():
+        common.append(inbox_query.search_clause(filters.q))
     states = [filters.state] if filters.state else list(OPEN_STATES)
     if filters.overdue is True:  # only open work can be overdue
         states = [s for s in states if s in OPEN_STATES]

@@ -76,6 +76,6 @@ def test_the_weekly_trend_shows_each_weeks_on_time_rate_and_breaches(page, login
     expect(week.locator(".rate")).to_have_text("50%")
     expect(week.locator(".breaches")).to_contain_text("超时")
     expect(week).to_have_class("trend poor")
-    expect(overall.locator('td[data-week="2026-03-09"] .rate')).to_have_text("–")  # nothing completed yet
+    expect(overall.locator('td[data-week="2026-03-09"] .rate')).to_have_text("\u2013")  # nothing completed yet
     expect(trends.get_by_test_id("trend-stage-kickoff").locator("th")).to_have_text("Project kickoff")
     page.screenshot(path="var/screenshots/dashboard-trends.png", full_page=True)

@@ -255,7 +255,12 @@
     if (!response.ok) return status(T.load_failed, "bad");
     try {
       const result = await modeler.importXML(await response.text());
-      canvas.zoom("fit-viewport");
+      // The whole diagram in view on open, none of it under the palette.
+      const palette = document.querySelector("#canvas .djs-palette");
+      const container = document.getElementById("canvas").getBoundingClientRect();
+      const left = palette ? palette.getBoundingClientRect().right - container.left : 0;
+      window.bpm.fitDiagram(canvas, { left: left, maxScale: 1 });
+      document.getElementById("canvas").dataset.ready = "true";
       status("");
       if (result.warnings && result.warnings.length) {
         showProblems(result.warnings.map((w) => ({ element_id: null, message: T.import_warnings + " " + w.message })));
