@@ -8,6 +8,7 @@ from flask_smorest import Api
 
 from bpm_server import __version__, logs
 from bpm_server.accounts.views import blp as accounts
+from bpm_server.accounts.views import rules_blp as account_rules
 from bpm_server.audit.views import blp as audit
 from bpm_server.clock import Clock, SettableClock, SystemClock
 from bpm_server.config import Config
@@ -114,5 +115,5 @@ def script_budgets(config: Config) -> Budgets:
 
 
 def _blueprints() -> list:
-    return [health, identity, accounts, modeling, instances, tasks, task_verbs, sla, notifications, audit,
-            erp, messages, integration_log, external_tasks]
+    return [health, identity, accounts, account_rules, modeling, instances, tasks, task_verbs, sla, notifications,
+            audit, erp, messages, integration_log, external_tasks]
