@@ -30,6 +30,12 @@ def patch(caller: Any, url: str, body: dict) -> Any:
 
 
 @pytest.fixture
+def config(config):
+    """The test clock is on: the daily evaluation is driven day by day."""
+    return config.but(test_clock=True)
+
+
+@pytest.fixture
 def intervention(people) -> str:
     """The fixture model, published under ``test-intervention``."""
     xml = (FIXTURES / "intervention.bpmn").read_text(encoding="utf-8")
