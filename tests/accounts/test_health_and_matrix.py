@@ -75,7 +75,7 @@ def test_the_value_matrix_places_accounts_in_quadrants_and_suggests_a_tier(peopl
     # A configured cut instead of the median: a potential of 95 is needed to count as high.
     assert people["owner"].put("/api/v1/accounts/settings/matrix_cut",
                                json={"value_cut": None, "potential_cut": 95}).status_code == 200
-    placed = {p["account_id"]: p["quadrant"] for p in sales.get("/api/v1/accounts/matrix").get_json()["items"]}
-    assert placed["ACME"] == "cash_cow" and placed["GAMMA"] == "problem"
+    quadrants = {p["account_id"]: p["quadrant"] for p in sales.get("/api/v1/accounts/matrix").get_json()["items"]}
+    assert quadrants["ACME"] == "cash_cow" and quadrants["GAMMA"] == "problem"
     assert people["owner"].put("/api/v1/accounts/settings/matrix_cut",
                                json={"potential_cut": 120}).status_code == 422
