@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import abort, render_template, request
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
 from bpm_server.accounts import health, rules, signals
 from bpm_server.accounts.models import TIERS
@@ -14,6 +15,7 @@ from bpm_server.accounts.service import get_account, list_accounts
 from bpm_server.database import db
 from bpm_server.extensions import deployment
 from bpm_server.instances import service as instances
+from bpm_server.modeling.models import ProcessModel
 from bpm_server.sla import breaches
 from bpm_server.tasks import inbox as inbox_service
 from bpm_server.web.account_charts import scatter, trend
@@ -82,4 +84,6 @@ def account(account_id: str) -> Any:
                            glances=glances, late=late, history=history, history_total=history_total,
                            today=today, band=health.band(today.score if today else None), trend=trend(days),
                            placement=placement, signals=signals.history(session, account_id, limit=30),
-                           firings=rules.firings(session, account_id, limit=30), labels=LABELS)
+                           firings=rules.firings(session, account_id, limit=30), labels=LABELS,
+                           rule_names={v.rule_id: v.name for v in rules.current_versions(session)},
+                           model_names=dict(session.execute(select(ProcessModel.id, ProcessModel.name)).tuples().all()))
