@@ -28,15 +28,16 @@ from bpm_server.accounts.schemas import (
     WeightsIn,
 )
 from bpm_server.api_common import page_of
-from bpm_server.errors import Forbidden, Invalid
+from bpm_server.errors import Forbidden, Invalid, NotFound
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1/accounts", description="Customer accounts")
 rules_blp = Blueprint("account_rules", __name__, url_prefix="/api/v1/account-rules",
                       description="Account rules (DMN decision tables) that start processes")
-WATCHERS = (*READERS, "integration")
-EDITORS = ("staff", "integration")
+WATCHERS = READERS
+EDITORS = ("staff",)
+REPORTERS = ("staff", "integration")  # who may send signals
 OWNERS = ("process_owner",)
 
 
@@ -93,11 +94,14 @@ def get_settings() -> dict:
     return {key: health.setting(session, key) for key in ("health_weights", "value_weights", "matrix_cut")}
 
 
-@blp.route("/settings/<any(health_weights, value_weights):key>", methods=["PUT"])
+@blp.route("/settings/<key>", methods=["PUT"])
 @requires(*OWNERS)
 @blp.arguments(WeightsIn)
 def put_weights(body: dict, key: str) -> dict:
-    """Replace the health or value-matrix weights: percentages per component, summing to 100."""
+    """Replace the health or value-matrix weights (``health_weights``, ``value_weights``): percentages
+    per component, summing to 100."""
+    if key not in health.SETTINGS:
+        raise NotFound(f"no weight setting {key!r}; settings are {', '.join(health.SETTINGS)}", code="unknown_setting")
     rt = deployment()
     return health.set_weights(db_session(), key, body["weights"], actor=current_user().username,
                               now=rt.clock.now())
@@ -131,22 +135,22 @@ def patch_account(body: dict, account_id: str) -> dict:
 
 
 @blp.route("/<account_id>", methods=["PUT"])
-@requires("staff", "integration")
+@requires("staff")
 @blp.arguments(AccountPut)
 @blp.response(200, AccountSchema)
 def put_account(body: dict, account_id: str) -> Account:
     """Create or refresh an account as the ERP sees it (the ERP webhook does this too). Staff
-    cannot change an existing account's tier here (403): that is the tier review's."""
+    cannot change an existing account's tier here (403): that is the tier review's (admins may)."""
     session, user = db_session(), current_user()
     existing = session.get(Account, account_id)
-    if existing is not None and existing.tier != body["tier"] and not user.has_role("integration", "admin"):
+    if existing is not None and existing.tier != body["tier"] and not user.has_role("admin"):
         raise Forbidden("a tier change goes through the tier review process (客户分级调整审批, model tier-review)",
                         code="tier_change_needs_review")
     return service.upsert_account(session, account_id, now=deployment().clock.now(), actor=user.username, **body)
 
 
 @blp.route("/<account_id>/signals", methods=["POST"])
-@requires(*EDITORS)
+@requires(*REPORTERS)
 @blp.arguments(SignalIn)
 def post_signal(body: dict, account_id: str) -> tuple[dict, int]:
     """Record a measured fact (idempotent on ``signal_id``: a repeat answers 200 and changes nothing);

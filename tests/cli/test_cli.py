@@ -305,6 +305,15 @@ def test_demo_seed_writes_tokens_and_is_safe_to_run_twice(cli: Cli) -> None:
         assert len(cli.query("SELECT id FROM account_rule_firing")) <= 1
 
 
+def test_the_daily_account_evaluation_runs_once_a_day(cli: Cli) -> None:
+    cli.ok("models", "sync")
+    cli.ok("demo", "seed", "--tokens-file", str(cli.cwd / "tokens.txt"))
+    first = cli.ok("accounts", "daily")
+    assert "health kept" in first.stdout
+    assert "already evaluated" in cli.ok("accounts", "daily").stdout
+    assert "health kept" in cli.ok("accounts", "daily", "--force").stdout
+
+
 def test_worker_without_redis_fails_with_a_clear_message(cli: Cli) -> None:
     stderr = failed(cli("worker", "--burst"))
     assert "BPM_REDIS_URL is not set" in stderr
