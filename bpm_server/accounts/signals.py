@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bpm_server.accounts.models import Account, AccountSignal
@@ -74,8 +75,14 @@ def record_signal(session: Session, account: Account, *, signal_id: str, kind: s
                       details={"at": ["lies in the future"]})
     signal = AccountSignal(signal_id=signal_id, account_id=account.id, kind=kind, value=stored, at=at,
                            source=source, note=note, recorded_by=actor, recorded_at=now)
-    session.add(signal)
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent delivery of the same signal_id wins the unique index
+            session.add(signal)
+    except IntegrityError:
+        raced = session.scalar(select(AccountSignal).where(AccountSignal.signal_id == signal_id))
+        if raced is None:
+            raise
+        return raced, False
     audit.record(session, actor=actor, action="account.signal", object_type="account", object_id=account.id,
                  now=now, signal_id=signal_id, kind=kind, value=stored, at=at.isoformat(), source=source)
     return signal, True
