@@ -66,3 +66,9 @@ def test_the_account_list_shows_the_value_matrix_and_the_account_its_health(page
     expect(firing).to_contain_text("回款逾期30天")
     expect(firing).to_contain_text("高")
     page.screenshot(path=str(SHOTS / "account-page.png"), full_page=True)
+
+    page.goto("/accounts/ACME?lang=en")  # English on request
+    expect(page.get_by_test_id("tier")).to_contain_text("Strategic")
+    expect(page.get_by_test_id("health-components")).to_contain_text("Payment")
+    expect(page.get_by_test_id("firing-row")).to_contain_text("High")
+    page.screenshot(path=str(SHOTS / "account-page-en.png"), full_page=True)
