@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bpm_server import __version__, logs
 from bpm_server.accounts.views import blp as accounts
+from bpm_server.accounts.views import rules_blp as account_rules
 from bpm_server.audit.views import blp as audit
 from bpm_server.clock import Clock, SettableClock, SystemClock
 from bpm_server.config import Config
@@ -123,5 +124,6 @@ def script_budgets(config: Config) -> Budgets:
 
 
 def _blueprints() -> list:
-    return [health, identity, accounts, modeling, instances, tasks, task_verbs, inbox_views, sla, notifications,
+    return [health, identity, accounts, account_rules, modeling, instances, tasks, task_verbs, inbox_views, sla,
+            notifications,
             audit, erp, messages, integration_log, external_tasks]
