@@ -237,8 +237,11 @@ def compile_parsed(roots: Sequence[tuple[str, etree._Element]], entry_process: s
     for task_spec in _all_task_specs(model):
         if getattr(task_spec, "manual", False):
             ext = task_spec.extensions or {}
-            model.human_tasks[task_spec.name] = HumanTaskSpec(
-                name=task_spec.name, title=task_spec.bpmn_name or task_spec.name, lane=task_spec.lane,
+            # Keyed by the BPMN element: a multi-instance child's spec is named "x [child]",
+            # but each of its tasks is a stage of element x (会签 / 或签).
+            element = getattr(task_spec, "bpmn_id", None) or task_spec.name
+            model.human_tasks[element] = HumanTaskSpec(
+                name=element, title=task_spec.bpmn_name or element, lane=task_spec.lane,
                 properties=dict(ext.get("properties") or {}), instructions=ext.get("instructionsForEndUser"))
         model.scripts.extend(_scripts_of(task_spec))
         model.scripts.extend(more_expressions(task_spec))
