@@ -136,8 +136,11 @@ def apply(session: Session, rt: Deployment, task: HumanTask, clock: SlaClock, ev
     rules = [r for r in _rules(session, clock) if r.on == event and
              (r.level == level if level is not None else r.after is None)]
     applied = Applied()
+    # One notice per person per event: "assignee" of an unclaimed task is the whole
+    # department, lead included, and the same ladder may name the lead again.
+    notified: set[str] = set()
     for rule in rules:
-        actions = [_act(session, rt, task, event, action, now) for action in rule.actions]
+        actions = [_act(session, rt, task, event, action, now, notified) for action in rule.actions]
         applied.actions.extend(actions)
         if event == "breach":
             applied.escalations.append({"level": rule.level, "event": "breach" if rule.after is None
@@ -161,7 +164,8 @@ def escalation_entries(task: HumanTask, clock: SlaClock, breach_id: str | None, 
             for details in applied.escalations]
 
 
-def _act(session: Session, rt: Deployment, task: HumanTask, event: str, action: dict[str, Any], now: datetime) -> str:
+def _act(session: Session, rt: Deployment, task: HumanTask, event: str, action: dict[str, Any], now: datetime,
+         notified: set[str]) -> str:
     verb, target = next(iter(action.items()))
     if verb == "notify":
         people = _people(session, task, target)
@@ -173,6 +177,9 @@ def _act(session: Session, rt: Deployment, task: HumanTask, event: str, action: 
                 ("is close to its due time" if event == "warning" else "is past its due time") +
                 f" ({task.due_at.isoformat() if task.due_at else 'no due time'}).")
         for person in people:
+            if person.id in notified:
+                continue
+            notified.add(person.id)
             rt.notifier.notify(session, person, Message(f"sla_{event}", title, body, task.id), now)
         return f"notify {target}: {fell_back}" + (", ".join(p.username for p in people) or "nobody")
     if verb == "reassign":
