@@ -175,6 +175,20 @@ class OfficialNotice:
     stored_id: int = 0  # the revision's row id: rows are only inserted, so the newest id marks the data's version
 
 
+#: The calendar's last year: the solar-term formula Qingming comes from stops at 2100, and
+#: counting working time further would walk day by day through centuries of weekends.
+LAST_YEAR = 2100
+COMPUTABLE_UNTIL = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC) - timedelta(hours=14)  # midnight in UTC+14
+
+
+def _within_range(moment: datetime) -> datetime:
+    """``moment``, or the last computable moment if it lies after it (converting a moment near
+    datetime.max to the calendar's zone would overflow)."""
+    if isinstance(moment, datetime) and moment.tzinfo is not None and moment.utcoffset() is not None:
+        return min(moment, COMPUTABLE_UNTIL)
+    return moment
+
+
 @cache
 def _provisional_days_off(year: int) -> frozenset[date]:
     """The statutory holidays of a year nobody has data for; outside the lunar table only the solar ones.
@@ -187,6 +201,9 @@ def _provisional_days_off(year: int) -> frozenset[date]:
     except statutory.UnknownLunarYear as exc:
         log.warning("%s; year %d uses only the solar statutory holidays (New Year, Qingming, Labour Day, "
                     "National Day) until its notice is imported", exc, year)
+    except (NotImplementedError, ValueError, OverflowError):
+        return frozenset()
+    try:
         return statutory.solar_holidays(year)
     except (NotImplementedError, ValueError, OverflowError):  # outside the solar-term formula's 1900-2100
         return frozenset()
@@ -405,7 +422,7 @@ class BusinessCalendar:
         time; a duration that ends exactly at a period's end returns that end
         (18:00, not next morning).  Zero returns ``start`` unchanged (in the
         calendar zone), even outside working time."""
-        local = self._localize(start, "start")
+        local = self._localize(_within_range(start), "start")  # see working_time_between
         if isinstance(duration, WorkingDuration):
             remaining = timedelta(minutes=self.minutes_of(duration))
         elif isinstance(duration, timedelta):
@@ -430,8 +447,10 @@ class BusinessCalendar:
 
     def working_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Exact working time from ``a`` to ``b``; negative if ``b`` is before ``a``."""
-        a_utc = self._localize(a, "a").astimezone(UTC)
-        b_utc = self._localize(b, "b").astimezone(UTC)
+        # Counted up to the last computable moment: past it a stored clock (a test clock
+        # moved to 9999, say) would make this walk millions of days or overflow the zone.
+        a_utc = min(self._localize(_within_range(a), "a").astimezone(UTC), COMPUTABLE_UNTIL)
+        b_utc = min(self._localize(_within_range(b), "b").astimezone(UTC), COMPUTABLE_UNTIL)
         if b_utc < a_utc:
             return -self.working_time_between(b, a)
         day, last = a_utc.astimezone(self._zone).date(), b_utc.astimezone(self._zone).date()

@@ -11,6 +11,7 @@ from bpm_server.audit.service import record as audit
 from bpm_server.errors import Invalid
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import current_user, requires
+from bpm_server.sla.calendar import COMPUTABLE_UNTIL, LAST_YEAR
 from bpm_server.sla.views.blueprint import test_clock_blp
 
 
@@ -36,6 +37,10 @@ def set_test_clock(body: dict) -> dict[str, Any]:
     if target < rt.clock.now():
         raise Invalid(f"the clock only moves forward: it is {rt.clock.now().isoformat()}",
                       code="clock_backwards", details={"now": ["must not be earlier than the current clock"]})
+    if target > COMPUTABLE_UNTIL:
+        limit = COMPUTABLE_UNTIL.isoformat()
+        raise Invalid(f"the business calendar computes working time only up to {limit} (year {LAST_YEAR})",
+                      code="clock_out_of_range", details={"now": [f"must not be later than {limit}"]})
     fired = runtime.advance_test_clock(db_session(), rt, target)
     audit(db_session(), actor=current_user().username, action="test_clock.set", object_type="clock",
           object_id="deployment", now=rt.clock.now(), fired=fired)
