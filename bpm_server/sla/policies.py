@@ -19,6 +19,7 @@ from bpm_server.identity.models import Department, User
 from bpm_server.modeling.models import ProcessModel, ProcessModelVersion
 from bpm_server.modeling.service import compiled, department_of
 from bpm_server.notifications.service import Message
+from bpm_server.notifications.texts import render
 from bpm_server.sla import breaches
 from bpm_server.sla.escalation import PolicyError, Rule, parse_rules, parse_settings
 from bpm_server.sla.gaps import fallback_people
@@ -172,15 +173,16 @@ def _act(session: Session, rt: Deployment, task: HumanTask, event: str, action: 
         fell_back = "" if people else _fallback_note(rt)
         if not people:
             people = fallback_people(session, rt.config.escalation_fallback)
-        title = f"SLA {event}: {task.title} ({task.account_id})"
-        body = (f"Stage '{task.title}' of account {task.account_id} " +
-                ("is close to its due time" if event == "warning" else "is past its due time") +
-                f" ({task.due_at.isoformat() if task.due_at else 'no due time'}).")
+        account = session.get(Account, task.account_id)
+        # The words are chosen per recipient, in their language, by the notifier (notifications.texts).
+        params = {"title": task.title, "account": account.name if account else task.account_id,
+                  "due_at": task.due_at.isoformat() if task.due_at else None}
+        title, body = render(f"sla_{event}", params)
         for person in people:
             if person.id in notified:
                 continue
             notified.add(person.id)
-            rt.notifier.notify(session, person, Message(f"sla_{event}", title, body, task.id), now)
+            rt.notifier.notify(session, person, Message(f"sla_{event}", title, body, task.id, params=params), now)
         return f"notify {target}: {fell_back}" + (", ".join(p.username for p in people) or "nobody")
     if verb == "reassign":
         return _reassign(session, rt, task, target, now)
