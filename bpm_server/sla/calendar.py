@@ -93,16 +93,26 @@ class WorkingDuration:
 
 # Singular and plural are both accepted whatever the number ("2 working day").
 _DURATION_RE = re.compile(r"\s*([0-9]+)\s+working\s+(day|hour|minute)s?\s*", re.IGNORECASE)
+# The same in Chinese, as people there write it: "2 个工作日", "4 个工作小时", "30 个工作分钟"
+# (the measure word 个 and the spaces optional; 工作天 for a day too).
+_CHINESE_DURATION_RE = re.compile(r"\s*([0-9]+)\s*个?\s*工作\s*(日|天|小时|分钟)\s*")
+_CHINESE_UNITS: dict[str, DurationUnit] = {"日": "day", "天": "day", "小时": "hour", "分钟": "minute"}
 _ACCEPTED_FORMS = ("'<N> working days', '<N> working hours' or '<N> working minutes' "
-                   "(singular allowed, N a whole number >= 0), e.g. '2 working days'")
+                   "(singular allowed, N a whole number >= 0), e.g. '2 working days', or in Chinese "
+                   "'<N> 个工作日', '<N> 个工作小时', '<N> 个工作分钟', e.g. '2 个工作日'")
 
 
 def parse_working_duration(text: str) -> WorkingDuration:
-    """Parse ``"2 working days"`` / ``"4 working hours"`` / ``"30 working minutes"``."""
-    match = _DURATION_RE.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"cannot parse working duration {text!r}; accepted forms: {_ACCEPTED_FORMS}")
-    return WorkingDuration(int(match.group(1)), match.group(2).lower())  # type: ignore[arg-type]
+    """Parse ``"2 working days"`` / ``"4 working hours"`` / ``"30 working minutes"``, or the
+    Chinese ``"2 个工作日"`` / ``"4 个工作小时"`` / ``"30 个工作分钟"``."""
+    if isinstance(text, str):
+        match = _DURATION_RE.fullmatch(text)
+        if match is not None:
+            return WorkingDuration(int(match.group(1)), match.group(2).lower())  # type: ignore[arg-type]
+        chinese = _CHINESE_DURATION_RE.fullmatch(text)
+        if chinese is not None:
+            return WorkingDuration(int(chinese.group(1)), _CHINESE_UNITS[chinese.group(2)])
+    raise ValueError(f"cannot parse working duration {text!r}; accepted forms: {_ACCEPTED_FORMS}")
 
 
 _HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])|24:00")
