@@ -11,7 +11,7 @@ from bpm_server import __version__, logs
 from bpm_server.accounts.views import blp as accounts
 from bpm_server.accounts.views import rules_blp as account_rules
 from bpm_server.audit.views import blp as audit
-from bpm_server.clock import Clock, SettableClock, SystemClock
+from bpm_server.clock import Clock, DatabaseClock, SystemClock
 from bpm_server.config import Config
 from bpm_server.database import db
 from bpm_server.engine import adapter
@@ -94,7 +94,8 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
 
     if clock is None:
-        clock = SettableClock() if config.test_clock else SystemClock()
+        # The test clock lives in the database, so every web and worker process shares it.
+        clock = DatabaseClock(app) if config.test_clock else SystemClock()
     adapter.use_clock(clock.now)
     if jobs is None:
         jobs = (RqJobQueue(config.redis_url, config.queue_name) if config.redis_url

@@ -134,6 +134,9 @@ class Config:
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'bpm.sqlite3'}"
     redis_url: str | None = None
     test_clock: bool = False
+    # How long one POST /api/v1/test/clock fires timers before handing the rest of
+    # the advance to a job (gunicorn kills a request at 30 s).
+    test_clock_request_seconds: float = 10.0
     erp_webhook_secret: str | None = None
     secret_key: str = "dev-only-secret-change-me"
     # Signs breach-log checkpoints kept outside the database; derived from the
@@ -249,6 +252,8 @@ class Config:
             database_url=values.get("BPM_DATABASE_URL") or defaults.database_url,
             redis_url=values.get("BPM_REDIS_URL") or None,
             test_clock=_flag(values.get("BPM_TEST_CLOCK")),
+            test_clock_request_seconds=float(values.get("BPM_TEST_CLOCK_REQUEST_SECONDS")
+                                             or defaults.test_clock_request_seconds),
             erp_webhook_secret=values.get("BPM_ERP_WEBHOOK_SECRET") or None,
             secret_key=values.get("BPM_SECRET_KEY") or defaults.secret_key,
             checkpoint_key=values.get("BPM_CHECKPOINT_KEY") or None,
