@@ -2,12 +2,14 @@
 notification centre (unread count in the header, list, mark read, link to the task)."""
 from __future__ import annotations
 
+import mimetypes
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from bpm_server.database import db
+from bpm_server.errors import AppError, Invalid
 from bpm_server.extensions import deployment
 from bpm_server.identity.auth import current_user
 from bpm_server.notifications import service as notifications
@@ -99,6 +101,37 @@ def comment(task_id: str) -> Any:
                          deployment().clock.now())
     flash(_("Comment added."), "ok")
     return _back(task_id)
+
+
+@blp.route("/tasks/<task_id>/attach", methods=["POST"])
+@page_requires()
+def attach(task_id: str) -> Any:
+    """The task page's file field: the file is kept with the stage (size and type limits as the API's)."""
+    session = db.session
+    task = verbs.visible_task(session, current_user(), task_id)
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise Invalid(_("Choose a file to attach."), code="invalid", details={"file": ["missing"]})
+        attached = comments.add_attachment(session, deployment(), current_user(), task.process_instance_id, task.id,
+                                           upload.filename, upload.mimetype, upload.read(), deployment().clock.now())
+    except AppError as exc:
+        session.rollback()
+        flash(_attachment_refusal(exc), "error")
+        return _back(task_id)
+    flash(_("Attached %(name)s.", name=attached.filename), "ok")
+    return _back(task_id)
+
+
+def _attachment_refusal(exc: AppError) -> str:
+    """The API's refusals, said on the page in its language."""
+    if exc.status == 413:
+        return _("The file is larger than the limit of %(mb)s MB.",
+                 mb=round(deployment().config.attachment_max_bytes / (1024 * 1024), 1))
+    if exc.status == 415:
+        kinds = sorted({mimetypes.guess_extension(t) or t for t in deployment().config.attachment_types})
+        return _("This type of file is not accepted here (accepted: %(types)s).", types=" ".join(kinds))
+    return exc.message
 
 
 def _text(note: Notification) -> tuple[str, str]:

@@ -89,3 +89,30 @@ def test_start_a_process_from_the_browser(page, login, live_server):
     instance_id = page.url.rstrip("/").rsplit("/", 1)[1]
     got = people["sales"].get(f"/api/v1/process-instances/{instance_id}").get_json()
     assert got["account_id"] == "BETA" and got["tasks"][0]["name"] == "kickoff"
+
+
+def test_attach_a_file_from_the_task_page_and_download_it(page, login, live_server, tmp_path):
+    people = live_server.people
+    instance = start_project(people["sales"], "ACME")
+    kickoff = open_task(people["sales"], instance["id"], "kickoff")
+    login(page, "sales")
+    page.goto(f"/tasks/{kickoff['id']}")
+    minutes = tmp_path / "会议纪要.txt"
+    minutes.write_text("客户同意下周启动", encoding="utf-8")
+    form = page.get_by_test_id("attach-form")
+    form.locator("input[type=file]").set_input_files(str(minutes))
+    form.get_by_role("button", name="上传", exact=True).click()
+    expect(page.locator(".flash.ok")).to_have_text("已上传附件 会议纪要.txt。")
+    link = page.get_by_test_id("attachment").get_by_role("link", name="会议纪要.txt")
+    expect(link).to_be_visible()
+    with page.expect_download() as download:
+        link.click()
+    assert Path(download.value.path()).read_text(encoding="utf-8") == "客户同意下周启动"
+
+    form = page.get_by_test_id("attach-form")
+    form.locator("input[type=file]").set_input_files({"name": "run.sh", "mimeType": "application/x-sh",
+                                                      "buffer": b"#!/bin/sh\n"})
+    form.get_by_role("button", name="上传", exact=True).click()
+    expect(page.locator(".flash.error")).to_contain_text("不接受这种文件类型")
+    expect(page.get_by_test_id("attachment")).to_have_count(1)
+    _shot(page, "task-attachments")
