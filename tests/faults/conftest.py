@@ -52,7 +52,7 @@ def database_url(private_pg: PrivateCluster) -> str:
 
 
 @pytest.fixture
-def clock() -> SystemClock:  # type: ignore[override]
+def clock() -> SystemClock:
     return SystemClock()
 
 
