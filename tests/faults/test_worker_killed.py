@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import cast
 
 from tests.api.flows import walk_to_acceptance
 from tests.faults.conftest import soon
@@ -16,7 +17,8 @@ from tests.integrations.fakes import HttpFake
 def _started(stack: Stack) -> set[str]:
     """Job ids in rq's started registry of the stack's queue."""
     key = f"rq:wip:{stack.config.queue_name}"
-    return {entry.decode().split(":", 1)[0] for entry in stack.redis().zrange(key, 0, -1)}
+    entries = cast(list[bytes], stack.redis().zrange(key, 0, -1))
+    return {entry.decode().split(":", 1)[0] for entry in entries}
 
 
 def _kill_worker_running(stack: Stack, prefix: str) -> tuple[str, float]:
