@@ -33,6 +33,11 @@ class JobQueue(Protocol):
         """Queue again the jobs that were running on a worker that died; return their ids."""
         ...
 
+    def forgot_everything(self) -> bool:
+        """Whether the queue lost its contents since the last call (Redis flushed or restarted
+        without persistence); the first call answers True."""
+        ...
+
 
 class InProcessJobQueue:
     """Runs jobs in a daemon thread inside the web process (embedded mode)."""
@@ -63,6 +68,9 @@ class InProcessJobQueue:
 
     def recover_abandoned(self) -> list[str]:
         return []  # the runner is a thread of this very process: it cannot die alone
+
+    def forgot_everything(self) -> bool:
+        return False  # it lives and dies with this process
 
     def drain(self) -> None:
         """Block until every queued job has run (used by tests and shutdown)."""
@@ -145,6 +153,13 @@ class RqJobQueue:
             self.connection.delete(key)
         except Exception:
             log.debug("could not delete the worker's alive key", exc_info=True)
+
+    def forgot_everything(self) -> bool:
+        # A marker key without expiry: only a flush (or a restart without persistence) removes it.
+        try:
+            return bool(self.connection.set(f"bpm:queue-marker:{self.queue.name}", "1", nx=True))
+        except Exception:  # Redis unreachable: nothing to learn now; the pump's pass fails anyway
+            return False
 
     def recover_abandoned(self) -> list[str]:
         """Jobs in rq's started registry whose worker's alive key has expired (the worker

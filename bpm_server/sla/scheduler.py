@@ -8,7 +8,9 @@ connection still holds the lock (a terminated connection loses it), so a
 leader that lost it stops and exactly one pump leads. It sleeps until the earliest pending timer (at
 most ``max_sleep`` seconds, so timers inserted by other processes are seen
 within that bound) and re-hands timers that were handed out but not fired
-within ``retry_after`` (a flushed Redis or a killed worker). Its first pass
+within ``retry_after``; at once when the queue says it lost its contents (a
+flushed or restarted Redis), and a dead worker's running job is queued again
+as soon as its alive key expires (``JobQueue.recover_abandoned``). Its first pass
 after start-up re-arms everything already due: that is the reconciler.
 
 With the test clock the pump does not run: time moves only through
@@ -73,6 +75,11 @@ class TimerPump:
         # A worker that died mid-job (SIGKILL, OOM) leaves its job "started" for rq's job
         # timeout; its batch goes back on the queue as soon as the worker's alive key expires.
         rt.jobs.recover_abandoned()
+        if rt.jobs.forgot_everything() and not self._reconciling:
+            # Redis lost the queue (FLUSHALL, a restart): every timer handed out so far is
+            # handed out again now, rather than after retry_after.
+            log.warning("the job queue lost its contents: handing out every due timer again")
+            self._reconciling, self._reconcile_before = True, None
         try:
             # Hand out again what was handed out long ago and never fired (a
             # flushed Redis, a killed worker), but only once the queue has
