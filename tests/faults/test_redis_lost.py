@@ -27,6 +27,10 @@ def test_redis_flushed_and_restarted_with_timers_pending_fires_each_once(people,
 
     wait_for(lambda: fired_once(stack, tasks), 90, "every breach logged")
     recovered = time.monotonic() - lost_at
+    # The pump noticed the queue was emptied and handed the lost batches out again at once,
+    # not after retry_after (30 s).
+    assert recovered < 25, f"the lost batches took {recovered:.1f} s"
+    assert "the job queue lost its contents" in stack.worker_logs()
     assert [w.pid for w in stack.live_workers()] == workers, "no worker died or was restarted"
     time.sleep(1)
     assert set(breaches_logged(stack).values()) == {1}
