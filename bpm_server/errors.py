@@ -132,7 +132,9 @@ def register_error_handlers(app: Flask) -> None:
         # The request owns the transaction: services flush, this commits.
         try:
             if response.status_code >= 400:
-                db.session.rollback()
+                # Nothing to keep. The rollback may meet the lost connection that made this a
+                # 503 (PostgreSQL stopping): that must not turn the answer into a 500.
+                _forget_transaction(db)
                 return response
             db.session.commit()
         except (StaleDataError, IntegrityError) as exc:
