@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
@@ -68,9 +69,17 @@ def worker(burst: bool) -> None:
     # forks per job and would rebuild the app (and its connection pool) each
     # time, which capped timer throughput at a few jobs per second.
     rq_entry.use_app(app)
-    # rq's own per-job lines only at DEBUG: perform_in_app writes the job's one line.
-    SimpleWorker([rt.jobs.queue], connection=rt.jobs.connection).work(
-        burst=burst, with_scheduler=False, logging_level=logs.chatter_level(rt.config.log_level))
+    rq_worker = SimpleWorker([rt.jobs.queue], connection=rt.jobs.connection)
+    # An alive key refreshed every few seconds: once it expires (the process was killed),
+    # the pump queues this worker's running job again (RqJobQueue.recover_abandoned).
+    stopping = threading.Event()
+    threading.Thread(target=rt.jobs.keep_alive, args=(rq_worker.name, stopping), name="bpm-worker-alive",
+                     daemon=True).start()
+    try:
+        # rq's own per-job lines only at DEBUG: perform_in_app writes the job's one line.
+        rq_worker.work(burst=burst, with_scheduler=False, logging_level=logs.chatter_level(rt.config.log_level))
+    finally:
+        stopping.set()
 
 
 @main.group()

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
-from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -132,7 +132,9 @@ def register_error_handlers(app: Flask) -> None:
         # The request owns the transaction: services flush, this commits.
         try:
             if response.status_code >= 400:
-                db.session.rollback()
+                # Nothing to keep. The rollback may meet the lost connection that made this a
+                # 503 (PostgreSQL stopping): that must not turn the answer into a 500.
+                _forget_transaction(db)
                 return response
             db.session.commit()
         except (StaleDataError, IntegrityError) as exc:
@@ -143,8 +145,10 @@ def register_error_handlers(app: Flask) -> None:
                                                                     "reload and try again."))
             conflict.status_code = 409
             return conflict
-        except UNAVAILABLE as exc:
-            # The commit (or the rollback) lost the database: nothing was saved.
+        except (*UNAVAILABLE, PendingRollbackError) as exc:
+            # The commit (or the rollback) lost the database: nothing was saved. PendingRollbackError:
+            # the connection was lost earlier in the request, under code that carried on (PostgreSQL
+            # stopping mid-request), and the commit is the first to hear of it.
             log.warning("database unavailable at commit: %s", exc)
             _forget_transaction(db)
             return unavailable_response(_retry_after(app))

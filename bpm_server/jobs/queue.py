@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 
 #: The function an rq worker calls for every job (it builds the worker's app once).
 RQ_ENTRY = "bpm_server.worker.perform"
+#: A worker's alive key lives this long unless refreshed; its jobs are recovered once it is gone.
+ALIVE_TTL_SECONDS = 10
+ALIVE_KEY = "bpm:worker-alive:{}"
 
 
 class JobQueue(Protocol):
@@ -24,6 +27,15 @@ class JobQueue(Protocol):
 
     def backlog(self) -> int:
         """Jobs waiting to be run or running now."""
+        ...
+
+    def recover_abandoned(self) -> list[str]:
+        """Queue again the jobs that were running on a worker that died; return their ids."""
+        ...
+
+    def forgot_everything(self) -> bool:
+        """Whether the queue lost its contents since the last call (Redis flushed or restarted
+        without persistence); the first call answers True."""
         ...
 
 
@@ -53,6 +65,12 @@ class InProcessJobQueue:
 
     def backlog(self) -> int:
         return self._queue.unfinished_tasks  # waiting plus the one running
+
+    def recover_abandoned(self) -> list[str]:
+        return []  # the runner is a thread of this very process: it cannot die alone
+
+    def forgot_everything(self) -> bool:
+        return False  # it lives and dies with this process
 
     def drain(self) -> None:
         """Block until every queued job has run (used by tests and shutdown)."""
@@ -118,3 +136,50 @@ class RqJobQueue:
             return bool(self.connection.ping())
         except Exception:
             return False
+
+    def keep_alive(self, worker_name: str, stopping: threading.Event) -> None:
+        """Refresh the worker's alive key until ``stopping`` is set (run in a thread of
+        the worker). A SIGKILLed worker stops refreshing it, so its key expires within
+        ALIVE_TTL_SECONDS; rq itself would only call its job abandoned after the job
+        timeout (minutes)."""
+        key = ALIVE_KEY.format(worker_name)
+        while not stopping.is_set():
+            try:
+                self.connection.set(key, "1", ex=ALIVE_TTL_SECONDS)
+            except Exception:  # Redis away for a moment: try again; the key outlives a few misses
+                log.warning("could not refresh the worker's alive key", exc_info=True)
+            stopping.wait(ALIVE_TTL_SECONDS / 5)
+        try:
+            self.connection.delete(key)
+        except Exception:
+            log.debug("could not delete the worker's alive key", exc_info=True)
+
+    def forgot_everything(self) -> bool:
+        # A marker key without expiry: only a flush (or a restart without persistence) removes it.
+        try:
+            return bool(self.connection.set(f"bpm:queue-marker:{self.queue.name}", "1", nx=True))
+        except Exception:  # Redis unreachable: nothing to learn now; the pump's pass fails anyway
+            return False
+
+    def recover_abandoned(self) -> list[str]:
+        """Jobs in rq's started registry whose worker's alive key has expired (the worker
+        died mid-job) go back on the queue under the same id and arguments. Every job is
+        safe to run twice: timers are claimed, outbound attempts are counted and carry an
+        idempotency key, so a job recovered from a worker that was only slow acts once."""
+        from rq.utils import as_text
+
+        registry = self.queue.started_job_registry
+        recovered: list[str] = []
+        entries: list[bytes] = list(self.connection.zrange(registry.key, 0, -1))  # type: ignore[arg-type]
+        for entry in entries:
+            job = self.queue.fetch_job(as_text(entry).split(":", 1)[0])  # entries are "<job id>:<execution id>"
+            worker = job.worker_name if job is not None else None
+            if job is None or not worker or self.connection.exists(ALIVE_KEY.format(worker)):
+                continue
+            # zrem first: only the process whose zrem removed the entry queues the job again.
+            if not self.connection.zrem(registry.key, entry):
+                continue
+            self.enqueue(job.args[0], *job.args[1:], job_id=job.id)
+            recovered.append(job.id)
+            log.warning("job %s was running on worker %s, which is gone: queued again", job.id, worker)
+        return recovered

@@ -3,10 +3,14 @@
 The database is the truth (``timer`` rows); the queue only carries wake-ups.
 One pump runs at a time: on PostgreSQL it holds an advisory lock on its own
 connection, so any number of ``bpm-server worker`` processes may run one and
-only the lock holder pumps. It sleeps until the earliest pending timer (at
+only the lock holder pumps. The holder checks before every pass that its
+connection still holds the lock (a terminated connection loses it), so a
+leader that lost it stops and exactly one pump leads. It sleeps until the earliest pending timer (at
 most ``max_sleep`` seconds, so timers inserted by other processes are seen
 within that bound) and re-hands timers that were handed out but not fired
-within ``retry_after`` (a flushed Redis or a killed worker). Its first pass
+within ``retry_after``; at once when the queue says it lost its contents (a
+flushed or restarted Redis), and a dead worker's running job is queued again
+as soon as its alive key expires (``JobQueue.recover_abandoned``). Its first pass
 after start-up re-arms everything already due: that is the reconciler.
 
 With the test clock the pump does not run: time moves only through
@@ -48,7 +52,7 @@ class TimerPump:
             delay = self.max_sleep
             try:
                 with self.app.app_context():
-                    if self._lead():
+                    if self.lead():
                         delay = self.pump_once()
             except Exception:  # keep pumping: a database hiccup must not stop timers for good
                 log.exception("timer pump pass failed")
@@ -68,6 +72,14 @@ class TimerPump:
         rt = self.app.extensions["bpm"]
         now = rt.clock.now()
         session = db.session
+        # A worker that died mid-job (SIGKILL, OOM) leaves its job "started" for rq's job
+        # timeout; its batch goes back on the queue as soon as the worker's alive key expires.
+        rt.jobs.recover_abandoned()
+        if rt.jobs.forgot_everything() and not self._reconciling:
+            # Redis lost the queue (FLUSHALL, a restart): every timer handed out so far is
+            # handed out again now, rather than after retry_after.
+            log.warning("the job queue lost its contents: handing out every due timer again")
+            self._reconciling, self._reconcile_before = True, None
         try:
             # Hand out again what was handed out long ago and never fired (a
             # flushed Redis, a killed worker), but only once the queue has
@@ -99,9 +111,16 @@ class TimerPump:
             return self.max_sleep
         return max(0.0, min(self.max_sleep, (upcoming - rt.clock.now()).total_seconds()))
 
-    def _lead(self) -> bool:
+    def lead(self) -> bool:
+        """Whether this pump leads now: it holds the lock (checked to be still held) or just took it."""
         if db.engine.dialect.name != "postgresql":
             return True  # SQLite: one process (the embedded server) owns the database
+        if self._leader_connection is not None and not self._still_holds_lock():
+            # The lock's connection was terminated (a PostgreSQL restart, pg_terminate_backend,
+            # a network cut): PostgreSQL released the lock with it and another worker may hold
+            # it now. Stop pumping until this process wins the lock again.
+            log.warning("timer pump lost its lock; another worker may pump now")
+            self._release()
         if self._leader_connection is None:
             connection = db.engine.connect()
             if connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY}):
@@ -115,13 +134,29 @@ class TimerPump:
                 return False
         return True
 
+    def _still_holds_lock(self) -> bool:
+        """Whether the leader connection is alive and its backend still holds the lock
+        (checked before every pass, so a lost lock stops the pump within one pass)."""
+        assert self._leader_connection is not None
+        try:
+            held = self._leader_connection.scalar(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND pid = pg_backend_pid() AND objid = :k"), {"k": ADVISORY_LOCK_KEY & 0xFFFFFFFF})
+            self._leader_connection.rollback()
+        except Exception:  # the connection is gone: so is the lock
+            return False
+        return bool(held)
+
     def _release(self) -> None:
         if self._leader_connection is not None:
             # close() alone would return the connection to the pool with the
             # session-level advisory lock still held; dropping the database
             # session is what releases it.
-            self._leader_connection.invalidate()
-            self._leader_connection.close()
+            try:
+                self._leader_connection.invalidate()
+                self._leader_connection.close()
+            except Exception:  # already dead: nothing is held any more
+                log.debug("closing a dead pump lock connection failed", exc_info=True)
             self._leader_connection = None
 
 

@@ -386,10 +386,10 @@ def test_one_pump_leads_at_a_time_and_a_new_leader_reconciles(rq_app: Flask) -> 
     first, second = TimerPump(rq_app), TimerPump(rq_app)
     try:
         with rq_app.app_context():
-            assert first._lead() is True
-            assert second._lead() is False
-            assert second._lead() is False, "still not while the first holds the lock"
-            assert first._lead() is True, "the leader stays leader"
+            assert first.lead() is True
+            assert second.lead() is False
+            assert second.lead() is False, "still not while the first holds the lock"
+            assert first.lead() is True, "the leader stays leader"
         _, due_ids = start_overdue_project(rq_app)
         pump(rq_app, first)
         assert queued(rq_app) == set(due_ids)
@@ -399,8 +399,8 @@ def test_one_pump_leads_at_a_time_and_a_new_leader_reconciles(rq_app: Flask) -> 
         rt = rq_app.extensions["bpm"]
         rt.clock.set(rt.clock.now() + timedelta(seconds=5))
         with rq_app.app_context():
-            assert second._lead() is True, "the lock is free once the first pump lets go"
-            assert first._lead() is False, "and now the first one waits"
+            assert second.lead() is True, "the lock is free once the first pump lets go"
+            assert first.lead() is False, "and now the first one waits"
         pump(rq_app, second)  # a new leader's first pass is the reconciler
         assert queued(rq_app) == set(due_ids)
     finally:
