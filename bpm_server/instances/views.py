@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 
 from bpm_server import runtime
 from bpm_server.accounts.models import Account
-from bpm_server.api_common import PageArgs, page_of
+from bpm_server.api_common import STORED_NUMBER, PageArgs, page_of
 from bpm_server.engine.adapter import events
 from bpm_server.erp.calls import calls_of
 from bpm_server.errors import Forbidden
@@ -234,6 +234,8 @@ class VersionField(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "":
             raise ValidationError("a version number or a version id")
+        if isinstance(value, int):
+            STORED_NUMBER(value)  # no version has a number past the column
         return value
 
 
