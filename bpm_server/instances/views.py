@@ -310,6 +310,8 @@ def retry(instance_id: str):
 @blp.arguments(DataEditSchema)
 @blp.response(200, InstanceSchema)
 @blp.alt_response(422, description="the data would fail the model's start form")
+@blp.alt_response(409, description="the instance has ended: its data is final (instance_ended)")
+@blp.alt_response(413, description="the data would be over the limit max_process_data_bytes")
 def edit_data(body: dict, instance_id: str):
     """Change process data (admins; audited with before and after)."""
     return _operate(operations.edit_data, instance_id, changes=body["data"])

@@ -38,7 +38,23 @@ from tests.conftest import START, empty_tables
 # than the fixed ones: BPM_TEST_SCHEMATHESIS_EXAMPLES=50 BPM_TEST_SCHEMATHESIS_RANDOM=1.
 EXAMPLES_PER_OPERATION = int(os.environ.get("BPM_TEST_SCHEMATHESIS_EXAMPLES") or 8)
 RANDOM = bool(os.environ.get("BPM_TEST_SCHEMATHESIS_RANDOM"))
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+# What any operation may answer, which the document's `default` error response stands for: no token or
+# a bad one, a role without the right, an id that does not exist, input refused, the database away.
+ANY_OPERATION = {401, 403, 404, 422, 503}
+
+
+def documented_status(ctx: schemathesis.CheckContext, response: schemathesis.Response,
+                      case: schemathesis.Case) -> None:
+    """Stricter than status_code_conformance (which any status passes through `default`): a status particular
+    to the operation (a success, 409, 413, 415, 429, ...) is listed in the operation's own responses."""
+    listed = set(case.operation.definition.raw.get("responses", {}))
+    if response.status_code not in ANY_OPERATION and str(response.status_code) not in listed:
+        raise AssertionError(f"{case.operation.label} answered {response.status_code}, which its responses "
+                             f"({', '.join(sorted(listed))}) do not list: document it (@blp.alt_response)")
+
+
+CHECKS = [not_a_server_error, status_code_conformance, documented_status, content_type_conformance,
+          response_schema_conformance]
 ROLES = {"staff": ("sales", ["staff"]), "lead": ("sales", ["staff"]), "process_owner": ("pmo", ["process_owner"]),
          "auditor": ("audit", ["auditor"]), "admin": ("it", ["admin"]), "integration": ("erp", ["integration"])}
 
