@@ -1,14 +1,23 @@
-"""Pieces every API blueprint shares: paging arguments, list envelopes, moments in query strings."""
+"""Pieces every API blueprint shares: the Api and its error schema, paging arguments, list envelopes,
+moments in query strings."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+from flask_smorest import Api
+from marshmallow import Schema, ValidationError, fields, validate
 
+from bpm_server.errors import ErrorBodySchema
 from bpm_server.extensions import deployment
+from bpm_server.request_guard import MAX_PATH_INTEGER
 
 API_PREFIX = "/api/v1"
+# A version number (or other stored number) a body names: past the INTEGER column, no row has it,
+# and the database would refuse the comparison itself.
+STORED_NUMBER = validate.Range(min=1, max=MAX_PATH_INTEGER)
 
 
 def _within(limit_name: str) -> Any:
@@ -45,3 +54,28 @@ class Moment(fields.AwareDateTime):
 
 def page_of(items: list[Any], total: int, page: int, per_page: int) -> dict[str, Any]:
     return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+class _ErrorBodies(MarshmallowPlugin):
+    """An error response a view documents with a description only (``@blp.alt_response(409, ...)``)
+    gets the body every error has, so the document says what a client receives and checkers can hold
+    the server to it."""
+
+    def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                if (isinstance(response, dict) and "content" not in response
+                        and (status == "default" or int(status) >= 400)):
+                    response["content"] = {"application/json": {"schema": ErrorBodySchema}}
+        super().operation_helper(path=path, operations=operations, **kwargs)
+
+
+class BpmApi(Api):
+    # What bpm_server.errors writes for every error (flask-smorest's own shape is never sent).
+    ERROR_SCHEMA = ErrorBodySchema
+
+
+def make_api(app: Flask) -> Api:
+    return BpmApi(app, spec_kwargs={"marshmallow_plugin": _ErrorBodies()})

@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
-from flask_smorest import Api
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bpm_server import __version__, logs
 from bpm_server.accounts.views import blp as accounts
 from bpm_server.accounts.views import rules_blp as account_rules
+from bpm_server.api_common import make_api
 from bpm_server.audit.views import blp as audit
 from bpm_server.clock import Clock, DatabaseClock, SystemClock
 from bpm_server.config import Config
@@ -76,7 +76,7 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     # One Api per app: flask-smorest keeps the OpenAPI spec on the Api object,
     # and a module-level one would accumulate blueprints across test apps.
-    api = Api(app)
+    api = make_api(app)
     for blueprint in _blueprints():
         api.register_blueprint(blueprint)
     if config.test_clock:  # absent otherwise: the route 404s like any unknown path

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from marshmallow import Schema, fields
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
@@ -63,6 +64,18 @@ class TooManyAttempts(AppError):
     def __init__(self, message: str, *, retry_after_seconds: int, code: str | None = None) -> None:
         super().__init__(message, code=code, details={"retry_after_seconds": retry_after_seconds})
         self.retry_after_seconds = retry_after_seconds
+
+
+class ErrorSchema(Schema):
+    """What ``error_body`` writes, for the OpenAPI document (every error response names it)."""
+
+    code = fields.String(required=True, metadata={"description": "stable, for programs (API.md lists them)"})
+    message = fields.String(required=True, metadata={"description": "for people, in the caller's language"})
+    details = fields.Raw(metadata={"description": "per field messages, or the limit and its value"})
+
+
+class ErrorBodySchema(Schema):
+    error = fields.Nested(ErrorSchema, required=True)
 
 
 def error_body(status: int, code: str, message: str, details: Any = None) -> dict:

@@ -87,6 +87,9 @@ def body_too_large(config: Config) -> TooLarge:
 
 def check_string(value: str, field: str, config: Config) -> None:
     """422 naming ``field`` when the string holds NUL or a lone surrogate, or is longer than the limit."""
+    # A key is a field name too: named with its unstorable characters replaced, so the error itself can be
+    # logged and stored (the integration log keeps each refusal).
+    field = _UNSTORABLE.sub("\ufffd", field)
     found = _UNSTORABLE.search(value)
     if found:
         what = "a NUL character" if found.group() == "\x00" else "a lone UTF-16 surrogate"

@@ -59,6 +59,7 @@ class IncidentArgs(PageArgs):
      "description": "sha256=<hex HMAC-SHA256 over '<timestamp>.<raw body>' with BPM_ERP_WEBHOOK_SECRET>"}])
 @blp.response(201, ContractSignedAnswer, description="the first delivery of this event_id: a project started")
 @blp.alt_response(200, schema=ContractSignedAnswer, description="a repeated delivery: the same instance, nothing new")
+@blp.alt_response(409, description="the event_id came before with another body, or is being processed")
 def contract_signed():
     """A contract was signed in the ERP: start the account project (signed, idempotent on event_id).
 
@@ -99,8 +100,10 @@ def list_incidents(args: dict):
 
 
 @blp.route("/incidents/<incident_id>/retry", methods=["POST"])
+
 @requires("admin")
 @blp.response(200, IncidentSchema)
+@blp.alt_response(409, description="the incident is not open (incident_not_open)")
 def retry_incident(incident_id: str):
     """Try the failed call again now, with a fresh round of retries (admins)."""
     rt = deployment()

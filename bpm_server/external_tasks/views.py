@@ -183,6 +183,7 @@ def extend_lock(body: dict, task_id: str):
 @requires("process_owner")
 @blp.arguments(ExternalRetriesSchema)
 @blp.response(200, ExternalTaskSchema)
+@blp.alt_response(409, description="the task is completed (external_task_not_open)")
 def set_retries(body: dict, task_id: str):
     """Give a task new retries; an incident with retries > 0 is fetchable again."""
     rt = deployment()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 from sqlalchemy import text
 
 from bpm_server.extensions import db_session, deployment
@@ -10,8 +11,16 @@ from bpm_server.sla import gaps
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Liveness and dependencies")
 
 
+class HealthSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ok", "degraded"]))
+    checks = fields.Dict(keys=fields.String(), values=fields.Dict(), required=True,
+                         metadata={"description": "database, queue, calendar, erp, escalation: each with ok"})
+
+
 @blp.route("/health")
 @blp.doc(security=[])
+@blp.alt_response(200, schema=HealthSchema, description="every dependency is reachable")
+@blp.alt_response(503, schema=HealthSchema, description="a dependency is down (Retry-After says when to look again)")
 def health():
     """Liveness, database and queue reachability (no authentication). 503 when a dependency is down."""
     checks: dict[str, dict] = {}

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 
 from bpm_server import runtime
 from bpm_server.accounts.models import Account
-from bpm_server.api_common import PageArgs, page_of
+from bpm_server.api_common import STORED_NUMBER, PageArgs, page_of
 from bpm_server.engine.adapter import events
 from bpm_server.erp.calls import calls_of
 from bpm_server.errors import Forbidden
@@ -236,6 +236,8 @@ class VersionField(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, str)) or value == "":
             raise ValidationError("a version number or a version id")
+        if isinstance(value, int):
+            STORED_NUMBER(value)  # no version has a number past the column
         return value
 
 
@@ -310,6 +312,8 @@ def retry(instance_id: str):
 @blp.arguments(DataEditSchema)
 @blp.response(200, InstanceSchema)
 @blp.alt_response(422, description="the data would fail the model's start form")
+@blp.alt_response(409, description="the instance has ended: its data is final (instance_ended)")
+@blp.alt_response(413, description="the data would be over the limit max_process_data_bytes")
 def edit_data(body: dict, instance_id: str):
     """Change process data (admins; audited with before and after)."""
     return _operate(operations.edit_data, instance_id, changes=body["data"])

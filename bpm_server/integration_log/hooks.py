@@ -39,7 +39,8 @@ def log_inbound(blp: Blueprint, *, system: str, endpoints: set[str]) -> None:
         error = None
         if rejected:
             answer = response.get_json(silent=True) or {}
-            error = f"{answer.get('error', {}).get('code', '')}: {answer.get('error', {}).get('message', '')}"
+            # Scrubbed as the payload is: a message may quote what was refused.
+            error = scrubbed(f"{answer.get('error', {}).get('code', '')}: {answer.get('error', {}).get('message', '')}")
         fields = dict(direction="inbound", system=system, endpoint=request.path,
                       operation=request.endpoint.rsplit(".", 1)[-1], status=str(response.status_code),
                       outcome="rejected" if rejected else g.get("inbound_outcome", "ok"),

@@ -7,6 +7,7 @@ from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from bpm_server.api_common import STORED_NUMBER
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
@@ -78,6 +79,7 @@ def get_model(model_id: str):
 @blp.route("/<model_id>/versions/<int:number>/bpmn")
 @requires(*READERS)
 @blp.response(200, content_type="application/xml")
+@blp.alt_response(200, schema={"type": "string"}, content_type="application/xml", description="the BPMN XML")
 def get_version_bpmn(model_id: str, number: int):
     """The BPMN XML of one version (what the modeler opens)."""
     version = db_session().query(ProcessModelVersion).filter_by(process_model_id=model_id, version=number).first()
@@ -183,8 +185,8 @@ def instance_counts(model_id: str):
 
 
 class BulkMigrateSchema(Schema):
-    to_version = fields.Integer(required=True, validate=validate.Range(min=1))
-    from_version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    to_version = fields.Integer(required=True, validate=STORED_NUMBER)
+    from_version = fields.Integer(load_default=None, allow_none=True, validate=STORED_NUMBER)
     dry_run = fields.Boolean(load_default=True, metadata={"description": "default true: say what would happen"})
 
 

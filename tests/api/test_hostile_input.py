@@ -12,7 +12,7 @@ from flask import Flask
 
 from bpm_server.database import db
 from bpm_server.integration_log.models import IntegrationLogEntry
-from tests.api.flows import STAGE_DATA, post_contract_signed
+from tests.api.flows import STAGE_DATA, open_task, post_contract_signed, start_project
 from tests.api.test_bad_input import (
     GOOD_XML,
     MODEL_URL,
@@ -138,6 +138,17 @@ def test_webhook_without_credentials_is_401_whatever_the_body(people, synced_app
         assert entry.status == "401" and "\x00" not in json.dumps(entry.payload, ensure_ascii=False)
 
 
+@pytest.mark.parametrize("bad", sorted(BAD_TEXT))
+def test_unstorable_characters_in_a_message_key_are_refused_and_the_refusal_logged(people, synced_app: Flask, bad):
+    body = {"name": "invoice_issued", "message_id": "M1", "correlation": {"contract_no": "HT-1"},
+            "payload": {f"k{BAD_TEXT[bad]}": 1}}
+    error = assert_error(raw_json(people["erp"], "/api/v1/messages", json.dumps(body)), 422, "invalid_characters")
+    assert list(error["details"]) == ["payload.kminutes\ufffdhere"], error
+    with synced_app.app_context():  # the integration log keeps the refusal, with the key it could store
+        entry = db.session.query(IntegrationLogEntry).one()
+        assert entry.status == "422" and "payload.kminutes\ufffdhere" in (entry.error or ""), entry.error
+
+
 @pytest.mark.parametrize("body", [{"name": "invoice_issued", "message_id": "M1", "correlation": {"contract_no": "X"}},
                                   {"name": "invoice_issued\u0000", "message_id": "M1", "correlation": {}}],
                          ids=["plain", "nul"])
@@ -157,6 +168,21 @@ def test_page_numbers_past_any_column_are_invalid(people, url, query):
     name = query.split("=")[0]
     assert name in error["details"], error
     assert f"max_{'page_number' if name == 'page' else 'page_size'}" in str(error["details"]), error
+
+
+MODEL_MIGRATE = "/api/v1/process-models/account-project/migrate"
+
+
+@pytest.mark.parametrize("url, body, field", [
+    (MODEL_MIGRATE, {"to_version": 2**34}, "to_version"),
+    (MODEL_MIGRATE, {"to_version": 1, "from_version": 2**31}, "from_version"),
+    ("/api/v1/process-instances/{iid}/migrate", {"version": 2**34}, "version"),
+    ("/api/v1/process-instances/{iid}/migrate", {"version": -(2**34)}, "version")])
+def test_a_migration_naming_a_version_no_column_can_hold_is_422(people, url, body, field):
+    iid = start_project(people["sales"])["id"]
+    error = assert_error(people["admin"].post(url.format(iid=iid), json=body), 422)
+    assert list(error["details"]) == [field], error
+    assert people["auditor"].get(f"/api/v1/process-instances/{iid}").get_json()["version"] == 1
 
 
 def test_a_version_number_no_column_can_hold_is_404(people):
@@ -243,6 +269,30 @@ def test_process_data_over_max_process_data_bytes_is_413_and_nothing_is_stored(l
     error = assert_error(limited["sales"].post(START, json=start_body(**many)), 413, "process_data_too_large")
     assert error["details"]["limit"] == "max_process_data_bytes", error
     assert instance_count(people["auditor"]) == 0
+
+
+def test_a_completion_that_grows_process_data_over_the_limit_is_413_and_moves_nothing(limited, people):
+    # The start data within the limit (4,400 bytes of 5,000); the stage's fields take it over.
+    started = limited["sales"].post(START, json=start_body(**{f"note_{i}": "x" * 900 for i in range(4)}))
+    assert started.status_code == 201, started.get_json()
+    iid = started.get_json()["id"]
+    task_id = open_task(people["sales"], iid, "kickoff")["id"]
+    assert people["sales"].post(f"/api/v1/tasks/{task_id}/claim").status_code == 200
+    data = {**STAGE_DATA["kickoff"], "kickoff_minutes": "m" * 900, "attendees": "a" * 900}
+    error = assert_error(limited["sales"].post(f"/api/v1/tasks/{task_id}/complete", json={"data": data}), 413,
+                         "process_data_too_large")
+    assert error["details"]["limit"] == "max_process_data_bytes", error
+    assert_still_open(people, iid, task_id, "kickoff", history=[])
+
+
+def test_an_admin_data_edit_over_the_limit_is_413_and_changes_nothing(limited, people):
+    iid, _ = claimed_kickoff(people)
+    many = {f"note_{i}": "x" * 900 for i in range(6)}
+    error = assert_error(limited["admin"].client.patch(f"/api/v1/process-instances/{iid}/data", json={"data": many},
+                                                       headers={"Authorization": f"Bearer {limited['admin'].token}"}),
+                         413, "process_data_too_large")
+    assert error["details"]["limit"] == "max_process_data_bytes", error
+    assert "note_0" not in people["admin"].get(f"/api/v1/process-instances/{iid}").get_json()["data"]
 
 
 def test_page_limits_come_from_the_configuration(limited):

@@ -69,6 +69,8 @@ class ChainSchema(Schema):
 @requires("auditor", "process_owner")
 @blp.arguments(BreachArgs, location="query")
 @blp.response(200, BreachPageSchema)
+@blp.alt_response(200, schema={"type": "string"}, content_type="text/csv",
+                  description="the breaches (JSON; CSV of all matches with ?format=csv)")
 def list_breaches(args: dict) -> Response | dict[str, Any]:
     """The breach log, newest first, with escalations and late completions folded in;
     ``?format=csv`` exports all matches."""

@@ -61,6 +61,8 @@ def get_clock(task_id: str) -> dict:
 @requires("staff")
 @blp.arguments(PauseSchema)
 @blp.response(200, ClockSchema)
+@blp.alt_response(409, description="the task is closed or has no SLA, the stage may not pause, or the clock "
+                                   "is already paused or breached")
 def pause_clock(body: dict, task_id: str) -> dict:
     """Stop the SLA clock while the stage waits on the customer (stage must be slaPausable)."""
     rt = deployment()
@@ -74,6 +76,7 @@ def pause_clock(body: dict, task_id: str) -> dict:
 @requires("staff")
 @blp.arguments(ResumeSchema)
 @blp.response(200, ClockSchema)
+@blp.alt_response(409, description="the task is closed or has no SLA, or the clock is not paused")
 def resume_clock(body: dict, task_id: str) -> dict:
     """Restart the clock; the due moment moves by the paused working time."""
     rt = deployment()

@@ -93,6 +93,8 @@ def stats_period(start: datetime | None, end: datetime | None, now: datetime) ->
 @requires("process_owner", "staff")
 @blp.arguments(StatsArgs, location="query")
 @blp.response(200, StatsSchema)
+@blp.alt_response(200, schema={"type": "string"}, content_type="text/csv",
+                  description="the statistics (JSON; CSV with ?format=csv)")
 def sla_statistics(args: dict) -> Response | dict[str, Any]:
     """On-time rate per stage and department, median and 90th-percentile working time per stage (stages
     completed in the period), open work per department and open breaches (now). ``?format=csv`` for CSV.

@@ -112,6 +112,8 @@ def _now() -> Any:
 @blp.arguments(SendBackSchema)
 @blp.response(200, TaskDetailSchema)
 @blp.alt_response(422, description="the instance never passed that stage, or no reason")
+@blp.alt_response(409, description="the task is closed or held by someone else, the instance is not running, or "
+                                   "the process can no longer go back there")
 def send_back(body: dict, task_id: str) -> Any:
     """退回: back to an earlier stage (or `initiator`), with a reason the earlier stage sees.
     Answers the reopened task (held by whoever completed it before)."""
@@ -124,6 +126,7 @@ def send_back(body: dict, task_id: str) -> Any:
 @blp.arguments(TransferSchema)
 @blp.response(200, TaskSchema)
 @blp.alt_response(422, description="unknown or deactivated person")
+@blp.alt_response(409, description="the task is closed or held by someone else")
 def transfer(body: dict, task_id: str) -> Any:
     """转交: hand the task to a named colleague, with a reason."""
     return rt_verbs.transfer(db_session(), deployment(), current_user(), task_id, body["to"], body["reason"], _now())
@@ -134,6 +137,7 @@ def transfer(body: dict, task_id: str) -> Any:
 @blp.arguments(AddSignerSchema)
 @blp.response(200, TaskSchema)
 @blp.alt_response(422, description="unknown person, or yourself")
+@blp.alt_response(409, description="the task is closed or held by someone else, or the instance is not running")
 def add_signer(body: dict, task_id: str) -> Any:
     """加签: `before` gives the signer a step now and the task returns to you once signed;
     `after` adds a signature step after your completion. Answers the signer's step (before)
@@ -145,6 +149,7 @@ def add_signer(body: dict, task_id: str) -> Any:
 @blp.route("/tasks/<task_id>/release", methods=["POST"])
 @requires(*WORKERS)
 @blp.response(200, TaskSchema)
+@blp.alt_response(409, description="the task is not claimed by you (not_claimed_by_you)")
 def release(task_id: str) -> Any:
     """Give a claimed task back to its department."""
     return rt_verbs.release(db_session(), deployment(), current_user(), task_id, _now())
@@ -165,6 +170,7 @@ def withdraw(body: dict, task_id: str) -> Any:
 @blp.arguments(ReasonSchema)
 @blp.response(200, ListOf)
 @blp.alt_response(429, description="urged too often")
+@blp.alt_response(409, description="the task is closed: there is nobody to urge (task_closed)")
 def urge(body: dict, task_id: str) -> Any:
     """催办: remind the holder (or the department while unclaimed) through the notification channels."""
     return {"total": rt_verbs.urge(db_session(), deployment(), current_user(), task_id, body.get("reason"), _now())}
@@ -270,6 +276,8 @@ def instance_attachments(instance_id: str) -> Any:
 @blp.route("/process-instances/<instance_id>/attachments", methods=["POST"])
 @requires(*WORKERS, *READERS)
 @blp.response(201, AttachmentSchema)
+@blp.alt_response(413, description="over the size limit")
+@blp.alt_response(415, description="a refused file type")
 def attach_instance(instance_id: str) -> Any:
     comments.visible_instance(db_session(), current_user(), instance_id)
     return _upload(instance_id, None)
