@@ -38,6 +38,7 @@ from bpm_server.modeling.connectors import service_task_problems
 from bpm_server.modeling.files import read_model_folder
 from bpm_server.modeling.forms import EMPTY_FORM, schema_problem
 from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
+from bpm_server.modeling.texts import catalog_problem, is_messages_file
 from bpm_server.sla.definitions import problems_for_model
 
 log = logging.getLogger(__name__)
@@ -135,11 +136,19 @@ def check_version(session: Session, xml: bytes | Mapping[str, bytes], entry_proc
     library = {f.name: f.schema for f in session.scalars(select(FormDefinition))}
     library.update(model.generated_forms)  # forms written inside the diagram (Camunda formData)
     for name, schema in (local_forms or {}).items():
+        if is_messages_file(name):
+            continue
         problem = schema_problem(schema)
         if problem:
             raise BpmnInvalid([Problem(None, f"form {name}: {problem}")])
         library[name] = schema
     forms: dict[str, Any] = {}
+    for name, content in (local_forms or {}).items():
+        if is_messages_file(name):  # translations of the model's texts: published with the version
+            problem = catalog_problem(name, content)
+            if problem:
+                raise BpmnInvalid([Problem(None, problem)])
+            forms[name] = content
 
     def use_form(element_id: str, form_name: str | None) -> None:
         if not form_name:
@@ -155,7 +164,8 @@ def check_version(session: Session, xml: bytes | Mapping[str, bytes], entry_proc
     for task in model.human_tasks.values():
         use_form(task.name, form_name_of(task))
     problems.extend(events.start_event_problems(model.spec))
-    data_fields = {name for schema in forms.values() for name in _form_fields(schema)}
+    data_fields = {name for form, schema in forms.items() if not is_messages_file(form)
+                   for name in _form_fields(schema)}
     problems.extend(Problem(element, message)
                     for element, message in problems_for_model(model.human_tasks.values(), data_fields))
     problems.extend(service_task_problems(model))

@@ -31,10 +31,13 @@ class TaskSchema(Schema):
 
 
 class TaskDetailSchema(TaskSchema):
+    # With ?lang=zh_CN or ?lang=en the texts come through the model's messages file of that language.
+    title = fields.Function(lambda t: t.shown.title if getattr(t, "shown", None) else t.title)
     form = fields.Dict()
     data = fields.Dict()
     submitted = fields.Dict(allow_none=True)
-    instructions = fields.String(allow_none=True)
+    instructions = fields.Function(lambda t: t.shown.instructions if getattr(t, "shown", None) else t.instructions,
+                                   allow_none=True)
 
 
 class TaskPageSchema(Schema):

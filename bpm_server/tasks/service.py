@@ -19,6 +19,7 @@ from bpm_server.instances.models import ProcessInstance
 from bpm_server.instances.service import json_safe
 from bpm_server.modeling.assignment import resolve_assignee, resolve_department
 from bpm_server.modeling.forms import EMPTY_FORM, field_errors, validator_for
+from bpm_server.modeling import texts
 from bpm_server.modeling.service import department_of, form_name_of, form_of, forms_of_version
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
@@ -255,6 +256,10 @@ def form_for(session: Session, task: HumanTask) -> dict[str, Any]:
     """The JSON Schema of the task's form, as published with the instance's version."""
     if not task.form_name:
         return EMPTY_FORM
+    return forms_of_version(session, _version_id(session, task)).get(task.form_name, EMPTY_FORM)
+
+
+def _version_id(session: Session, task: HumanTask) -> str:
     # Only the version id is needed: known when this session locked the
     # instance (complete), else read that one column (claim, view), instead
     # of loading the instance with its version's BPMN text.
@@ -262,4 +267,21 @@ def form_for(session: Session, task: HumanTask) -> dict[str, Any]:
         select(ProcessInstance.version_id).where(ProcessInstance.id == task.process_instance_id))
     if version_id is None:
         raise NotFound(f"process instance {task.process_instance_id!r} does not exist", code="unknown_instance")
-    return forms_of_version(session, version_id).get(task.form_name, EMPTY_FORM)
+    return version_id
+
+
+@dataclass(frozen=True)
+class ShownTask:
+    """A task's texts in one language: its title, instructions and form (see modeling/texts.py)."""
+    title: str
+    instructions: str | None
+    form: dict[str, Any]
+    messages: Mapping[str, str]
+
+
+def shown_in(session: Session, task: HumanTask, locale: str) -> ShownTask:
+    """The task as a reader of ``locale`` sees it, through its version's messages file for that locale."""
+    messages = texts.catalog(forms_of_version(session, _version_id(session, task)), locale)
+    return ShownTask(title=texts.text(task.title, messages) or task.title,
+                     instructions=texts.text(task.instructions, messages),
+                     form=texts.schema(form_for(session, task), messages), messages=messages)
