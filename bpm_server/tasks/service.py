@@ -17,9 +17,9 @@ from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound
 from bpm_server.identity.models import User
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.instances.service import json_safe
+from bpm_server.modeling import texts
 from bpm_server.modeling.assignment import resolve_assignee, resolve_department
 from bpm_server.modeling.forms import EMPTY_FORM, field_errors, validator_for
-from bpm_server.modeling import texts
 from bpm_server.modeling.service import department_of, form_name_of, form_of, forms_of_version
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 

@@ -54,8 +54,8 @@ def _render(task: HumanTask, values: dict[str, Any] | None = None, errors: dict[
     form_errors = [m for k, v in (errors or {}).items() if k not in (schema.get("properties") or {}) for m in v]
     return render_template(
         "tasks/task.html", task=task, schema=schema, fields=forms.fields_of(schema, values, errors),
-        form_errors=form_errors, account=session.get(Account, task.account_id), deliverables=_deliverables(task, shown.messages),
-        title=shown.title, instructions=shown.instructions,
+        form_errors=form_errors, account=session.get(Account, task.account_id),
+        deliverables=_deliverables(task, shown.messages), title=shown.title, instructions=shown.instructions,
         glance=glance, can_act=can_act, can_claim=task.state == "ready",
         can_withdraw=task.state == "completed" and task.completed_by_id == user.id, **verb_context(task)), status
 
