@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 FORM_PROPERTY = "formJsonSchemaFilename"
 DEPARTMENT_PROPERTY = "department"
+PRIORITY_PROPERTY = "priority"  # the priority a stage opens with (tasks/service.initial_priority)
+MAX_PRIORITY = 10
 START_ELEMENT = "start"  # how problems with the start event's form are labelled
 
 
@@ -163,6 +165,9 @@ def check_version(session: Session, xml: bytes | Mapping[str, bytes], entry_proc
     problems.extend(check_assignments(session, model.human_tasks.values(), departments_exist=departments_exist))
     for task in model.human_tasks.values():
         use_form(task.name, form_name_of(task))
+        priority = task.properties.get(PRIORITY_PROPERTY)
+        if priority is not None and not (priority.strip().isdigit() and int(priority) <= MAX_PRIORITY):
+            problems.append(Problem(task.name, f"priority {priority!r} must be a whole number from 0 to {MAX_PRIORITY}"))
     problems.extend(events.start_event_problems(model.spec))
     data_fields = {name for form, schema in forms.items() if not is_messages_file(form)
                    for name in _form_fields(schema)}

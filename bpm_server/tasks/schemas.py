@@ -30,6 +30,8 @@ class TaskSchema(Schema):
     account_id = fields.String()
     process_instance_id = fields.String()
     process_model_id = fields.String()
+    priority = fields.Integer(metadata={"description": "higher first in the inbox: the stage's own priority, "
+                                                      "raised by escalation"})
 
 
 class TaskDetailSchema(TaskSchema):

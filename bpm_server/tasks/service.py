@@ -209,12 +209,21 @@ def apply_step(session: Session, instance: ProcessInstance, model: CompiledModel
                         name=spec.name, title=spec.title, department_id=department, lane=spec.lane,
                         form_name=form_name_of(spec), instructions=spec.instructions, state="ready",
                         account_id=instance.account_id, process_model_id=instance.process_model_id,
-                        data=json_safe(ready.data), created_at=now)
+                        data=json_safe(ready.data), priority=initial_priority(spec), created_at=now)
         if assignee is not None:  # assigned in the diagram (camunda:assignee, ${initiator}): already claimed
             row.state, row.assignee_id, row.claimed_at = "claimed", assignee.id, now
         session.add(row)
         opened_rows.append(row)
     return opened_rows, closed_rows
+
+
+PRIORITY_PROPERTY = "priority"
+
+
+def initial_priority(spec: Any) -> int:
+    """The ``priority`` property a stage opens with (checked at upload: 0 to 10); escalation raises it later."""
+    raw = str(spec.properties.get(PRIORITY_PROPERTY, "0")).strip()
+    return int(raw) if raw.isdigit() else 0
 
 
 def _starter_department(session: Session, instance: ProcessInstance) -> str | None:
