@@ -24,6 +24,7 @@ from bpm_server.tasks import verbs
 from bpm_server.tasks.models import HumanTask
 from bpm_server.web import forms
 from bpm_server.web.i18n import current_language
+from bpm_server.web.task_context import context_of
 from bpm_server.web.session import page_blueprint, page_requires
 from bpm_server.web.task_verbs import verb_context
 
@@ -56,6 +57,7 @@ def _render(task: HumanTask, values: dict[str, Any] | None = None, errors: dict[
         "tasks/task.html", task=task, schema=schema, fields=forms.fields_of(schema, values, errors),
         form_errors=form_errors, account=session.get(Account, task.account_id),
         deliverables=_deliverables(task, shown.messages), title=shown.title, instructions=shown.instructions,
+        context=context_of(session, task, shown.messages),
         glance=glance, can_act=can_act, can_claim=task.state == "ready",
         can_withdraw=task.state == "completed" and task.completed_by_id == user.id, **verb_context(task)), status
 
