@@ -167,7 +167,8 @@ def check_version(session: Session, xml: bytes | Mapping[str, bytes], entry_proc
         use_form(task.name, form_name_of(task))
         priority = task.properties.get(PRIORITY_PROPERTY)
         if priority is not None and not (priority.strip().isdigit() and int(priority) <= MAX_PRIORITY):
-            problems.append(Problem(task.name, f"priority {priority!r} must be a whole number from 0 to {MAX_PRIORITY}"))
+            problems.append(Problem(task.name, f"priority {priority!r} must be a whole number from 0 to "
+                                               f"{MAX_PRIORITY}"))
     problems.extend(events.start_event_problems(model.spec))
     data_fields = {name for form, schema in forms.items() if not is_messages_file(form)
                    for name in _form_fields(schema)}

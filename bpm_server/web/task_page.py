@@ -24,8 +24,8 @@ from bpm_server.tasks import verbs
 from bpm_server.tasks.models import HumanTask
 from bpm_server.web import forms
 from bpm_server.web.i18n import current_language
-from bpm_server.web.task_context import context_of
 from bpm_server.web.session import page_blueprint, page_requires
+from bpm_server.web.task_context import context_of
 from bpm_server.web.task_verbs import verb_context
 
 blp = page_blueprint("task_page", __name__)

@@ -31,7 +31,7 @@ def test_churn_risk_intervention_runs_from_signal_to_follow_up_with_breach_and_e
 
     work(lead, started["id"], "contact_customer",
          {"contacted_at": "2026-03-03", "contact_person": "王总 (CIO)", "risk_cause": "low_usage",
-          "contact_summary": "客户反馈新系统培训不足，使用率下降。"})
+          "contact_summary": "客户反馈新系统培训不足 使用率下降。"})
     assert open_names(sales, started["id"]) == ["director_review"]  # the join waits for the director
     work(lead, started["id"], "director_review", {"director_opinion": "安排专项培训", "executive_visit": True})
     assert open_names(sales, started["id"]) == ["recovery_plan"]
@@ -61,7 +61,7 @@ def test_key_contact_handover_within_a_day_and_visit_within_five_working_days(le
     move_clock(leads["admin"], "2026-03-02T15:00:00+08:00")
     work(sales, started["id"], "handover",
          {"new_contact_name": "李娜", "new_contact_role": "decision_maker", "new_contact_channel": "li@example.com",
-          "handover_notes": "已整理合作历史与在办事项，已介绍给新联系人。", "team_informed": True})
+          "handover_notes": "已整理合作历史与在办事项 已介绍给新联系人。", "team_informed": True})
     [visit] = instance(sales, started["id"])["tasks"]
     assert visit["name"] == "visit_new_contact"
     assert moment(visit["due_at"]) == at("2026-03-09T15:00:00+08:00")  # 5 working days after the handover

@@ -43,7 +43,7 @@ def test_strategic_accounts_get_a_first_reply_within_one_working_hour_others_wit
 def test_the_customer_confirms_the_fix_and_the_request_closes(leads) -> None:
     sales, delivery = leads["sales"], leads["delivery"]
     started = request(sales, "BETA", "GC-3")
-    work(sales, started["id"], "first_reply", {"reply_summary": "已确认问题，技术支持正在处理"})
+    work(sales, started["id"], "first_reply", {"reply_summary": "已确认问题 技术支持正在处理"})
     [fix] = instance(sales, started["id"])["tasks"]
     assert fix["department"] == "delivery" and moment(fix["due_at"]) == at("2026-03-03T18:00:00+08:00")  # 48 h
     work(delivery, started["id"], "fix", FIX)

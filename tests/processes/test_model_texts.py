@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
-
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 
@@ -53,7 +52,8 @@ def test_a_chinese_first_model_reads_in_english_with_its_choices(people) -> None
     assert cause["title"] == "Main cause of the risk" and cause["enumNames"][0] == "Usage dropped"
     assert cause["enum"][0] == "low_usage"
     zh = people["sales"].get(url, query_string={"lang": "zh_CN"}).get_json()
-    assert zh["title"] == "联系客户并评估流失风险" and zh["form"]["properties"]["risk_cause"]["enumNames"][0] == "使用率下降"
+    assert zh["title"] == "联系客户并评估流失风险"
+    assert zh["form"]["properties"]["risk_cause"]["enumNames"][0] == "使用率下降"
 
 
 def test_the_task_page_shows_chinese_by_default_and_english_on_request(people, synced_app) -> None:
@@ -84,14 +84,14 @@ def _texts(model_id: str) -> set[str]:
     meta = json.loads((folder / "model.json").read_text("utf-8"))
     root = ET.parse(folder / meta["bpmn_file"]).getroot()
     found = {meta["name"]}
-    forms = set()
+    forms: set[str] = set()
     for element in root.iter():
         if element.tag == f"{BPMN}userTask":
-            found.add(element.get("name"))
+            found.add(element.get("name") or "")
         if element.tag == f"{SPIFF}instructionsForEndUser" and element.text:
             found.add(element.text.strip())
         if element.tag == f"{SPIFF}property" and element.get("name") == "formJsonSchemaFilename":
-            forms.add(element.get("value"))
+            forms.add(element.get("value") or "")
     for name in forms:
         walk = [json.loads((PROJECT_ROOT / "forms" / name).read_text("utf-8"))]
         while walk:

@@ -42,7 +42,8 @@ def test_every_quarter_a_qbr_starts_and_each_strategic_account_gets_its_review(l
     [qbr] = qbr_instances(admin)
     assert qbr["account_id"] == "internal"
     assert qbr_timer(synced_app).due_at > armed.due_at  # the next quarter is armed
-    work(sales, qbr["id"], "plan_reviews", {"quarter": "2026Q2", "account_list": "ACME， BETA"})
+    # "ACME, BETA" typed with a full-width comma, as a Chinese input method writes it
+    work(sales, qbr["id"], "plan_reviews", {"quarter": "2026Q2", "account_list": "ACME\uff0c BETA"})
     tasks = [sales.get(f"/api/v1/tasks/{t['id']}").get_json() for t in instance(sales, qbr["id"])["tasks"]]
     assert sorted((t["name"], t["data"]["account"]) for t in tasks) == [
         ("prepare_value_report", "ACME"), ("prepare_value_report", "BETA")]
@@ -50,14 +51,14 @@ def test_every_quarter_a_qbr_starts_and_each_strategic_account_gets_its_review(l
         assert sales.post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
         done = sales.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {
             "report_url": "https://docs.example.com/qbr/" + task["data"]["account"],
-            "highlights": "使用率稳定在90%，节省人工30%"}})
+            "highlights": "使用率稳定在90% 节省人工30%"}})
         assert done.status_code == 200, done.get_json()
     for _ in range(2):
         work(sales, qbr["id"], "hold_review", {"review_date": "2026-06-10", "customer_executives": "刘总 (COO)",
-                                                "minutes": "客户认可本季度价值，希望扩展到华南区。", "satisfaction": 4})
+                                                "minutes": "客户认可本季度价值 希望扩展到华南区。", "satisfaction": 4})
     assert open_names(sales, qbr["id"]) == ["record_actions", "record_actions"]
     for _ in range(2):
-        work(sales, qbr["id"], "record_actions", {"action_items": "华南区试点方案；sales；2026-07-01",
+        work(sales, qbr["id"], "record_actions", {"action_items": "华南区试点方案;sales;2026-07-01",
                                                    "owners": "sales"})
     assert instance(sales, qbr["id"])["state"] == "completed"
 
@@ -65,9 +66,9 @@ def test_every_quarter_a_qbr_starts_and_each_strategic_account_gets_its_review(l
 def tier_review(leads, account: str) -> dict:
     sales = leads["sales"]
     started = start(sales, "tier-review", account, {
-        "account_id": account, "current_tier": "standard", "suggested_tier": "key", "reason": "价值矩阵：潜力型",
+        "account_id": account, "current_tier": "standard", "suggested_tier": "key", "reason": "价值矩阵 潜力型",
         "trigger": {"rule": "value_matrix", "facts": {"quadrant": "potential"}}})
-    work(sales, started["id"], "assess", {"recommendation": "agree", "assessment": "增长潜力高，建议升级"})
+    work(sales, started["id"], "assess", {"recommendation": "agree", "assessment": "增长潜力高 建议升级"})
     return started
 
 
