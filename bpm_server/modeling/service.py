@@ -270,6 +270,8 @@ def publish_version(session: Session, model_id: str, xml: bytes | Mapping[str, b
     if entry_process is None and process_model.current_version_id:
         current = session.get(ProcessModelVersion, process_model.current_version_id)
         entry_process = current.entry_process if current else None
+    if source != "sync":
+        local_forms = _with_current_messages(session, process_model, local_forms)
     try:
         compiled_model, forms = check_version(session, xml, entry_process, local_forms, model_id,
                                               departments_exist=source != "sync")
@@ -301,6 +303,17 @@ def publish_version(session: Session, model_id: str, xml: bytes | Mapping[str, b
     with _compiled_lock:
         _compiled[version.id] = compiled_model
     return version, True
+
+
+def _with_current_messages(session: Session, process_model: ProcessModel,
+                           local_forms: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """An upload without messages files keeps the current version's translations: the modeler
+    sends only the diagram, and publishing a changed SLA must not drop the model's English."""
+    if any(is_messages_file(name) for name in (local_forms or {})) or not process_model.current_version_id:
+        return local_forms
+    current = session.get(ProcessModelVersion, process_model.current_version_id)
+    carried = {name: form for name, form in (current.forms if current else {}).items() if is_messages_file(name)}
+    return {**(local_forms or {}), **carried} if carried else local_forms
 
 
 def list_models(session: Session) -> list[tuple[ProcessModel, list[ProcessModelVersion]]]:

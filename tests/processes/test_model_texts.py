@@ -146,3 +146,15 @@ def test_model_folders_keep_messages_out_of_the_forms(tmp_path: Path) -> None:
     folder = MODELS / "tier-review"
     _, local = read_model_folder(folder, folder / "tier-review.bpmn")
     assert set(local) == {"messages/en.json"}
+
+
+def test_a_diagram_published_alone_keeps_the_translations_of_the_current_version(people) -> None:
+    bpmn = (MODELS / "account-project" / "account-project.bpmn").read_text("utf-8")
+    changed = bpmn.replace('<spiffworkflow:property name="sla" value="2 working days" />',
+                           '<spiffworkflow:property name="sla" value="3 working days" />', 1)
+    published = people["owner"].post("/api/v1/process-models/account-project/versions", data=changed.encode(),
+                                     content_type="application/xml")  # as the modeler publishes: the diagram only
+    assert published.status_code == 201 and published.get_json()["version"]["version"] == 2
+    task = kickoff(people)
+    zh = people["sales"].get(f"/api/v1/tasks/{task['id']}", query_string={"lang": "zh_CN"}).get_json()
+    assert zh["title"] == "项目启动"
