@@ -57,7 +57,11 @@ TASK_COLUMNS = ("id", "process_instance_id", "engine_task_id", "name", "title", 
                 "completed_by_id", "row_version")
 INSTANCE_COLUMNS = ("id", "process_model_id", "version_id", "account_id", "state", "engine_state", "data",
                     "steps_completed", "started_by", "created_at", "updated_at", "lock_version")
-SCENARIOS = {"first_page_by_due": {}, "account_filter": None, "overdue": {"overdue": True}}
+SCENARIOS = {"first_page_by_due": {}, "account_filter": None, "overdue": {"overdue": True},
+             # Issue 15's inbox: the priority sort (its own indexes, migration 0017), a search
+             # (ILIKE over the caller's halves), and the account-name sort (a join, then a top-N sort).
+             "sort_priority": {"sort": "priority", "order": "desc"}, "search": {"q": "ht-00001"},
+             "sort_account": {"sort": "account"}}
 
 
 def parse_args() -> argparse.Namespace:
@@ -264,7 +268,7 @@ def plot(points: list[dict[str, Any]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.5, 3.4), dpi=90)
     x = [p["rows"] for p in points]
-    for name, colour in zip(SCENARIOS, ("C0", "C1", "C2"), strict=False):
+    for name, colour in zip(SCENARIOS, ("C0", "C1", "C2", "C3", "C4", "C5"), strict=False):
         ax.plot(x, [p["scenarios"][name]["http"]["p95_ms"] for p in points], "o-", color=colour,
                 label=f"{name} p95 (HTTP)")
         ax.plot(x, [p["scenarios"][name]["service"]["p50_ms"] for p in points], "s:", color=colour,

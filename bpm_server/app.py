@@ -5,11 +5,13 @@ from pathlib import Path
 
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bpm_server import __version__, logs
 from bpm_server.accounts.views import blp as accounts
+from bpm_server.accounts.views import rules_blp as account_rules
 from bpm_server.audit.views import blp as audit
-from bpm_server.clock import Clock, SettableClock, SystemClock
+from bpm_server.clock import Clock, DatabaseClock, SystemClock
 from bpm_server.config import Config
 from bpm_server.database import db
 from bpm_server.engine import adapter
@@ -19,6 +21,7 @@ from bpm_server.errors import register_error_handlers
 from bpm_server.extensions import Deployment, migrate
 from bpm_server.external_tasks.views import blp as external_tasks
 from bpm_server.health.views import blp as health
+from bpm_server.identity.providers import configured_providers
 from bpm_server.identity.views import blp as identity
 from bpm_server.instances.views import blp as instances
 from bpm_server.integration_log.views import blp as integration_log
@@ -33,6 +36,7 @@ from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.sla.notices import refresh_if_changed
 from bpm_server.sla.views import blp as sla
 from bpm_server.sla.views import test_clock_blp
+from bpm_server.tasks.inbox_view_api.views import blp as inbox_views
 from bpm_server.tasks.verb_api.views import blp as task_verbs
 from bpm_server.tasks.views import blp as tasks
 from bpm_server.web import register_pages
@@ -82,9 +86,16 @@ def create_app(config: Config | None = None, *, clock: Clock | None = None,
     init_guard(app)  # before the pages' hooks: nothing reads a request the guard has not checked
 
     register_pages(app)  # the web UI: pages, sign-in, CSRF, languages
+    app.extensions["bpm_sso"] = configured_providers(config)  # the login page's single sign-on buttons
+    if config.trusted_proxies:
+        # The client's address, scheme and host as the trusted proxies saw them (X-Forwarded-*):
+        # the per-address sign-in limit, the audit trail and the SSO callback URL depend on them.
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
 
     if clock is None:
-        clock = SettableClock() if config.test_clock else SystemClock()
+        # The test clock lives in the database, so every web and worker process shares it.
+        clock = DatabaseClock(app) if config.test_clock else SystemClock()
     adapter.use_clock(clock.now)
     if jobs is None:
         jobs = (RqJobQueue(config.redis_url, config.queue_name) if config.redis_url
@@ -114,5 +125,6 @@ def script_budgets(config: Config) -> Budgets:
 
 
 def _blueprints() -> list:
-    return [health, identity, accounts, modeling, instances, tasks, task_verbs, sla, notifications, audit,
-            erp, messages, integration_log, external_tasks]
+    return [health, identity, accounts, account_rules, modeling, instances, tasks, task_verbs, inbox_views, sla,
+            notifications,
+            audit, erp, messages, integration_log, external_tasks]

@@ -401,6 +401,27 @@ def corpus_report(corpus_dir: Path | None, output: Path, timeout: float) -> None
 
 
 @main.group()
+def accounts() -> None:
+    """Account watching: the daily evaluation of health and rules."""
+
+
+@accounts.command("daily")
+@click.option("--force", is_flag=True, help="Evaluate again even if today's evaluation already ran.")
+def accounts_daily(force: bool) -> None:
+    """Keep today's health row of every account and, on a working day, evaluate the rules
+    (run it once a day, e.g. from cron; a second run the same day does nothing)."""
+    from bpm_server.accounts.jobs import daily
+    from bpm_server.database import db
+
+    app = _app()
+    with app.app_context():
+        rt = app.extensions["bpm"]
+        outcome = daily(db.session, rt, rt.clock.now(), force=force)
+        db.session.commit()
+    click.echo(outcome)
+
+
+@main.group()
 def demo() -> None:
     """Demo data."""
 

@@ -6,6 +6,7 @@ and hand it to ``create_app``.
 """
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,86 @@ def _log_level(raw: str | None) -> str:
     return value
 
 
+def _json_mapping(values: Mapping[str, str], name: str) -> dict[str, Any]:
+    raw = (values.get(name) or "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, e.g. {{\"group\": ...}}")
+    return value
+
+
+@dataclass(frozen=True)
+class SsoMapping:
+    """How a signed-in person's groups (OIDC groups claim; WeCom department ids) become
+    roles and a department. Groups that map to nothing are ignored; no role: ``default_roles``."""
+
+    group_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    group_departments: Mapping[str, str] = field(default_factory=dict)
+    default_roles: tuple[str, ...] = ("staff",)
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    issuer: str  # discovery at <issuer>/.well-known/openid-configuration
+    client_id: str
+    client_secret: str
+    scopes: str = "openid profile email"
+    groups_claim: str = "groups"
+    username_claim: str = "preferred_username"  # falls back to email, then sub
+    label: str | None = None  # the button's words; None: 使用单点登录 / "Use single sign-on"
+
+
+@dataclass(frozen=True)
+class WorkplaceAppSettings:
+    """DingTalk, WeCom or Feishu login: the app's id and secret from the platform's
+    developer console; ``agent_id`` for WeCom only. ``base_urls`` overrides the
+    platform's hosts (a private deployment, Lark instead of Feishu, a test's fake)."""
+
+    kind: str  # dingtalk, wecom or feishu
+    client_id: str
+    client_secret: str
+    agent_id: str | None = None
+    base_urls: Mapping[str, str] = field(default_factory=dict)
+
+
+def _sso(values: Mapping[str, str]) -> tuple[OidcSettings | None, tuple[WorkplaceAppSettings, ...], SsoMapping]:
+    oidc = None
+    if values.get("BPM_OIDC_ISSUER"):
+        missing = [n for n in ("BPM_OIDC_CLIENT_ID", "BPM_OIDC_CLIENT_SECRET") if not values.get(n)]
+        if missing:
+            raise ValueError(f"BPM_OIDC_ISSUER is set but {', '.join(missing)} is not")
+        oidc = OidcSettings(issuer=values["BPM_OIDC_ISSUER"].rstrip("/"), client_id=values["BPM_OIDC_CLIENT_ID"],
+                            client_secret=values["BPM_OIDC_CLIENT_SECRET"],
+                            scopes=values.get("BPM_OIDC_SCOPES") or "openid profile email",
+                            groups_claim=values.get("BPM_OIDC_GROUPS_CLAIM") or "groups",
+                            username_claim=values.get("BPM_OIDC_USERNAME_CLAIM") or "preferred_username",
+                            label=values.get("BPM_OIDC_LABEL") or None)
+    apps = []
+    for kind, id_name, secret_name in (("dingtalk", "BPM_DINGTALK_CLIENT_ID", "BPM_DINGTALK_CLIENT_SECRET"),
+                                       ("wecom", "BPM_WECOM_CORP_ID", "BPM_WECOM_SECRET"),
+                                       ("feishu", "BPM_FEISHU_APP_ID", "BPM_FEISHU_APP_SECRET")):
+        if values.get(id_name):
+            if not values.get(secret_name):
+                raise ValueError(f"{id_name} is set but {secret_name} is not")
+            base = values.get(f"BPM_{kind.upper()}_BASE_URL")
+            apps.append(WorkplaceAppSettings(kind=kind, client_id=values[id_name], client_secret=values[secret_name],
+                                             agent_id=values.get("BPM_WECOM_AGENT_ID") if kind == "wecom" else None,
+                                             base_urls={"all": base} if base else {}))
+    if any(a.kind == "wecom" and not a.agent_id for a in apps):
+        raise ValueError("BPM_WECOM_CORP_ID is set but BPM_WECOM_AGENT_ID is not")
+    roles = {str(group): tuple([names] if isinstance(names, str) else names)
+             for group, names in _json_mapping(values, "BPM_SSO_GROUP_ROLES").items()}
+    departments = {str(group): str(code) for group, code in _json_mapping(values, "BPM_SSO_GROUP_DEPARTMENTS").items()}
+    default_roles = tuple(r.strip() for r in (values.get("BPM_SSO_DEFAULT_ROLES") or "staff").split(",") if r.strip())
+    return oidc, tuple(apps), SsoMapping(group_roles=roles, group_departments=departments,
+                                         default_roles=default_roles)
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # The limits, each also settable as BPM_<NAME> (e.g. BPM_MAX_BODY_BYTES).
 LIMITS = ("max_body_bytes", "max_json_depth", "max_string_chars", "max_process_data_bytes", "max_page_size",
@@ -53,6 +134,9 @@ class Config:
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'bpm.sqlite3'}"
     redis_url: str | None = None
     test_clock: bool = False
+    # How long one POST /api/v1/test/clock fires timers before handing the rest of
+    # the advance to a job (gunicorn kills a request at 30 s).
+    test_clock_request_seconds: float = 10.0
     erp_webhook_secret: str | None = None
     secret_key: str = "dev-only-secret-change-me"
     # Signs breach-log checkpoints kept outside the database; derived from the
@@ -127,6 +211,19 @@ class Config:
     # The server's log level (BPM_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR). At INFO it
     # writes one line per request and per job; the engine's own chatter appears only at DEBUG.
     log_level: str = "INFO"
+    # Behind a reverse proxy: how many proxies in front of the server set X-Forwarded-*
+    # (Werkzeug's ProxyFix trusts that many hops). 0: the headers are ignored, since a
+    # client could otherwise claim any address and slip past the per-address sign-in limit.
+    trusted_proxies: int = 0
+    # Failed sign-ins: per username (anyone can lock a known name out for the window,
+    # hence also) per client address, within sign_in_window_seconds.
+    sign_in_attempts: int = 5
+    sign_in_address_attempts: int = 20
+    sign_in_window_seconds: int = 900
+    # Single sign-on (docs/identity.md): OpenID Connect, DingTalk, WeCom, Feishu.
+    oidc: OidcSettings | None = None
+    workplace_apps: tuple[WorkplaceAppSettings, ...] = ()
+    sso_mapping: SsoMapping = field(default_factory=SsoMapping)
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -141,10 +238,22 @@ class Config:
         # Typed Any: mypy would check these ints against every remaining field of Config.
         limits: dict[str, Any] = {name: int(values[f"BPM_{name.upper()}"]) for name in LIMITS
                                   if values.get(f"BPM_{name.upper()}")}
+        oidc, workplace_apps, sso_mapping = _sso(values)
+        trusted = (values.get("BPM_TRUSTED_PROXIES") or "0").strip()
+        if not trusted.isdigit():
+            raise ValueError(f"BPM_TRUSTED_PROXIES must be a whole number of proxies, not {trusted!r}")
         return cls(
+            trusted_proxies=int(trusted), oidc=oidc, workplace_apps=workplace_apps, sso_mapping=sso_mapping,
+            sign_in_attempts=_positive(values, "BPM_SIGN_IN_ATTEMPTS", int, defaults.sign_in_attempts),
+            sign_in_address_attempts=_positive(values, "BPM_SIGN_IN_ADDRESS_ATTEMPTS", int,
+                                               defaults.sign_in_address_attempts),
+            sign_in_window_seconds=_positive(values, "BPM_SIGN_IN_WINDOW_SECONDS", int,
+                                             defaults.sign_in_window_seconds),
             database_url=values.get("BPM_DATABASE_URL") or defaults.database_url,
             redis_url=values.get("BPM_REDIS_URL") or None,
             test_clock=_flag(values.get("BPM_TEST_CLOCK")),
+            test_clock_request_seconds=float(values.get("BPM_TEST_CLOCK_REQUEST_SECONDS")
+                                             or defaults.test_clock_request_seconds),
             erp_webhook_secret=values.get("BPM_ERP_WEBHOOK_SECRET") or None,
             secret_key=values.get("BPM_SECRET_KEY") or defaults.secret_key,
             checkpoint_key=values.get("BPM_CHECKPOINT_KEY") or None,

@@ -6,12 +6,17 @@ from dataclasses import replace
 from integrations.base import CallResult, Notice
 
 
+def _addressee(notice: Notice) -> str:
+    # The server words this line in the recipient's language; older deliveries lack it.
+    return str(notice.extra.get("addressee") or f"for {notice.display_name} ({notice.username})")
+
+
 def markdown_text(notice: Notice) -> str:
-    return f"**{notice.title}**\n\n{notice.body}\n\n> for {notice.display_name} ({notice.username})"
+    return f"**{notice.title}**\n\n{notice.body}\n\n> {_addressee(notice)}"
 
 
 def plain_text(notice: Notice) -> str:
-    return f"{notice.title}\n{notice.body}\n(for {notice.display_name}, {notice.username})"
+    return f"{notice.title}\n{notice.body}\n({_addressee(notice)})"
 
 
 def check_errcode(result: CallResult, *keys: str) -> CallResult:

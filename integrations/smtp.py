@@ -46,7 +46,8 @@ class SmtpMail:
         mail = EmailMessage()
         mail["From"], mail["To"], mail["Subject"] = self.sender, to, notice.title
         mail["Date"], mail["Message-ID"] = format_datetime(now), make_msgid(domain="bpm-server")
-        mail.set_content(f"{notice.body}\n\n-- \nBPM server notification ({notice.kind}) for {notice.display_name}")
+        signature = notice.extra.get("signature") or f"BPM server notification for {notice.display_name}"
+        mail.set_content(f"{notice.body}\n\n-- \n{signature} ({notice.kind})")
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as server:
                 if self.starttls:

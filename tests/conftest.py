@@ -221,6 +221,12 @@ class Caller:
     def put(self, url: str, **kw: Any):
         return self.client.put(url, headers=self._headers(kw.pop("headers", None)), **kw)
 
+    def patch(self, url: str, **kw: Any):
+        return self.client.patch(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def delete(self, url: str, **kw: Any):
+        return self.client.delete(url, headers=self._headers(kw.pop("headers", None)), **kw)
+
 
 @pytest.fixture
 def people(synced_app: Flask) -> dict[str, Caller]:

@@ -211,7 +211,7 @@ def compile_parsed(roots: Sequence[tuple[str, etree._Element]], entry_process: s
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
     except ValidationException as exc:
-        raise BpmnInvalid([Problem(exc.id or None, _first_line(exc), exc.line_number or None)]) from None
+        raise BpmnInvalid([Problem(exc.id or None, _plain(_first_line(exc)), exc.line_number or None)]) from None
     except (SpiffWorkflowException, KeyError, AttributeError, TypeError, ValueError) as exc:
         raise BpmnInvalid([Problem(getattr(exc, "id", None), f"cannot build the process: {exc}")]) from None
     external = {name for name, found in subprocess_specs.items() if found is None and name in other_models}
@@ -237,8 +237,11 @@ def compile_parsed(roots: Sequence[tuple[str, etree._Element]], entry_process: s
     for task_spec in _all_task_specs(model):
         if getattr(task_spec, "manual", False):
             ext = task_spec.extensions or {}
-            model.human_tasks[task_spec.name] = HumanTaskSpec(
-                name=task_spec.name, title=task_spec.bpmn_name or task_spec.name, lane=task_spec.lane,
+            # Keyed by the BPMN element: a multi-instance child's spec is named "x [child]",
+            # but each of its tasks is a stage of element x (会签 / 或签).
+            element = getattr(task_spec, "bpmn_id", None) or task_spec.name
+            model.human_tasks[element] = HumanTaskSpec(
+                name=element, title=task_spec.bpmn_name or element, lane=task_spec.lane,
                 properties=dict(ext.get("properties") or {}), instructions=ext.get("instructionsForEndUser"))
         model.scripts.extend(_scripts_of(task_spec))
         model.scripts.extend(more_expressions(task_spec))
@@ -273,7 +276,8 @@ _REFERENCED = (("message", "messageRef"), ("signal", "signalRef"), ("error", "er
 
 def _dangling_event_refs(root: etree._Element) -> list[Problem]:
     """Event definitions whose message/signal/error/escalation is not defined exactly once.
-    Checked before SpiffWorkflow's parser, whose own report of this fails with a TypeError."""
+    Checked before SpiffWorkflow's parser, whose own report of this fails with a TypeError.
+    A reference written as a QName of the diagram's own target namespace is resolved in place."""
     problems = []
     for kind, attribute in _REFERENCED:
         defined = Counter(e.get("id") for e in root.iter(f"{{{BPMN_NS}}}{kind}"))
@@ -282,7 +286,12 @@ def _dangling_event_refs(root: etree._Element) -> list[Problem]:
             if not ref or defined[ref] == 1:
                 continue
             owner = definition.getparent()
-            local = ref.split(":", 1)[1] if ":" in ref else None  # ids have no colon: a QName
+            prefix, local = ref.split(":", 1) if ":" in ref else (None, None)  # ids have no colon: a QName
+            if local and defined[local] == 1 and definition.nsmap.get(prefix) == root.get("targetNamespace"):
+                # A QName in the diagram's own namespace (Trisotech and others write them) names
+                # that id; SpiffWorkflow looks up plain ids only, so the reference is rewritten.
+                definition.set(attribute, local)
+                continue
             if local and defined[local] == 1:
                 message = (f"the {kind} event refers to {kind} {ref!r} by a prefixed name; this engine resolves "
                            f"plain ids only: write {attribute}=\"{local}\"")
@@ -330,6 +339,27 @@ def _event_definitions(definition: Any) -> list[Any]:
         return []
     nested = getattr(definition, "event_definitions", None) or []
     return [definition, *(d for inner in nested for d in _event_definitions(inner))]
+
+
+# SpiffWorkflow's parser messages that a process owner could not act on, said in their words.
+_PLAIN = (
+    (re.compile(r"^A Service Task must have an operator\.?$"),
+     "the service task calls no system: name a declared connector system (spiffworkflow:serviceTaskOperator) "
+     "or make it an external task (camunda:type=\"external\" with a topic)"),
+    (re.compile(r"^Time Specification Error\. Unknown Time Specification"),
+     "the timer has no time: give it a timeDate, timeDuration or timeCycle"),
+    (re.compile(r"^Data Store with name (?P<name>.+) has no implementation\.?$"),
+     "data store {name!r} cannot be read or written here (no data store of that name is implemented): "
+     "remove its data associations or keep the data in process variables"),
+)
+
+
+def _plain(message: str) -> str:
+    for pattern, plain in _PLAIN:
+        match = pattern.match(message.strip())
+        if match:
+            return plain.format(**match.groupdict())
+    return message
 
 
 def _first_line(exc: BaseException) -> str:

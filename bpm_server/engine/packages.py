@@ -84,12 +84,20 @@ def _entry_first(bpmn: list[tuple[str, etree._Element]],
                  entry_process: str | None) -> tuple[list[tuple[str, etree._Element]], str | None]:
     """The files with the one holding the entry process first, and the entry process.
 
-    Without a named entry process: the first file with an executable process
-    that no call activity of the model calls."""
+    Without a named entry process: the one executable process that no call
+    activity of the model calls (several such: refused, the uploader names one)."""
     def executable(root: etree._Element) -> list[str]:
         return [p.get("id", "") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable") == "true"]
 
     called = {c.get("calledElement") for _n, root in bpmn for c in root.iter(f"{{{BPMN_NS}}}callActivity")}
+    if not entry_process:
+        # Two processes nobody calls could each be the one users start: guessing by file order
+        # would make the model's meaning depend on its file names, so the uploader chooses.
+        candidates = [i for _n, root in bpmn for i in executable(root) if i not in called]
+        if len(candidates) > 1:
+            raise BpmnInvalid([Problem(None, f"the model's files hold {len(candidates)} executable processes that "
+                                             f"no call activity calls ({', '.join(candidates)}): name the one "
+                                             f"instances start with as entry_process")])
     for name, root in bpmn:
         ids = executable(root) if entry_process else [i for i in executable(root) if i not in called]
         if (entry_process and entry_process in ids) or (not entry_process and ids):

@@ -357,7 +357,7 @@ class Run:
 
     @_command
     def ready_tasks(self) -> list[ReadyTask]:
-        return [ReadyTask(str(t.id), t.task_spec.name, dict(t.data))
+        return [ReadyTask(str(t.id), _element_of(t), dict(t.data))
                 for t in self.workflow.get_tasks(state=TaskState.READY, manual=True)]
 
     @_command

@@ -25,6 +25,7 @@ from bpm_server.identity.models import User
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.integration_log import service as integration_log
 from bpm_server.notifications.service import Message
+from bpm_server.notifications.texts import render
 from bpm_server.outbound import service as outbound
 from integrations.base import CallResult
 from integrations.connectors import HTTP_OPERATIONS, HttpConnector
@@ -170,10 +171,10 @@ def _raise_incident(session: Session, rt: Deployment, call: OutboundCall, now: d
     people = [u for u in session.scalars(select(User).where(User.active)) if u.has_role("admin")
               or (account is not None and u.username == account.owner)]
     account_id = instance.account_id if instance else ""
-    message = Message("incident", f"Incident: {call.system} {call.operation} failed ({account_id})",
-                      f"The call '{call.operation}' to {call.system} for process instance {call.process_instance_id} "
-                      f"(stage {call.element_id}) failed {call.attempts} times; last error: {call.last_error}. "
-                      f"An admin can retry it: POST /api/v1/incidents/{call.id}/retry")
+    params = {"variant": "call", "system": call.system, "operation": call.operation,
+              "account": account.name if account else account_id, "instance": call.process_instance_id,
+              "element": call.element_id, "attempts": call.attempts, "error": call.last_error, "call_id": call.id}
+    message = Message("incident", *render("incident", params), params=params)  # worded per recipient
     for person in people:
         rt.notifier.notify(session, person, message, now)
 

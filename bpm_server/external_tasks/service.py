@@ -26,6 +26,7 @@ from bpm_server.external_tasks.models import ExternalTask
 from bpm_server.identity.models import User
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.notifications.service import Message
+from bpm_server.notifications.texts import render
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +152,9 @@ def _raise_incident(session: Session, rt: Deployment, task: ExternalTask, worker
     audit(session, actor=worker_id, action="incident.open", object_type="external_task", object_id=task.id,
           now=now, process_instance_id=task.process_instance_id, element_id=task.element_id,
           error=task.error_message)
-    message = Message("incident", f"Incident: external task {task.topic} failed",
-                      f"Worker {worker_id} gave up on external task {task.id} (topic {task.topic}, stage "
-                      f"{task.element_id}) of process instance {task.process_instance_id}: {task.error_message}. "
-                      f"An admin can give it retries: POST /api/v1/external-tasks/{task.id}/retries")
+    params = {"variant": "external_task", "topic": task.topic, "worker": worker_id, "task_id": task.id,
+              "element": task.element_id, "instance": task.process_instance_id, "error": task.error_message}
+    message = Message("incident", *render("incident", params), params=params)  # worded per recipient
     for person in session.scalars(select(User).where(User.active)):
         if person.has_role("admin"):
             rt.notifier.notify(session, person, message, now)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bpm_server.database import JsonType, Model, UTCDateTime
@@ -25,12 +25,15 @@ class User(Model):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
-    department_id: Mapped[str] = mapped_column(ForeignKey("department.id"), index=True)
+    # None: signed in through single sign-on with groups that map to no department (told so).
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("department.id"), index=True, nullable=True)
     roles: Mapped[list[str]] = mapped_column(JsonType)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    # Typed as always there: only a user made by single sign-on can lack one, and the
+    # code paths that read it (CLI, demo) make users with a department.
     department: Mapped[Department] = relationship(lazy="joined")
 
     def has_role(self, *roles: str) -> bool:
@@ -83,7 +86,8 @@ class LoginFailure(Model):
     Recorded under the name as typed, whether or not such a user exists."""
 
     __tablename__ = "login_failure"
-    __table_args__ = (Index("ix_login_failure_username_at", "username", "at"),)
+    __table_args__ = (Index("ix_login_failure_username_at", "username", "at"),
+                      Index("ix_login_failure_remote_addr_at", "remote_addr", "at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(100))
@@ -102,3 +106,21 @@ class WebSession(Model):
     user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ExternalLogin(Model):
+    """A person as an identity provider knows them (``provider``: oidc, dingtalk, wecom,
+    feishu; ``subject``: the provider's stable id for them), linked to one of our users
+    on their first single sign-on."""
+
+    __tablename__ = "external_login"
+    __table_args__ = (UniqueConstraint("provider", "subject", name="uq_external_login_provider_subject"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_sign_in_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(lazy="joined")

@@ -6,10 +6,11 @@ import math
 import secrets
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from bpm_server.audit.service import record as audit
@@ -67,33 +68,58 @@ def check_password(session: Session, username: str, password: str) -> User | Non
     return user
 
 
-# Password guessing: after this many failed sign-ins for one username within
-# the window, further attempts for it are refused, without checking the
-# password, until the oldest failure leaves the window.
+# Password guessing: after ``attempts`` failed sign-ins for one username, or
+# ``address_attempts`` from one client address, within the window, further
+# attempts for it are refused, without checking the password, until the oldest
+# failure leaves the window. The address limit keeps one client from locking
+# out every name it knows; behind a proxy it needs BPM_TRUSTED_PROXIES.
 SIGN_IN_ATTEMPTS = 5
+SIGN_IN_ADDRESS_ATTEMPTS = 20
 SIGN_IN_WINDOW = timedelta(minutes=15)
 
 
-def sign_in(session: Session, username: str, password: str, *, remote_addr: str | None,
-            now: datetime) -> User | None:
-    """``check_password`` behind a per-username throttle: the user, or None after
-    recording the failure; ``TooManyAttempts`` (429) while the name is throttled.
+def _serialize_attempts(session: Session, keys: Iterable[str]) -> None:
+    """On PostgreSQL, one sign-in at a time per username and per address, until the
+    caller's transaction ends: otherwise parallel guesses all count the same failures
+    and all get their password checked. The failure is committed with the lock's release."""
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite (development) serializes writers on its own
+    for key in sorted(set(keys)):  # always the same order: two sign-ins never wait for each other
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 17))"), {"k": f"sign-in:{key}"})
+
+
+def _throttled(session: Session, column: Any, value: str, limit: int, since: datetime, now: datetime,
+               window: timedelta, what: str) -> None:
+    count, oldest = session.execute(select(func.count(), func.min(LoginFailure.at)).where(
+        column == value, LoginFailure.at > since)).one()
+    if count >= limit:
+        wait = max(math.ceil((oldest + window - now).total_seconds()), 1)
+        raise TooManyAttempts(f"too many failed sign-ins {what}; try again in {(wait + 59) // 60} minute(s)",
+                              retry_after_seconds=wait)
+
+
+def sign_in(session: Session, username: str, password: str, *, remote_addr: str | None, now: datetime,
+            attempts: int = SIGN_IN_ATTEMPTS, address_attempts: int = SIGN_IN_ADDRESS_ATTEMPTS,
+            window: timedelta = SIGN_IN_WINDOW) -> User | None:
+    """``check_password`` behind the throttles: the user, or None after recording the
+    failure; ``TooManyAttempts`` (429) while the name or the address is throttled.
     Unknown names are counted like known ones, so the answer reveals nothing."""
     key = username.strip().lower()[:100]
-    since = now - SIGN_IN_WINDOW
-    recent = session.execute(select(func.count(), func.min(LoginFailure.at)).where(
-        LoginFailure.username == key, LoginFailure.at > since)).one()
-    if recent[0] >= SIGN_IN_ATTEMPTS:
-        wait = max(math.ceil((recent[1] + SIGN_IN_WINDOW - now).total_seconds()), 1)
-        raise TooManyAttempts(f"too many failed sign-ins for this username; try again in {(wait + 59) // 60} "
-                              f"minute(s)", retry_after_seconds=wait)
+    address = (remote_addr or "")[:64] or None
+    _serialize_attempts(session, [f"user:{key}"] + ([f"addr:{address}"] if address else []))
+    since = now - window
+    _throttled(session, LoginFailure.username, key, attempts, since, now, window, "for this username")
+    if address:
+        _throttled(session, LoginFailure.remote_addr, address, address_attempts, since, now, window,
+                   "from this address")
     user = check_password(session, username, password)
     if user is None:
-        session.add(LoginFailure(username=key, remote_addr=(remote_addr or "")[:64] or None, at=now))
+        session.add(LoginFailure(username=key, remote_addr=address, at=now))
     else:
         session.execute(delete(LoginFailure).where(LoginFailure.username == key))
     # Failures older than the window no longer count; drop them as we go.
-    session.execute(delete(LoginFailure).where(LoginFailure.username == key, LoginFailure.at <= since))
+    session.execute(delete(LoginFailure).where(LoginFailure.at <= since, or_(
+        LoginFailure.username == key, LoginFailure.remote_addr == address)))
     return user
 
 
@@ -332,8 +358,8 @@ def user_for_web_session(session: Session, session_id: str | None) -> User | Non
 # --------------------------------------------------------------------------- out-of-office substitutes
 
 
-def leads_department(session: Session, user: User, department_id: str) -> bool:
-    department = session.get(Department, department_id)
+def leads_department(session: Session, user: User, department_id: str | None) -> bool:
+    department = session.get(Department, department_id) if department_id else None
     return bool(department and department.lead_user_id == user.id)
 
 

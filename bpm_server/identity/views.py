@@ -223,7 +223,7 @@ def create_user(body: dict):
     session, now, actor = db_session(), deployment().clock.now(), current_user()
     user = service.add_user(session, body["username"], department=body["department"], roles=body["roles"],
                             password=body["password"], display_name=body["display_name"], now=now)
-    if body["lead"]:
+    if body["lead"] and user.department_id:
         service.save_department(session, actor.username, user.department_id, lead=user.username, now=now)
     audit(session, actor=actor.username, action="user.create", object_type="user", object_id=user.username,
           now=now, before=None, after={"display_name": user.display_name, "department": user.department_id,

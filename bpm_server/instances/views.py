@@ -20,6 +20,8 @@ from bpm_server.instances import service
 from bpm_server.instances.models import INSTANCE_STATES, ProcessInstance
 from bpm_server.messages.service import waiting_for
 from bpm_server.runtime import operations
+from bpm_server.sla import timeline
+from bpm_server.sla.schemas import TimelineSchema
 from bpm_server.tasks.models import HumanTask
 from bpm_server.tasks.schemas import TaskSchema
 
@@ -323,3 +325,17 @@ def migrate(body: dict, instance_id: str):
     rt = deployment()
     return operations.migrate_instance(db_session(), rt, instance_id, body["version"], dry_run=body["dry_run"],
                                        actor=current_user().username, now=rt.clock.now())
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+@blp.route("/<instance_id>/timeline")
+@requires(*READERS)
+@blp.response(200, TimelineSchema)
+def get_timeline(instance_id: str):
+    """Every stage's clock events between the instance's start and its end, in order, with who and why."""
+    user = current_user()
+    instance = service.get_instance(db_session(), instance_id)
+    _check_may_read(user, instance)
+    return {"events": [e.as_dict() for e in timeline.instance_timeline(db_session(), instance, deployment().calendar)]}

@@ -89,9 +89,22 @@ def _assignee_problems(session: Session, element: str, assignee: str | None) -> 
     if "{" in assignee or assignee.startswith("="):
         return [Problem(element, gettext("assignee expression %(assignee)s cannot be read: write a username, "
                                          "${initiator} or ${variable}", assignee=repr(assignee)))]
-    if session.scalar(select(User.id).where(func.lower(User.username) == assignee.lower())) is None:
-        return [Problem(element, gettext("assignee %(assignee)s is not a known user", assignee=repr(assignee)))]
     return []
+
+
+def assignment_warnings(session: Session, human_tasks: Iterable[Any]) -> list[Problem]:
+    """Assignees that name nobody here. Not refused: diagrams from Camunda's examples name demo
+    users (``kermit``, ``demo``) and still run; such a task waits in its department's inbox."""
+    warnings: list[Problem] = []
+    for task in human_tasks:
+        named = {assignee_of(task), *_names(task.properties.get(CANDIDATE_USERS_PROPERTY))}
+        for user in sorted(u for u in named if u and not _VARIABLE.match(u) and "{" not in u
+                           and not u.startswith("=")):
+            if session.scalar(select(User.id).where(func.lower(User.username) == user.lower())) is None:
+                warnings.append(Problem(task.name, gettext(
+                    "assignee %(assignee)s is not a known user: the task waits in its department's inbox "
+                    "until someone there claims it", assignee=repr(user))))
+    return warnings
 
 
 def resolve_department(session: Session, raw: str | None) -> str | None:

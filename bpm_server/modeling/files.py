@@ -58,3 +58,18 @@ def split_uploads(uploads: Iterable[tuple[str, bytes]]) -> tuple[dict[str, bytes
             raise Invalid(f"file {name!r} is neither a model file (.bpmn, .dmn) nor a form (.json)",
                           code="unsupported_file", details={"files": [name]})
     return model_files, forms
+
+
+def model_upload(uploads: Iterable[tuple[str, bytes]]) -> tuple[bytes | dict[str, bytes], dict[str, Any]]:
+    """A new model's or version's uploaded files: one diagram alone (its bytes), or every model
+    file by name with the model's own forms; refused naming the file when none is a .bpmn or one is empty."""
+    model_files, forms = split_uploads(uploads)
+    if not any(name.lower().endswith(".bpmn") for name in model_files):
+        raise Invalid("the upload needs a .bpmn file", code="missing_file",
+                      details={"files": ["a .bpmn file is required"]})
+    empty = sorted(name for name, content in model_files.items() if not content.strip())
+    if empty:
+        raise Invalid(f"file {empty[0]!r} is empty", code="empty_upload", details={"files": empty})
+    if len(model_files) == 1 and not forms:
+        return next(iter(model_files.values())), {}
+    return model_files, forms

@@ -7,7 +7,9 @@ lifecycle around it. The caller owns the transaction.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,9 +22,11 @@ from bpm_server.modeling.service import publish_version
 MODEL_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,99}")
 
 
-def create_model(session: Session, *, model_id: str, name: str, description: str, xml: bytes,
-                 entry_process: str | None, actor: str, now: datetime) -> tuple[ProcessModel, ProcessModelVersion]:
-    """A new model with its first version; nothing is stored if the files have problems."""
+def create_model(session: Session, *, model_id: str, name: str, description: str,
+                 content: bytes | Mapping[str, bytes], entry_process: str | None, actor: str, now: datetime,
+                 local_forms: Mapping[str, Any] | None = None) -> tuple[ProcessModel, ProcessModelVersion]:
+    """A new model with its first version (one diagram, or several BPMN and DMN files with the
+    model's own forms); nothing is stored if the files have problems."""
     if not MODEL_ID.fullmatch(model_id):
         raise Invalid(f"model id {model_id!r} must be lower-case letters, digits, '-' or '_' (at most 100)",
                       code="invalid_model_id", details={"id": ["lower-case letters, digits, '-' or '_'"]})
@@ -34,8 +38,8 @@ def create_model(session: Session, *, model_id: str, name: str, description: str
     session.flush()
     # publish_version raises Invalid (422 per element) before storing anything of the
     # version; the caller's rollback then removes the model row too.
-    version, _created = publish_version(session, model_id, xml, source="upload", now=now, created_by=actor,
-                                        entry_process=entry_process)
+    version, _created = publish_version(session, model_id, content, source="upload", now=now, created_by=actor,
+                                        entry_process=entry_process, local_forms=dict(local_forms or {}))
     audit(session, actor=actor, action="process_model.create", object_type="process_model", object_id=model_id,
           now=now, version=version.version)
     return process_model, version

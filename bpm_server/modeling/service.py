@@ -33,7 +33,7 @@ from bpm_server.engine.adapter import (
 )
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.instances.models import ProcessInstance
-from bpm_server.modeling.assignment import check_assignments
+from bpm_server.modeling.assignment import assignment_warnings, check_assignments
 from bpm_server.modeling.connectors import service_task_problems
 from bpm_server.modeling.files import read_model_folder
 from bpm_server.modeling.forms import EMPTY_FORM, schema_problem
@@ -410,8 +410,9 @@ def _read_metadata(path: Path) -> dict[str, Any]:
 
 
 def validate_diagram(session: Session, model_id: str, xml: bytes | Mapping[str, bytes],
-                     local_forms: Mapping[str, Any] | None = None) -> list[Problem]:
-    """Every problem publishing ``xml`` as a new version of the model would report; nothing is stored.
+                     local_forms: Mapping[str, Any] | None = None) -> tuple[list[Problem], list[Problem]]:
+    """(every problem publishing ``xml`` as a new version of the model would report, the warnings
+    that would not stop it); nothing is stored.
 
     Runs exactly the checks of ``publish_version`` (compile, departments, forms,
     SLA properties), so a diagram the modeler calls clean publishes cleanly."""
@@ -423,10 +424,10 @@ def validate_diagram(session: Session, model_id: str, xml: bytes | Mapping[str, 
         current = session.get(ProcessModelVersion, process_model.current_version_id)
         entry_process = current.entry_process if current else None
     try:
-        check_version(session, xml, entry_process, local_forms, model_id)
+        model, _forms = check_version(session, xml, entry_process, local_forms, model_id)
     except BpmnInvalid as exc:
-        return list(exc.problems)
-    return []
+        return list(exc.problems), []
+    return [], assignment_warnings(session, model.human_tasks.values())
 
 
 def instance_counts(session: Session, model_id: str) -> dict[int, dict[str, int]]:

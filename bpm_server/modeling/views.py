@@ -12,7 +12,7 @@ from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, current_user, requires
 from bpm_server.instances.views import MigrationResultSchema
 from bpm_server.modeling import management, service
-from bpm_server.modeling.files import split_uploads
+from bpm_server.modeling.files import model_upload, split_uploads
 from bpm_server.modeling.models import ProcessModelVersion
 from bpm_server.runtime import operations
 from bpm_server.sla import start_timers
@@ -97,7 +97,7 @@ def get_version_bpmn(model_id: str, number: int):
 def upload_version(model_id: str):
     """Validate and publish a new version (XML body, or multipart: one ``file``, or several ``files``:
     the model's BPMN and DMN files and its own forms as .json)."""
-    content, local_forms = _uploaded_content()
+    content, local_forms = uploaded_content()
     version, created = service.publish_version(db_session(), model_id, content, source="upload",
                                                now=deployment().clock.now(), created_by=current_user().username,
                                                local_forms=local_forms)
@@ -106,7 +106,7 @@ def upload_version(model_id: str):
     return {"process_model_id": model_id, "created": created, "version": version}, (201 if created else 200)
 
 
-def _uploaded_content() -> tuple[bytes | dict[str, bytes], dict[str, Any]]:
+def uploaded_content() -> tuple[bytes | dict[str, bytes], dict[str, Any]]:
     """One diagram, or a multi-file model's files (several multipart files: BPMN, DMN, forms)."""
     uploads = [*request.files.getlist("file"), *request.files.getlist("files")] \
         if request.mimetype == "multipart/form-data" else []
@@ -141,6 +141,8 @@ class ProblemSchema(Schema):
 class ValidationResultSchema(Schema):
     valid = fields.Boolean()
     problems = fields.List(fields.Nested(ProblemSchema))
+    warnings = fields.List(fields.Nested(ProblemSchema), metadata={
+        "description": "what publishing would accept but a process owner should know (an assignee nobody here has)"})
 
 
 @blp.route("/<model_id>/versions/validate", methods=["POST"])
@@ -151,9 +153,10 @@ class ValidationResultSchema(Schema):
 @blp.response(200, ValidationResultSchema)
 def validate_version(model_id: str):
     """Run the upload's checks on a diagram without publishing it; problems are listed per BPMN element id."""
-    content, local_forms = _uploaded_content()
-    problems = service.validate_diagram(db_session(), model_id, content, local_forms)
-    return {"valid": not problems, "problems": [p.as_dict() for p in problems]}
+    content, local_forms = uploaded_content()
+    problems, warnings = service.validate_diagram(db_session(), model_id, content, local_forms)
+    return {"valid": not problems, "problems": [p.as_dict() for p in problems],
+            "warnings": [w.as_dict() for w in warnings]}
 
 
 class VersionCountSchema(Schema):
@@ -218,23 +221,19 @@ class CreateModelSchema(Schema):
                         metadata={"description": "file name -> content (JSON body); multipart sends `files`"})
 
 
-def _created_files(body: dict) -> bytes:
-    """The uploaded diagram of a new model (JSON ``files`` or multipart ``files``/``file``)."""
+def _created_files(body: dict) -> tuple[bytes | dict[str, bytes], dict[str, Any]]:
+    """The files of a new model (JSON ``files`` by name, or multipart ``files``/``file``): one
+    diagram, or several BPMN and DMN files with the model's own forms (.json)."""
     if request.mimetype == "multipart/form-data":
         uploads = [(u.filename or "", u.read()) for u in
                    [*request.files.getlist("files"), *request.files.getlist("file")]]
     else:
-        uploads = [(name, text.encode()) for name, text in (body.get("files") or {}).items()]
-    diagrams = [(name, content) for name, content in uploads if name.lower().endswith(".bpmn")]
-    if not diagrams:
-        raise Invalid("a new model needs its BPMN file in 'files'", code="missing_file",
-                      details={"files": ["a .bpmn file is required"]})
-    if len(diagrams) > 1 or len(uploads) > len(diagrams):
-        raise Invalid("this upload takes one .bpmn file per model", code="unsupported_file",
-                      details={"files": [name for name, _ in uploads]})
-    if not diagrams[0][1].strip():
-        raise Invalid("the upload is empty; send the BPMN XML", code="empty_upload", details={"files": ["empty"]})
-    return diagrams[0][1]
+        files = body.get("files") or {}
+        if not all(isinstance(text, str) for text in files.values()):
+            raise Invalid("each file in 'files' is its name and its text", code="invalid_body",
+                          details={"files": ["name -> text"]})
+        uploads = [(name, text.encode()) for name, text in files.items()]
+    return model_upload(uploads)
 
 
 def _create_body() -> dict:
@@ -269,11 +268,12 @@ def _create_body() -> dict:
 def create_model():
     """Create a model with its first version (the entry process chosen or inferred)."""
     body = _create_body()
-    xml = _created_files(body)
+    content, local_forms = _created_files(body)
     session, rt = db_session(), deployment()
     process_model, version = management.create_model(
-        session, model_id=body["id"], name=body["name"], description=body["description"], xml=xml,
-        entry_process=body["entry_process"], actor=current_user().username, now=rt.clock.now())
+        session, model_id=body["id"], name=body["name"], description=body["description"], content=content,
+        local_forms=local_forms, entry_process=body["entry_process"], actor=current_user().username,
+        now=rt.clock.now())
     return _model_view(process_model, [version]), 201
 
 

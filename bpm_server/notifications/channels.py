@@ -19,6 +19,7 @@ from bpm_server.database import new_id, rows_changed
 from bpm_server.extensions import Deployment
 from bpm_server.identity.models import User
 from bpm_server.integration_log import service as integration_log
+from bpm_server.notifications import texts
 from bpm_server.notifications.models import NotificationDelivery
 from bpm_server.outbound import service as outbound
 from bpm_server.tasks.models import HumanTask
@@ -36,7 +37,7 @@ class DeliveryAttempt:
 
 
 def dispatch(session: Session, rt: Deployment, user: User, *, kind: str, title: str, body: str, task_id: str | None,
-             notification_id: str | None, now: datetime) -> list[NotificationDelivery]:
+             notification_id: str | None, now: datetime, language: str | None = None) -> list[NotificationDelivery]:
     """Queue the notification on every channel routed to the user (none without a channels file)."""
     registry = outbound.registry()
     names = registry.channels_for(user.username, user.department_id)
@@ -46,8 +47,11 @@ def dispatch(session: Session, rt: Deployment, user: User, *, kind: str, title: 
     if task_id:
         task = session.get(HumanTask, task_id)
         instance_id = task.process_instance_id if task else None
+    # The channels' own lines ("for …", the e-mail signature) in the recipient's language too.
+    for_line, signature = texts.addressee(user.display_name, user.username, language)
     notice = {"kind": kind, "title": title, "body": body, "username": user.username,
-              "display_name": user.display_name, "department": user.department_id, "task_id": task_id}
+              "display_name": user.display_name, "department": user.department_id, "task_id": task_id,
+              "extra": {"addressee": for_line, "signature": signature}}
     made = []
     for name in names:
         delivery = NotificationDelivery(id=new_id(), notification_id=notification_id, channel=name,
@@ -74,6 +78,7 @@ def send(attempt: DeliveryAttempt, now: datetime) -> tuple[str, CallResult]:
                                      error=f"channel {attempt.channel!r} is no longer configured")
     names = ("kind", "title", "body", "username", "display_name", "department", "task_id")
     fields: dict[str, Any] = {k: attempt.notice.get(k) for k in names}
+    fields["extra"] = attempt.notice.get("extra") or {}
     return channel.kind, channel.send(Notice(**fields), now=now)
 
 

@@ -45,3 +45,13 @@ class NotificationDelivery(Model):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class NotificationPreference(Model):
+    """The language a person's notifications are written in (Chinese when there is no row)."""
+
+    __tablename__ = "notification_preference"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(10))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -14,11 +14,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bpm_server.database import new_id
-from bpm_server.errors import NotFound
+from bpm_server.errors import Invalid, NotFound
 from bpm_server.extensions import deployment
 from bpm_server.identity.models import User
+from bpm_server.notifications import texts
 from bpm_server.notifications.channels import dispatch
-from bpm_server.notifications.models import Notification
+from bpm_server.notifications.models import Notification, NotificationPreference
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,35 @@ class InAppNotifier:
     deployment routes to the person (e-mail, WeCom, DingTalk, Feishu, webhook)."""
 
     def notify(self, session: Session, user: User, message: Message, now: datetime) -> None:
-        notification = Notification(id=new_id(), user_id=user.id, kind=message.kind, title=message.title,
-                                    body=message.body, task_id=message.task_id, params=message.params,
-                                    created_at=now)
+        # Written in the recipient's language, whoever's request or job raised it.
+        language = language_of(session, user)
+        title, body = message.title, message.body
+        if message.params is not None and texts.knows(message.kind, message.params):
+            title, body = texts.render(message.kind, message.params, language)
+        notification = Notification(id=new_id(), user_id=user.id, kind=message.kind, title=title[:300],
+                                    body=body, task_id=message.task_id, params=message.params, created_at=now)
         session.add(notification)
-        dispatch(session, deployment(), user, kind=message.kind, title=message.title, body=message.body,
-                 task_id=message.task_id, notification_id=notification.id, now=now)
+        dispatch(session, deployment(), user, kind=message.kind, title=title, body=body, task_id=message.task_id,
+                 notification_id=notification.id, now=now, language=language)
+
+
+def language_of(session: Session, user: User) -> str:
+    """The language of the person's notifications: Chinese unless they chose English."""
+    chosen = session.get(NotificationPreference, user.id)
+    return texts.language_of(chosen.locale if chosen else None)
+
+
+def set_language(session: Session, user: User, locale: str, now: datetime) -> str:
+    if locale not in texts.LANGUAGES:
+        raise Invalid(f"locale must be one of {', '.join(texts.LANGUAGES)}, got {locale!r}", code="invalid_locale",
+                      details={"locale": [f"one of {', '.join(texts.LANGUAGES)}"]})
+    chosen = session.get(NotificationPreference, user.id)
+    if chosen is None:
+        session.add(NotificationPreference(user_id=user.id, locale=locale, updated_at=now))
+    else:
+        chosen.locale, chosen.updated_at = locale, now
+    session.flush()
+    return locale
 
 
 def notifications_for(session: Session, user: User, *, unread_only: bool, page: int,

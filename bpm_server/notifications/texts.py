@@ -1,78 +1,108 @@
-# ruff: noqa: RUF001 - Chinese text uses full-width punctuation
-"""What the task verbs' notifications say, in Chinese (the default) and English.
+"""What notifications say, in the recipient's language (Chinese by default, English on request).
 
-A notification keeps its kind and parameters, so the notification centre says it
-in the reader's language; the stored title and body (what the outbound channels
-send) are in Chinese, the deployment's language.
+The texts are gettext messages of the ``messages`` catalogue (bpm_server/translations),
+rendered with Flask-Babel for the language given, never the request's: a notification
+is written for its recipient, often by a job or by someone else's request. A
+notification keeps its kind and parameters as well, so the notification centre can
+say it again in the reader's current language.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-DEFAULT_LANGUAGE = "zh_CN"
+from flask_babel import force_locale, gettext
+from flask_babel import lazy_gettext as _l
 
-# kind -> language -> (title, body); ``{…}`` are the notification's params.
-_TEXTS: dict[str, dict[str, tuple[str, str]]] = {
-    "task_sent_back": {
-        "zh_CN": ("任务被退回：{title}", "{actor} 将“{from_title}”退回到“{title}”（客户 {account}）。原因：{reason}"),
-        "en": ("Sent back: {title}", "{actor} sent “{from_title}” back to “{title}” (account {account}). "
-                                     "Reason: {reason}"),
-    },
-    "task_transferred": {
-        "zh_CN": ("转交给你：{title}", "{actor} 将“{title}”（客户 {account}）转交给你。原因：{reason}"),
-        "en": ("Transferred to you: {title}", "{actor} transferred “{title}” (account {account}) to you. "
-                                              "Reason: {reason}"),
-    },
-    "task_signer_added": {
-        "zh_CN": ("请你加签：{title}", "{actor} 请你在“{title}”（客户 {account}）{position}加签。"),
-        "en": ("Please sign: {title}", "{actor} asks you to sign {position} them on “{title}” (account {account})."),
-    },
-    "task_signed": {
-        "zh_CN": ("加签已完成：{title}", "{actor} 已在“{title}”（客户 {account}）上签署，任务回到你这里。"),
-        "en": ("Signed: {title}", "{actor} signed “{title}” (account {account}); the task is back with you."),
-    },
-    "task_cc": {
-        "zh_CN": ("抄送给你：{title}", "{actor} 将“{title}”（客户 {account}）抄送给你（只读）。"),
-        "en": ("Copied to you: {title}", "{actor} copied “{title}” (account {account}) to you (read only)."),
-    },
-    "task_urged": {
-        "zh_CN": ("催办：{title}", "{actor} 催你尽快处理“{title}”（客户 {account}）。"),
-        "en": ("Reminder: {title}", "{actor} asks you to deal with “{title}” (account {account}) soon."),
-    },
-    "task_withdrawn": {
-        "zh_CN": ("已撤回：{title}", "{actor} 撤回了“{from_title}”，“{title}”已从你的待办中移除。"),
-        "en": ("Withdrawn: {title}", "{actor} took “{from_title}” back; “{title}” left your inbox."),
-    },
-    "task_commented": {
-        "zh_CN": ("新评论：{title}", "{actor} 在“{title}”（客户 {account}）上评论：{reason}"),
-        "en": ("New comment: {title}", "{actor} commented on “{title}” (account {account}): {reason}"),
-    },
+from bpm_server.extensions import deployment
+
+DEFAULT_LANGUAGE = "zh_CN"
+LANGUAGES = ("zh_CN", "en")
+
+# template -> (title, body); ``%(…)s`` are the notification's params. Written lazily so that
+# pybabel extracts them; rendered in the recipient's language by ``render``.
+_TEXTS: dict[str, tuple[Any, Any]] = {
+    "sla_warning": (_l("Due soon: %(title)s (%(account)s)"),
+                    _l("The stage “%(title)s” of %(account)s is close to its due time (%(due_at)s).")),
+    "sla_breach": (_l("Overdue: %(title)s (%(account)s)"),
+                   _l("The stage “%(title)s” of %(account)s is past its due time (%(due_at)s).")),
+    "task_sent_back": (_l("Sent back: %(title)s"),
+                       _l("%(actor)s sent “%(from_title)s” back to “%(title)s” (account %(account)s). "
+                          "Reason: %(reason)s")),
+    "task_transferred": (_l("Transferred to you: %(title)s"),
+                         _l("%(actor)s transferred “%(title)s” (account %(account)s) to you. Reason: %(reason)s")),
+    "task_signer_added:before": (_l("Please sign: %(title)s"),
+                                 _l("%(actor)s asks you to sign before them on “%(title)s” (account %(account)s).")),
+    "task_signer_added:after": (_l("Please sign: %(title)s"),
+                                _l("%(actor)s asks you to sign after them on “%(title)s” (account %(account)s).")),
+    "task_signed": (_l("Signed: %(title)s"),
+                    _l("%(actor)s signed “%(title)s” (account %(account)s); the task is back with you.")),
+    "task_cc": (_l("Copied to you: %(title)s"),
+                _l("%(actor)s copied “%(title)s” (account %(account)s) to you (read only).")),
+    "task_urged": (_l("Reminder: %(title)s"),
+                   _l("%(actor)s asks you to deal with “%(title)s” (account %(account)s) soon.")),
+    "task_withdrawn": (_l("Withdrawn: %(title)s"),
+                       _l("%(actor)s took “%(from_title)s” back; “%(title)s” left your inbox.")),
+    "task_commented": (_l("New comment: %(title)s"),
+                       _l("%(actor)s commented on “%(title)s” (account %(account)s): %(reason)s")),
+    "tasks_returned": (_l("%(count)s task(s) of %(person)s are back in %(department)s's queue"),
+                       _l("%(person)s was deactivated by %(actor)s; their open tasks are unassigned and can be "
+                          "claimed by anyone in %(department)s: %(tasks)s")),
+    "incident:external_task": (_l("Incident: external task %(topic)s failed"),
+                               _l("Worker %(worker)s gave up on external task %(task_id)s (topic %(topic)s, stage "
+                                  "%(element)s) of process instance %(instance)s: %(error)s. An admin can give it "
+                                  "retries: POST /api/v1/external-tasks/%(task_id)s/retries")),
+    "incident:call": (_l("Incident: %(system)s %(operation)s failed (%(account)s)"),
+                      _l("The call “%(operation)s” to %(system)s for process instance %(instance)s (stage "
+                         "%(element)s) failed %(attempts)s times; last error: %(error)s. An admin can retry it: "
+                         "POST /api/v1/incidents/%(call_id)s/retry")),
 }
 
-_POSITIONS = {"zh_CN": {"before": "之前", "after": "之后"}, "en": {"before": "before", "after": "after"}}
+
+def template_of(kind: str, params: Mapping[str, Any]) -> str:
+    """Which text a notification of ``kind`` uses (some kinds have variants, named in params)."""
+    if kind == "task_signer_added":
+        return f"{kind}:{'after' if params.get('position') == 'after' else 'before'}"
+    variant = params.get("variant")
+    return f"{kind}:{variant}" if variant else kind
 
 
-def knows(kind: str) -> bool:
-    return kind in _TEXTS
+def knows(kind: str, params: Mapping[str, Any] | None = None) -> bool:
+    return template_of(kind, params or {}) in _TEXTS
 
 
-def render(kind: str, params: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
+def language_of(language: str | None) -> str:
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def render(kind: str, params: Mapping[str, Any], language: str | None = DEFAULT_LANGUAGE) -> tuple[str, str]:
     """(title, body) of a notification of ``kind`` in ``language`` (Chinese when unknown)."""
-    texts = _TEXTS[kind]
-    language = language if language in texts else DEFAULT_LANGUAGE
-    values = {key: ("" if value is None else value) for key, value in params.items()}
-    if "position" in values:
-        values["position"] = _POSITIONS[language].get(str(values["position"]), values["position"])
-    values.setdefault("reason", "—")
-    if not values["reason"]:
-        values["reason"] = "—"
-    title, body = texts[language]
-    return title.format_map(_Blank(values)), body.format_map(_Blank(values))
+    title, body = _TEXTS[template_of(kind, params)]
+    with force_locale(language_of(language)):
+        values = _Blank({key: _shown(key, value) for key, value in params.items()})
+        return str(title) % values, str(body) % values
+
+
+def addressee(display_name: str, username: str, language: str | None) -> tuple[str, str]:
+    """The channels' lines naming the recipient: (the robots' "for …", the e-mail signature)."""
+    with force_locale(language_of(language)):
+        return (gettext("for %(name)s (%(username)s)", name=display_name, username=username),
+                gettext("Notification from the BPM server for %(name)s", name=display_name))
+
+
+def _shown(key: str, value: Any) -> str:
+    """A parameter as the reader sees it: a moment in the calendar's zone, a blank as a dash."""
+    if value is None or value == "":
+        return gettext("no due time") if key == "due_at" else "—"
+    if key == "due_at":
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return moment.astimezone(deployment().calendar.time_zone).strftime("%Y-%m-%d %H:%M")
+    return str(value)
 
 
 class _Blank(dict):
-    """A missing parameter renders as nothing rather than failing the notification."""
+    """A missing parameter renders as a dash rather than failing the notification."""
 
     def __missing__(self, key: str) -> str:
-        return ""
+        return "—"

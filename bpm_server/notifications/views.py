@@ -74,3 +74,24 @@ def mark_all_read():
     session = db_session()
     service.mark_read(session, current_user(), None, deployment().clock.now())
     return {"unread": 0}
+
+
+class LanguageSchema(Schema):
+    locale = fields.String(required=True, metadata={"description": "zh_CN (the default) or en"})
+
+
+@blp.route("/language")
+@requires(*READERS)
+@blp.response(200, LanguageSchema)
+def get_language():
+    """The language the caller's notifications (in-app, e-mail, robots) are written in."""
+    return {"locale": service.language_of(db_session(), current_user())}
+
+
+@blp.route("/language", methods=["PUT"])
+@requires(*READERS)
+@blp.arguments(LanguageSchema)
+@blp.response(200, LanguageSchema)
+def set_language(body: dict):
+    """Choose the language of the caller's notifications from now on: zh_CN (the default) or en."""
+    return {"locale": service.set_language(db_session(), current_user(), body["locale"], deployment().clock.now())}

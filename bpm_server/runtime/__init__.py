@@ -14,6 +14,7 @@ never do.
 from __future__ import annotations
 
 from bpm_server.runtime.commands import (
+    Advance,
     advance,
     advance_test_clock,
     complete_external_task,
@@ -25,5 +26,5 @@ from bpm_server.runtime.commands import (
 )
 from bpm_server.runtime.verbs import finish_task
 
-__all__ = ["advance", "advance_test_clock", "complete_external_task", "complete_task", "deliver_message",
+__all__ = ["Advance", "advance", "advance_test_clock", "complete_external_task", "complete_task", "deliver_message",
            "finish_service_call", "finish_task", "fire_timer", "start_instance"]

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -86,7 +87,7 @@ def complete_task(session: Session, rt: Deployment, user: User, task_id: str, da
     if instance is None:  # the foreign key makes this unreachable short of a damaged database
         raise NotFound(f"the process instance of task {task_id!r} does not exist", code="unknown_instance")
     tasks.note_version(session, instance)
-    tasks.validate_form(instance.version, task, data)
+    tasks.validate_form(session, task, data)
     _ensure_moving(instance)
     try:
         model, run, before = load(rt, instance)
@@ -231,21 +232,43 @@ def _start_for_escalation(session: Session, rt: Deployment, request: Mapping[str
     return f"started {model_id} instance {started.id}"
 
 
-def advance_test_clock(session: Session, rt: Deployment, target: datetime) -> int:
-    """Move the test clock to ``target``, firing every timer that falls due on the way,
-    each at its own moment and in order, as real time would. Returns how many fired."""
+def advance_test_clock(session: Session, rt: Deployment, target: datetime, *, limit: int | None = None) -> Advance:
+    """Move the test clock toward ``target``, firing every timer that falls due on the way,
+    each at its own moment and in order, as real time would.
+
+    With ``limit``, at most that many fire and the clock stops at the last one's moment
+    (``done`` is False if more are due): the caller commits each batch, so a long advance
+    keeps what it did and never holds one transaction for minutes."""
+    clock = cast(MovableClock, rt.clock)
     fired = 0
-    while True:
+    while limit is None or fired < limit:
         due = timers.due_timers(session, target, limit=1)
         if not due:
             break
         timer = due[0]
         moment = timer.due_at + (_ENGINE_TICK if timer.kind == "bpmn" else timedelta(0))
-        if moment > rt.clock.now():
-            rt.clock.set(moment)  # type: ignore[attr-defined]
-        fire_timer(session, rt, timer.id, rt.clock.now())
+        if moment > clock.now():
+            clock.set(moment)
+        fire_timer(session, rt, timer.id, clock.now())
         session.flush()
         fired += 1
-    rt.clock.set(target)  # type: ignore[attr-defined]
-    return fired
+    else:
+        if timers.due_timers(session, target, limit=1):
+            return Advance(fired, done=False)
+    # Land on the target, taking back the engine tick a timer due exactly there added; but never
+    # further back than that: another advance may already have gone further.
+    if clock.now() <= target + _ENGINE_TICK:
+        clock.set(target)
+    return Advance(fired, done=True)
 
+
+class MovableClock(Protocol):
+    def now(self) -> datetime: ...
+
+    def set(self, moment: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class Advance:
+    fired: int
+    done: bool

@@ -130,7 +130,7 @@ def finish_task(session: Session, rt: Deployment, user: User, task_id: str, data
     if task.after_signers:
         tasks.check_completion(user, task, data)
         tasks.note_version(session, instance)
-        tasks.validate_form(instance.version, task, data)
+        tasks.validate_form(session, task, data)
         _ensure_moving(instance)
         task.submitted = dict(data)
         verbs.open_after_signer(session, rt, task, now)

@@ -93,16 +93,26 @@ class WorkingDuration:
 
 # Singular and plural are both accepted whatever the number ("2 working day").
 _DURATION_RE = re.compile(r"\s*([0-9]+)\s+working\s+(day|hour|minute)s?\s*", re.IGNORECASE)
+# The same in Chinese, as people there write it: "2 个工作日", "4 个工作小时", "30 个工作分钟"
+# (the measure word 个 and the spaces optional; 工作天 for a day too).
+_CHINESE_DURATION_RE = re.compile(r"\s*([0-9]+)\s*个?\s*工作\s*(日|天|小时|分钟)\s*")
+_CHINESE_UNITS: dict[str, DurationUnit] = {"日": "day", "天": "day", "小时": "hour", "分钟": "minute"}
 _ACCEPTED_FORMS = ("'<N> working days', '<N> working hours' or '<N> working minutes' "
-                   "(singular allowed, N a whole number >= 0), e.g. '2 working days'")
+                   "(singular allowed, N a whole number >= 0), e.g. '2 working days', or in Chinese "
+                   "'<N> 个工作日', '<N> 个工作小时', '<N> 个工作分钟', e.g. '2 个工作日'")
 
 
 def parse_working_duration(text: str) -> WorkingDuration:
-    """Parse ``"2 working days"`` / ``"4 working hours"`` / ``"30 working minutes"``."""
-    match = _DURATION_RE.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"cannot parse working duration {text!r}; accepted forms: {_ACCEPTED_FORMS}")
-    return WorkingDuration(int(match.group(1)), match.group(2).lower())  # type: ignore[arg-type]
+    """Parse ``"2 working days"`` / ``"4 working hours"`` / ``"30 working minutes"``, or the
+    Chinese ``"2 个工作日"`` / ``"4 个工作小时"`` / ``"30 个工作分钟"``."""
+    if isinstance(text, str):
+        match = _DURATION_RE.fullmatch(text)
+        if match is not None:
+            return WorkingDuration(int(match.group(1)), match.group(2).lower())  # type: ignore[arg-type]
+        chinese = _CHINESE_DURATION_RE.fullmatch(text)
+        if chinese is not None:
+            return WorkingDuration(int(chinese.group(1)), _CHINESE_UNITS[chinese.group(2)])
+    raise ValueError(f"cannot parse working duration {text!r}; accepted forms: {_ACCEPTED_FORMS}")
 
 
 _HHMM_RE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])|24:00")
@@ -175,6 +185,20 @@ class OfficialNotice:
     stored_id: int = 0  # the revision's row id: rows are only inserted, so the newest id marks the data's version
 
 
+#: The calendar's last year: the solar-term formula Qingming comes from stops at 2100, and
+#: counting working time further would walk day by day through centuries of weekends.
+LAST_YEAR = 2100
+COMPUTABLE_UNTIL = datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC) - timedelta(hours=14)  # midnight in UTC+14
+
+
+def _within_range(moment: datetime) -> datetime:
+    """``moment``, or the last computable moment if it lies after it (converting a moment near
+    datetime.max to the calendar's zone would overflow)."""
+    if isinstance(moment, datetime) and moment.tzinfo is not None and moment.utcoffset() is not None:
+        return min(moment, COMPUTABLE_UNTIL)
+    return moment
+
+
 @cache
 def _provisional_days_off(year: int) -> frozenset[date]:
     """The statutory holidays of a year nobody has data for; outside the lunar table only the solar ones.
@@ -187,6 +211,9 @@ def _provisional_days_off(year: int) -> frozenset[date]:
     except statutory.UnknownLunarYear as exc:
         log.warning("%s; year %d uses only the solar statutory holidays (New Year, Qingming, Labour Day, "
                     "National Day) until its notice is imported", exc, year)
+    except (NotImplementedError, ValueError, OverflowError):
+        return frozenset()
+    try:
         return statutory.solar_holidays(year)
     except (NotImplementedError, ValueError, OverflowError):  # outside the solar-term formula's 1900-2100
         return frozenset()
@@ -405,7 +432,7 @@ class BusinessCalendar:
         time; a duration that ends exactly at a period's end returns that end
         (18:00, not next morning).  Zero returns ``start`` unchanged (in the
         calendar zone), even outside working time."""
-        local = self._localize(start, "start")
+        local = self._localize(_within_range(start), "start")  # see working_time_between
         if isinstance(duration, WorkingDuration):
             remaining = timedelta(minutes=self.minutes_of(duration))
         elif isinstance(duration, timedelta):
@@ -430,8 +457,10 @@ class BusinessCalendar:
 
     def working_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Exact working time from ``a`` to ``b``; negative if ``b`` is before ``a``."""
-        a_utc = self._localize(a, "a").astimezone(UTC)
-        b_utc = self._localize(b, "b").astimezone(UTC)
+        # Counted up to the last computable moment: past it a stored clock (a test clock
+        # moved to 9999, say) would make this walk millions of days or overflow the zone.
+        a_utc = min(self._localize(_within_range(a), "a").astimezone(UTC), COMPUTABLE_UNTIL)
+        b_utc = min(self._localize(_within_range(b), "b").astimezone(UTC), COMPUTABLE_UNTIL)
         if b_utc < a_utc:
             return -self.working_time_between(b, a)
         day, last = a_utc.astimezone(self._zone).date(), b_utc.astimezone(self._zone).date()

@@ -19,6 +19,7 @@ from bpm_server.identity.models import Department, User
 from bpm_server.modeling.models import ProcessModel, ProcessModelVersion
 from bpm_server.modeling.service import compiled, department_of
 from bpm_server.notifications.service import Message
+from bpm_server.notifications.texts import render
 from bpm_server.sla import breaches
 from bpm_server.sla.escalation import PolicyError, Rule, parse_rules, parse_settings
 from bpm_server.sla.gaps import fallback_people
@@ -136,8 +137,11 @@ def apply(session: Session, rt: Deployment, task: HumanTask, clock: SlaClock, ev
     rules = [r for r in _rules(session, clock) if r.on == event and
              (r.level == level if level is not None else r.after is None)]
     applied = Applied()
+    # One notice per person per event: "assignee" of an unclaimed task is the whole
+    # department, lead included, and the same ladder may name the lead again.
+    notified: set[str] = set()
     for rule in rules:
-        actions = [_act(session, rt, task, event, action, now) for action in rule.actions]
+        actions = [_act(session, rt, task, event, action, now, notified) for action in rule.actions]
         applied.actions.extend(actions)
         if event == "breach":
             applied.escalations.append({"level": rule.level, "event": "breach" if rule.after is None
@@ -161,19 +165,24 @@ def escalation_entries(task: HumanTask, clock: SlaClock, breach_id: str | None, 
             for details in applied.escalations]
 
 
-def _act(session: Session, rt: Deployment, task: HumanTask, event: str, action: dict[str, Any], now: datetime) -> str:
+def _act(session: Session, rt: Deployment, task: HumanTask, event: str, action: dict[str, Any], now: datetime,
+         notified: set[str]) -> str:
     verb, target = next(iter(action.items()))
     if verb == "notify":
         people = _people(session, task, target)
         fell_back = "" if people else _fallback_note(rt)
         if not people:
             people = fallback_people(session, rt.config.escalation_fallback)
-        title = f"SLA {event}: {task.title} ({task.account_id})"
-        body = (f"Stage '{task.title}' of account {task.account_id} " +
-                ("is close to its due time" if event == "warning" else "is past its due time") +
-                f" ({task.due_at.isoformat() if task.due_at else 'no due time'}).")
+        account = session.get(Account, task.account_id)
+        # The words are chosen per recipient, in their language, by the notifier (notifications.texts).
+        params = {"title": task.title, "account": account.name if account else task.account_id,
+                  "due_at": task.due_at.isoformat() if task.due_at else None}
+        title, body = render(f"sla_{event}", params)
         for person in people:
-            rt.notifier.notify(session, person, Message(f"sla_{event}", title, body, task.id), now)
+            if person.id in notified:
+                continue
+            notified.add(person.id)
+            rt.notifier.notify(session, person, Message(f"sla_{event}", title, body, task.id, params=params), now)
         return f"notify {target}: {fell_back}" + (", ".join(p.username for p in people) or "nobody")
     if verb == "reassign":
         return _reassign(session, rt, task, target, now)

@@ -19,7 +19,7 @@ from bpm_server.database import new_id, rows_changed
 from bpm_server.sla.models import Timer
 
 
-def add_timer(session: Session, kind: str, instance_id: str, task_id: str | None, due_at: datetime,
+def add_timer(session: Session, kind: str, instance_id: str | None, task_id: str | None, due_at: datetime,
               payload: dict[str, Any], now: datetime) -> Timer:
     timer = Timer(id=new_id(), kind=kind, process_instance_id=instance_id, task_id=task_id, due_at=due_at,
                   payload=payload, created_at=now)

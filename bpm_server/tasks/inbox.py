@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
+from bpm_server.accounts.models import Account
 from bpm_server.identity.models import User
 from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.sla.models import SlaClock
+from bpm_server.tasks import inbox_query
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
 TABS = ("mine", "department")
@@ -57,8 +59,9 @@ def glances(session: Session, tasks: Iterable[HumanTask], calendar: BusinessCale
 
 
 def tab_query(user: User, tab: str, account_id: str | None = None,
-              process_model_id: str | None = None) -> Select[HumanTask]:
-    """Open tasks of a tab: "mine" = assigned to me; "department" = my department's, claimed or not."""
+              process_model_id: str | None = None, q: str | None = None) -> Select[HumanTask]:
+    """Open tasks of a tab: "mine" = assigned to me; "department" = my department's, claimed or not;
+    ``q`` searches titles, account names and contract numbers (``inbox_query.search_clause``)."""
     query = select(HumanTask).where(HumanTask.state.in_(OPEN_STATES))
     if tab == "mine":
         query = query.where(HumanTask.assignee_id == user.id)
@@ -68,18 +71,34 @@ def tab_query(user: User, tab: str, account_id: str | None = None,
         query = query.where(HumanTask.account_id == account_id)
     if process_model_id:
         query = query.where(HumanTask.process_model_id == process_model_id)
+    if q and q.strip():
+        query = inbox_query.join_account(query).where(inbox_query.search_clause(q))
     return query
 
 
 def tab_page(session: Session, user: User, tab: str, *, account_id: str | None = None,
-             process_model_id: str | None = None, page: int = 1,
-             per_page: int = 50) -> tuple[list[HumanTask], int]:
-    query = tab_query(user, tab, account_id, process_model_id)
+             process_model_id: str | None = None, q: str | None = None, sort: str = "priority",
+             order: str = "desc", page: int = 1, per_page: int = 50) -> tuple[list[HumanTask], int]:
+    query = tab_query(user, tab, account_id, process_model_id, q)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(HumanTask.priority.desc(), HumanTask.due_at.asc().nulls_last(),
-                                          HumanTask.created_at, HumanTask.id)
+    if sort == "account" and not (q and q.strip()):
+        query = inbox_query.join_account(query)
+    rows = session.scalars(query.order_by(*inbox_query.ordering(sort, order))
+                           .options(defer(HumanTask.data), defer(HumanTask.submitted))
                            .limit(per_page).offset((page - 1) * per_page)).all()
     return list(rows), total
+
+
+def account_names(session: Session, tasks: Iterable[HumanTask]) -> dict[str, str]:
+    """Account names by id for the rows shown (a person reads names, not ids)."""
+    return account_names_by_id(session, {t.account_id for t in tasks})
+
+
+def account_names_by_id(session: Session, ids: Iterable[str]) -> dict[str, str]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return dict(session.execute(select(Account.id, Account.name).where(Account.id.in_(wanted))).tuples().all())
 
 
 def filter_choices(session: Session, user: User) -> tuple[list[str], list[str]]:

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from bpm_server.audit.service import record as audit
 from bpm_server.extensions import Deployment
 from bpm_server.identity import service as identity
-from bpm_server.identity.models import User
+from bpm_server.identity.models import Department, User
 from bpm_server.notifications.service import Message
+from bpm_server.notifications.texts import render
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
 
@@ -36,10 +37,10 @@ def deactivate(session: Session, rt: Deployment, actor: User, username: str, *,
         lead = identity.lead_of(session, department_id)
         if lead is None:
             continue  # nobody to tell; the tasks are in the department's queue for anyone there
-        lines = "; ".join(f"{t.title} ({t.account_id})" for t in tasks)
-        rt.notifier.notify(session, lead, Message(
-            "tasks_returned", f"{len(tasks)} task(s) of {user.display_name} are back in {department_id}'s queue",
-            f"{user.display_name} ({username}) was deactivated by {actor.username}; their open tasks are unassigned "
-            f"and can be claimed by anyone in {department_id}: {lines}",
-            tasks[0].id if len(tasks) == 1 else None), now)
+        department = session.get(Department, department_id)
+        params = {"count": len(tasks), "person": f"{user.display_name} ({username})", "actor": actor.display_name,
+                  "department": department.name if department else department_id,
+                  "tasks": "; ".join(f"{t.title} ({t.account_id})" for t in tasks)}
+        rt.notifier.notify(session, lead, Message("tasks_returned", *render("tasks_returned", params),
+                                                  tasks[0].id if len(tasks) == 1 else None, params=params), now)
     return user, returned

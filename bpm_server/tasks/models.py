@@ -21,6 +21,9 @@ class HumanTask(Model):
         # my own work, each already in due-date order.
         Index("ix_human_task_department_inbox", "department_id", "state", "due_at"),
         Index("ix_human_task_assignee_inbox", "assignee_id", "state", "due_at"),
+        # Migration 0017 adds the same pair by priority (highest first, then soonest
+        # due) for the inbox's priority sort; declared there only, as the DESC
+        # NULLS LAST column order is PostgreSQL's.
         Index("ix_human_task_instance", "process_instance_id", "state"),
         Index("ix_human_task_account", "account_id", "state"),
     )
@@ -150,3 +153,23 @@ class Attachment(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     uploaded_by: Mapped[User] = relationship(lazy="joined")
+
+
+class InboxView(Model):
+    """A saved inbox view (Camunda Tasklist's "filter"): a named set of inbox
+    filters and a sort. Personal, or shared with the owner's department when
+    ``department_id`` is set; only the owner renames, changes or deletes it."""
+
+    __tablename__ = "inbox_view"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_inbox_view_owner_name"),
+                      Index("ix_inbox_view_department", "department_id"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    department_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # shared with it
+    filters: Mapped[dict] = mapped_column(JsonType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    owner: Mapped[User] = relationship(lazy="joined")

@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 
 from bpm_server.api_common import PageArgs
 from bpm_server.extensions import deployment
+from bpm_server.tasks.inbox_query import MAX_SEARCH_CHARS, ORDERS, SORTS
 from bpm_server.tasks.models import TASK_STATES
 
 
@@ -30,8 +31,7 @@ class TaskSchema(Schema):
     account_id = fields.String()
     process_instance_id = fields.String()
     process_model_id = fields.String()
-    priority = fields.Integer(metadata={"description": "higher first in the inbox: the stage's own priority, "
-                                                      "raised by escalation"})
+    priority = fields.Integer(metadata={"description": "0 normal; raised by escalation rules (higher is more urgent)"})
 
 
 class TaskDetailSchema(TaskSchema):
@@ -54,6 +54,31 @@ class InboxArgs(PageArgs):
     account_id = fields.String()
     process_model_id = fields.String()
     overdue = fields.Boolean()
+    q = fields.String(validate=validate.Length(max=MAX_SEARCH_CHARS), metadata={
+        "description": "search: part of the stage title, the account's name or id, or the contract number "
+                       "(case-insensitive)"})
+    sort = fields.String(load_default="due", validate=validate.OneOf(SORTS), metadata={
+        "description": "column to sort by: " + ", ".join(SORTS)})
+    order = fields.String(load_default="asc", validate=validate.OneOf(ORDERS))
+
+
+class BulkClaimSchema(Schema):
+    task_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=200))
+
+
+class ClaimResultSchema(Schema):
+    task_id = fields.String()
+    status = fields.Integer(metadata={"description": "200 claimed; otherwise what a single claim would answer "
+                                                     "(404 unknown, 403 not your department, 409 taken)"})
+    code = fields.String()
+    message = fields.String()
+    task = fields.Nested(TaskSchema, allow_none=True)
+
+
+class BulkClaimResultSchema(Schema):
+    items = fields.List(fields.Nested(ClaimResultSchema))
+    claimed = fields.Integer()
+    failed = fields.Integer()
 
 
 class CompleteSchema(Schema):

@@ -20,7 +20,8 @@ from bpm_server.instances.service import json_safe
 from bpm_server.modeling import texts
 from bpm_server.modeling.assignment import resolve_assignee, resolve_department
 from bpm_server.modeling.forms import EMPTY_FORM, field_errors, validator_for
-from bpm_server.modeling.service import department_of, form_name_of, form_of, forms_of_version
+from bpm_server.modeling.service import department_of, form_name_of, forms_of_version
+from bpm_server.tasks import inbox_query
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
 
@@ -30,35 +31,47 @@ class InboxFilter:
     account_id: str | None = None
     process_model_id: str | None = None
     overdue: bool | None = None
+    q: str | None = None
+    sort: str = "due"
+    order: str = "asc"
     page: int = 1
     per_page: int = 20
 
 
 def inbox(session: Session, user: User, filters: InboxFilter, now: datetime) -> tuple[list[HumanTask], int]:
-    """Tasks assigned to the user, plus unclaimed tasks of the user's department; soonest due first."""
+    """Tasks assigned to the user, plus unclaimed tasks of the user's department;
+    soonest due first unless ``filters.sort``/``order`` say otherwise."""
     halves = _inbox_halves(user, filters, now)
     if not halves:
         return [], 0
-    order = (HumanTask.due_at.asc().nulls_last(), HumanTask.created_at, HumanTask.id)
+    order = inbox_query.ordering(filters.sort, filters.order)
+    joined = inbox_query.needs_account(filters.sort, filters.q)
+
+    def ids() -> Any:
+        base = select(HumanTask.id)
+        return inbox_query.join_account(base) if joined else base
+
     # The page is taken from each half of the inbox separately, each read in
-    # due-date order from its own index and cut at the end of the page, then
-    # merged: a page then costs the same with 100 or 100,000 open tasks in the
-    # department, instead of fetching and sorting all of them (and PostgreSQL's
-    # generic plan for the OR form went parallel, ~30 ms at 1M rows; see
-    # bench/inbox_scale.py). A task in both halves appears once (IN).
+    # sort order (from its own index for the due date) and cut at the end of
+    # the page, then merged: a page then costs the same with 100 or 100,000 open
+    # tasks in the department, instead of fetching and sorting all of them (and
+    # PostgreSQL's generic plan for the OR form went parallel, ~30 ms at 1M
+    # rows; see bench/inbox_scale.py). A task in both halves appears once (IN).
     window = filters.page * filters.per_page
-    cut = [select(HumanTask.id).where(half).order_by(*order).limit(window).subquery() for half in halves]
+    cut = [ids().where(half).order_by(*order).limit(window).subquery() for half in halves]
     page_ids = union_all(*(select(half.c.id) for half in cut))
     # An inbox row shows neither the process data a task starts from nor what was
     # submitted: leave those JSON documents in the database.
-    rows = list(session.scalars(select(HumanTask).where(HumanTask.id.in_(page_ids)).order_by(*order)
+    rows_query = select(HumanTask)
+    if filters.sort == "account":
+        rows_query = inbox_query.join_account(rows_query)
+    rows = list(session.scalars(rows_query.where(HumanTask.id.in_(page_ids)).order_by(*order)
                                 .options(defer(HumanTask.data), defer(HumanTask.submitted),
                                          defer(HumanTask.instructions))
                                 .limit(filters.per_page).offset((filters.page - 1) * filters.per_page)))
     if filters.page == 1 and len(rows) < filters.per_page:
         return rows, len(rows)  # the whole inbox fits on the first page: no need to count
-    total = session.scalar(select(func.count()).select_from(
-        select(HumanTask.id).where(or_(*halves)).subquery())) or 0
+    total = session.scalar(select(func.count()).select_from(ids().where(or_(*halves)).subquery())) or 0
     return rows, total
 
 
@@ -75,6 +88,8 @@ def _inbox_halves(user: User, filters: InboxFilter, now: datetime) -> list[Any]:
         common.append(HumanTask.due_at < now)
     elif filters.overdue is False:
         common.append(or_(HumanTask.due_at.is_(None), HumanTask.due_at >= now))
+    if filters.q and filters.q.strip():
+        common.append(inbox_query.search_clause(filters.q))
     states = [filters.state] if filters.state else list(OPEN_STATES)
     if filters.overdue is True:  # only open work can be overdue
         states = [s for s in states if s in OPEN_STATES]
@@ -247,9 +262,11 @@ def open_rows(session: Session, instance_id: str) -> list[HumanTask]:
                                 .order_by(HumanTask.created_at, HumanTask.id)))
 
 
-def validate_form(version: Any, task: HumanTask, data: Mapping[str, Any]) -> None:
-    schema = form_of(version, task.form_name)
-    errors = field_errors(validator_for((version.id, task.form_name or ""), schema), data)
+def validate_form(session: Session, task: HumanTask, data: Mapping[str, Any]) -> None:
+    """422 naming each field of ``data`` that the task's form refuses (the form of the model
+    that published the stage: the instance's, or a called model's)."""
+    version_id, schema = _form_source(session, task)
+    errors = field_errors(validator_for((version_id, task.form_name or ""), schema), data)
     if errors:
         fields = ", ".join(sorted(errors))
         raise Invalid(f"the form has errors in: {fields}", code="invalid_form_data", details=errors)
@@ -263,9 +280,26 @@ def _versions_seen(session: Session) -> dict[str, str]:
 
 def form_for(session: Session, task: HumanTask) -> dict[str, Any]:
     """The JSON Schema of the task's form, as published with the instance's version."""
+    return _form_source(session, task)[1]
+
+
+def _form_source(session: Session, task: HumanTask) -> tuple[str, dict[str, Any]]:
+    """(the id of the version that published the task's form, the form)."""
     if not task.form_name:
-        return EMPTY_FORM
-    return forms_of_version(session, _version_id(session, task)).get(task.form_name, EMPTY_FORM)
+        return "", EMPTY_FORM
+    version_id = _version_id(session, task)
+    form = forms_of_version(session, version_id).get(task.form_name)
+    if form is not None:
+        return version_id, form
+    # A stage of a process in another model, reached by a call activity: its form was
+    # published with that model's version, the one the instance recorded at the call.
+    called = session.scalar(select(ProcessInstance.called_versions)
+                            .where(ProcessInstance.id == task.process_instance_id)) or {}
+    for called_version_id in called.values():
+        form = forms_of_version(session, called_version_id).get(task.form_name)
+        if form is not None:
+            return called_version_id, form
+    return version_id, EMPTY_FORM
 
 
 def _version_id(session: Session, task: HumanTask) -> str:
@@ -289,8 +323,11 @@ class ShownTask:
 
 
 def shown_in(session: Session, task: HumanTask, locale: str) -> ShownTask:
-    """The task as a reader of ``locale`` sees it, through its version's messages file for that locale."""
-    messages = texts.catalog(forms_of_version(session, _version_id(session, task)), locale)
+    """The task as a reader of ``locale`` sees it, through the messages file for that locale of
+    the version that published the stage (the instance's, or a called model's)."""
+    version_id, form = _form_source(session, task)
+    messages = texts.catalog(forms_of_version(session, version_id or _version_id(session, task)), locale)
     return ShownTask(title=texts.text(task.title, messages) or task.title,
                      instructions=texts.text(task.instructions, messages),
-                     form=texts.schema(form_for(session, task), messages), messages=messages)
+                     form=texts.schema(form, messages), messages=messages)
+

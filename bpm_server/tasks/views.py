@@ -11,8 +11,10 @@ from bpm_server.api_common import page_of
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, WORKERS, current_user, requires
 from bpm_server.modeling import texts
-from bpm_server.tasks import leads, service, verbs
+from bpm_server.tasks import leads, saved_views, service, verbs
 from bpm_server.tasks.schemas import (
+    BulkClaimResultSchema,
+    BulkClaimSchema,
     CompleteSchema,
     ForecastArgs,
     ForecastSchema,
@@ -31,7 +33,8 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Task
 @blp.arguments(InboxArgs, location="query")
 @blp.response(200, TaskPageSchema)
 def inbox(args: dict):
-    """The caller's inbox: own tasks and the department's unclaimed ones, soonest due first."""
+    """The caller's inbox: own tasks and the department's unclaimed ones, soonest due first
+    (or by `sort` and `order`); `q` searches stage titles, account names and contract numbers."""
     filters = service.InboxFilter(**args)
     rows, total = service.inbox(db_session(), current_user(), filters, deployment().clock.now())
     return page_of(rows, total, filters.page, filters.per_page)
@@ -61,6 +64,18 @@ def claim(task_id: str):
     task = service.claim(session, current_user(), task_id, deployment().clock.now())
     _attach_form(session, task)
     return task
+
+
+@blp.route("/bulk-claim", methods=["POST"])
+@requires(*WORKERS)
+@blp.arguments(BulkClaimSchema)
+@blp.response(200, BulkClaimResultSchema)
+def bulk_claim(body: dict):
+    """Claim several tasks at once. Each gets its own result; one that was claimed
+    meanwhile (409), is unknown (404) or not yours to claim (403) fails alone."""
+    results = saved_views.claim_many(db_session(), current_user(), body["task_ids"], deployment().clock.now())
+    claimed = sum(1 for r in results if r.status == 200)
+    return {"items": results, "claimed": claimed, "failed": len(results) - claimed}
 
 
 @blp.route("/<task_id>/complete", methods=["POST"])

@@ -16,6 +16,7 @@ from bpm_server.database import db
 from bpm_server.extensions import deployment
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.sla import stats as sla_stats
+from bpm_server.sla import trends as sla_trends
 from bpm_server.web.session import LEAD, page_blueprint, page_requires
 
 blp = page_blueprint("dashboard", __name__)
@@ -114,5 +115,7 @@ def dashboard() -> str:
             stage_rates=rate_rows(result.stages, lambda s: s.title),
             department_rates=rate_rows(result.departments, lambda d: d.name),
             times=times, time_scale=time_scale, work=work_rows(result.open_work),
-            open_total=sum(w.total for w in result.open_work))
+            open_total=sum(w.total for w in result.open_work),
+            trends=sla_trends.weekly(session, rt.calendar, start=start, end=end, process_model_id=model_id)
+            if sla_trends.period_weeks(start, end, rt.calendar) <= sla_trends.MAX_WEEKS else None)
     return render_template("dashboard/dashboard.html", **context)

@@ -15,8 +15,10 @@ from bpm_server.database import db
 from bpm_server.erp import calls
 from bpm_server.errors import AppError, Invalid
 from bpm_server.extensions import deployment
+from bpm_server.external_tasks import service as external_tasks
 from bpm_server.identity.auth import current_user
 from bpm_server.instances.models import ProcessInstance
+from bpm_server.modeling.models import ProcessModel
 from bpm_server.runtime import operations
 from bpm_server.web.session import page_blueprint, page_requires
 
@@ -24,6 +26,7 @@ blp = page_blueprint("incident_pages", __name__)
 
 OPERATORS = ("process_owner",)  # admins may do everything
 MAX_ROWS = 200
+MAX_RETRIES = 1000  # as the API allows
 
 
 @blp.route("/incidents")
@@ -35,7 +38,12 @@ def incident_list() -> str:
     held = list(session.scalars(select(ProcessInstance).where(ProcessInstance.suspended_at.is_not(None))
                                 .order_by(ProcessInstance.suspended_at.desc()).limit(MAX_ROWS)))
     failed_calls, _total = calls.incidents(session, open_only=True, per_page=MAX_ROWS)
-    return render_template("incidents/list.html", failed=failed, held=held, calls=failed_calls)
+    # External tasks whose worker gave up (no retries left): the instance waits on them.
+    stuck, _total = external_tasks.list_tasks(session, state="incident", per_page=MAX_ROWS)
+    model_names = dict(session.execute(select(ProcessModel.id, ProcessModel.name)
+                                       .where(ProcessModel.id.in_({t.process_model_id for t in stuck}))).all())
+    return render_template("incidents/list.html", failed=failed, held=held, calls=failed_calls,
+                           external=stuck, model_names=model_names)
 
 
 VERBS = {"cancel", "suspend", "resume", "retry"}
@@ -113,6 +121,26 @@ def retry_call(call_id: str) -> Any:
         flash(exc.message, "error")
     else:
         flash(_("The call will be tried again now."), "ok")
+    return redirect(url_for("incident_pages.incident_list"))
+
+
+@blp.route("/incidents/external-tasks/<task_id>/retries", methods=["POST"])
+@page_requires("admin")
+def retry_external_task(task_id: str) -> Any:
+    """Give an external task new retries: workers fetch it again."""
+    rt = deployment()
+    try:
+        retries = int(request.form.get("retries") or "1")
+        if not 1 <= retries <= MAX_RETRIES:
+            raise ValueError
+        external_tasks.set_retries(db.session, task_id, retries, actor=current_user().username, now=rt.clock.now())
+    except ValueError:
+        flash(_("Retries must be a whole number from 1 to %(max)s.", max=MAX_RETRIES), "error")
+    except AppError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("Workers can fetch the task again (%(n)s retries).", n=retries), "ok")
     return redirect(url_for("incident_pages.incident_list"))
 
 

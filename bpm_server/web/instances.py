@@ -20,12 +20,15 @@ from sqlalchemy import select
 
 from bpm_server.database import db
 from bpm_server.extensions import deployment
+from bpm_server.identity.models import Department
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.models import ProcessModelVersion
+from bpm_server.sla import timeline as sla_timeline
 from bpm_server.sla.calendar import BusinessCalendar
-from bpm_server.sla.models import BreachEntry, SlaClock, SlaClockEvent
+from bpm_server.sla.models import SlaClock
 from bpm_server.tasks.models import HumanTask
+from bpm_server.web.i18n import datetime_filter, working_duration_filter
 from bpm_server.web.session import page_blueprint, page_requires
 
 blp = page_blueprint("instance_pages", __name__)
@@ -91,45 +94,47 @@ def diagram_marks(rows: list[StageRow]) -> dict[str, list[str]]:
 
 
 def timeline(session: Any, instance: ProcessInstance, tasks: list[HumanTask]) -> list[Event]:
-    """Who did what and when: start, stages ready/claimed/completed, pauses, breaches, escalations, the end."""
-    events = [Event(instance.created_at, "started", instance.started_by, _("Process started"))]
-    for task in tasks:
-        events.append(Event(task.created_at, "ready", None, _("%(stage)s is waiting for %(department)s",
-                                                               stage=task.title, department=task.department_id)))
-        if task.claimed_at:
-            events.append(Event(task.claimed_at, "claimed", task.assignee.username if task.assignee else None,
-                                _("%(stage)s claimed", stage=task.title)))
-        if task.state == "completed" and task.completed_at:
-            events.append(Event(task.completed_at, "completed",
-                                task.completed_by.username if task.completed_by else None,
-                                _("%(stage)s completed", stage=task.title)))
-        if task.state == "cancelled":
-            events.append(Event(task.created_at, "cancelled", None, _("%(stage)s cancelled", stage=task.title)))
-    titles = {t.id: t.title for t in tasks}
-    for event in session.scalars(select(SlaClockEvent).where(SlaClockEvent.task_id.in_(list(titles)))):
-        if event.kind == "due_moved":  # a calendar revision moved the deadline; the reason names it
-            what = _("Due date of %(stage)s moved by a calendar change", stage=titles[event.task_id])
-        elif event.kind == "pause":
-            what = _("SLA clock of %(stage)s paused", stage=titles[event.task_id])
-        else:
-            what = _("SLA clock of %(stage)s resumed", stage=titles[event.task_id])
-        events.append(Event(event.at, event.kind, event.actor, what, event.reason))
-    for entry in session.scalars(select(BreachEntry).where(BreachEntry.process_instance_id == instance.id)
-                                 .order_by(BreachEntry.seq)):
-        if entry.kind == "breach":
-            events.append(Event(entry.breached_at, "breach", entry.assignee,
-                                _("SLA of %(stage)s breached", stage=titles.get(entry.task_id, entry.task_name))))
-        elif entry.kind == "escalation":
-            actions = ", ".join(str(a) for a in entry.details.get("actions", []))
-            events.append(Event(entry.recorded_at, "escalation", None,
-                                _("Escalation level %(level)s for %(stage)s", level=entry.details.get("level"),
-                                  stage=titles.get(entry.task_id, entry.task_name)), actions or None))
-    if instance.completed_at:
-        events.append(Event(instance.completed_at, "finished", None, _("Process completed")))
-    # Ties (a stage completed the moment the previous one started) keep the order
-    # they were added in: per stage ready, claimed, completed, stages in creation order.
-    rank = {"started": 0, "finished": 2}
-    return sorted(events, key=lambda e: (e.at, rank.get(e.kind, 1)))
+    """Who did what and when: start, stages ready/claimed/completed, their SLA clocks (started,
+    paused, resumed, moved, warned, breached, each escalation rung), the end."""
+    departments = dict(session.execute(select(Department.id, Department.name)).all())
+    by_id = {t.id: t for t in tasks}
+    shown = []
+    for event in sla_timeline.instance_timeline(session, instance, deployment().calendar, tasks):
+        task = by_id.get(event.task_id or "")
+        where = departments.get(task.department_id, task.department_id) if task else ""
+        shown.append(Event(event.at, event.kind, event.actor, _describe(event, where), _detail(event)))
+    return shown
+
+
+def _describe(event: sla_timeline.ClockEvent, department: str) -> str:
+    stage = event.stage or ""
+    texts = {
+        "started": lambda: _("Process started"),
+        "ready": lambda: _("%(stage)s is waiting for %(department)s", stage=stage, department=department),
+        "clock_started": lambda: _("SLA clock of %(stage)s started: %(length)s", stage=stage,
+                                   length=working_duration_filter(event.working_seconds)),
+        "claimed": lambda: _("%(stage)s claimed", stage=stage),
+        "pause": lambda: _("SLA clock of %(stage)s paused", stage=stage),
+        "resume": lambda: _("SLA clock of %(stage)s resumed", stage=stage),
+        # a calendar revision moved the deadline; the reason names it
+        "due_moved": lambda: _("Due date of %(stage)s moved by a calendar change", stage=stage),
+        "warning": lambda: _("SLA warning for %(stage)s", stage=stage),
+        "breach": lambda: _("SLA of %(stage)s breached", stage=stage),
+        "escalation": lambda: _("Escalation level %(level)s for %(stage)s", level=event.level, stage=stage),
+        "completed": lambda: _("%(stage)s completed", stage=stage),
+        "cancelled": lambda: _("%(stage)s cancelled", stage=stage),
+        "finished": lambda: _("Process completed"),
+    }
+    return texts.get(event.kind, lambda: event.kind)()
+
+
+def _detail(event: sla_timeline.ClockEvent) -> str | None:
+    parts = [event.reason] if event.reason else []
+    if event.actions:
+        parts.append(", ".join(event.actions))
+    if event.due_at and event.kind in ("clock_started", "resume", "due_moved"):
+        parts.append(_("due %(when)s", when=datetime_filter(event.due_at)))
+    return " · ".join(parts) or None
 
 
 @blp.route("/instances/<instance_id>")

@@ -23,6 +23,7 @@ from bpm_server.extensions import deployment
 from bpm_server.identity.auth import current_user
 from bpm_server.identity.models import Department
 from bpm_server.modeling import management, service
+from bpm_server.modeling.files import model_upload
 from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
 from bpm_server.sla.models import EscalationPolicy
 from bpm_server.web.session import error_page, page_blueprint, page_requires
@@ -54,16 +55,12 @@ def models() -> str:
     return render_template("modeler/models.html", rows=rows, form=request.args)
 
 
-def _uploaded_diagram(field: str = "files") -> bytes:
-    """The one .bpmn file chosen in the page's file input."""
-    uploads = [u for u in request.files.getlist(field) if u.filename]
-    diagrams = [u for u in uploads if u.filename and u.filename.lower().endswith(".bpmn")]
-    if len(diagrams) != 1 or len(uploads) != 1:
-        raise Invalid(_("Choose one .bpmn file."), code="missing_file")
-    content = diagrams[0].read()
-    if not content.strip():
-        raise Invalid(_("The file is empty."), code="empty_upload")
-    return content
+def _uploaded_files() -> tuple[bytes | dict[str, bytes], dict[str, Any]]:
+    """The files chosen in the page's file input: one diagram, or a model's BPMN and DMN files with its forms."""
+    uploads = [(u.filename or "", u.read()) for u in request.files.getlist("files") if u.filename]
+    if not uploads:
+        raise Invalid(_("Choose the model's .bpmn file (and any .dmn and form .json files)."), code="missing_file")
+    return model_upload(uploads)
 
 
 def _problems_text(exc: AppError) -> str:
@@ -82,8 +79,10 @@ def create_model() -> Any:
         model_id, name = (form.get("id") or "").strip(), (form.get("name") or "").strip()
         if not model_id or not name:
             raise Invalid(_("A new model needs an id and a name."), code="validation_error")
+        content, local_forms = _uploaded_files()
         management.create_model(session, model_id=model_id, name=name,
-                                description=(form.get("description") or "").strip(), xml=_uploaded_diagram(),
+                                description=(form.get("description") or "").strip(), content=content,
+                                local_forms=local_forms,
                                 entry_process=(form.get("entry_process") or "").strip() or None,
                                 actor=current_user().username, now=rt.clock.now())
     except AppError as exc:
@@ -101,8 +100,10 @@ def upload_files(model_id: str) -> Any:
     """A model's "upload files" form: publish the chosen file as a new version."""
     rt, session = deployment(), db.session
     try:
-        version, created = service.publish_version(session, model_id, _uploaded_diagram(), source="upload",
-                                                   now=rt.clock.now(), created_by=current_user().username)
+        content, local_forms = _uploaded_files()
+        version, created = service.publish_version(session, model_id, content, source="upload",
+                                                   now=rt.clock.now(), created_by=current_user().username,
+                                                   local_forms=local_forms)
     except AppError as exc:
         session.rollback()
         flash(_problems_text(exc), "error")
@@ -165,6 +166,7 @@ def edit(model_id: str, number: int) -> Any:
         "validate": url_for("process_models.validate_version", model_id=model_id),
         "publish": url_for("process_models.upload_version", model_id=model_id),
         "models": url_for("modeler.models"),
+        "sla_preview": url_for("sla.sla_preview", model_id=model_id),
     }
     return render_template("modeler/edit.html", model=process_model, version=version, latest=latest,
                            running=running, choices=choices, urls=urls, strings=_modeler_strings())
@@ -191,4 +193,14 @@ def _modeler_strings() -> dict[str, str]:
         "none": _("(none)"),
         "lane": _("Lane"),
         "no_lane": _("(no lane)"),
+        "preview_summary": _("%(n)s completed stages of the last %(days)s days compared.", n="{n}", days="{days}"),
+        "preview_empty": _("No stage of this model was completed in the last %(days)s days: nothing to compare.",
+                           days="{days}"),
+        "preview_stage": _("Stage"),
+        "preview_completed": _("Completed"),
+        "preview_sla": _("SLA as drawn"),
+        "preview_before": _("On time, as it happened"),
+        "preview_after": _("On time with these SLAs"),
+        "preview_newly": _("Would newly breach (%(n)s)", n="{n}"),
+        "preview_cleared": _("Would no longer breach (%(n)s)", n="{n}"),
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from bpm_server.audit.service import record as audit
 from bpm_server.database import db
 from bpm_server.errors import AppError, TooManyAttempts, error_body
 from bpm_server.extensions import deployment
@@ -89,7 +91,7 @@ def page_user() -> User | None:
 def is_lead(user: User | None) -> bool:
     if user is None:
         return False
-    department = db.session.get(Department, user.department_id)
+    department = db.session.get(Department, user.department_id) if user.department_id else None
     return bool(department and department.lead_user_id == user.id)
 
 
@@ -154,11 +156,50 @@ def _endpoints() -> set[str]:
     return set(current_app.view_functions)
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     # Only same-site paths: "//host" and "http://" would be an open redirect.
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return None
+
+
+def sso_buttons() -> list[tuple[str, str]]:
+    """(label, url) of the single sign-on providers configured (config.py), for the login page."""
+    labels = {"oidc": _("Use single sign-on"), "dingtalk": _("Sign in with DingTalk"),
+              "wecom": _("Sign in with WeCom"), "feishu": _("Sign in with Feishu")}
+    config = deployment().config
+    buttons = []
+    for name in current_app.extensions.get("bpm_sso", {}):
+        label = config.oidc.label if name == "oidc" and config.oidc and config.oidc.label else labels[name]
+        buttons.append((str(label), url_for("sso.begin", provider=name, next=request.args.get("next"))))
+    return buttons
+
+
+def login_page(error: str | None = None, username: str = "", status: int = 200) -> Response:
+    return Response(render_template("login.html", error=error, username=username, sso_buttons=sso_buttons()),
+                    status=status)
+
+
+def begin_session(user: User, *, method: str) -> None:
+    """Sign ``user`` in on this browser (a fresh cookie session and CSRF token), audited."""
+    language = session.get("lang")
+    session.clear()  # a fresh session (and CSRF token) on every sign-in
+    if language:
+        session["lang"] = language
+    now = deployment().clock.now()
+    session["user_id"] = user.id
+    session["sid"] = identity.start_web_session(db.session, user, now=now)
+    csrf_token()
+    audit(db.session, actor=user.username, action="session.sign_in", object_type="user", object_id=user.username,
+          now=now, method=method, remote_addr=request.remote_addr)
+
+
+def record_failed_sign_in(username: str, reason: str, **details: Any) -> None:
+    """Audited (and committed: the page that follows answers 401/429, which rolls back)."""
+    audit(db.session, actor=username or "anonymous", action="session.sign_in_failed", object_type="user",
+          object_id=username or "-", now=deployment().clock.now(), reason=reason,
+          remote_addr=request.remote_addr, **details)
+    db.session.commit()
 
 
 @blp.route("/login", methods=["GET", "POST"])
@@ -167,38 +208,42 @@ def login() -> Any:
     username = ""
     if request.method == "POST":
         username = request.form.get("username", "").strip()
+        config = deployment().config
         try:
             user = identity.sign_in(db.session, username, request.form.get("password", ""),
-                                    remote_addr=request.remote_addr, now=deployment().clock.now())
+                                    remote_addr=request.remote_addr, now=deployment().clock.now(),
+                                    attempts=config.sign_in_attempts, address_attempts=config.sign_in_address_attempts,
+                                    window=timedelta(seconds=config.sign_in_window_seconds))
         except TooManyAttempts as exc:
+            db.session.rollback()
+            record_failed_sign_in(username, "throttled", method="password")
             minutes = (exc.retry_after_seconds + 59) // 60
-            message = _("Too many failed sign-ins for this username. Try again in %(minutes)s minutes.",
-                        minutes=minutes)
-            response = Response(render_template("login.html", error=message, username=username), status=429)
+            message = _("Too many failed sign-ins for this username or from this address. "
+                        "Try again in %(minutes)s minutes.", minutes=minutes)
+            response = login_page(message, username, 429)
             response.headers["Retry-After"] = str(exc.retry_after_seconds)
             return response
+        if user is not None:
+            begin_session(user, method="password")
+            db.session.commit()
+            return redirect(safe_next(request.args.get("next")) or home_for(user))
         # This request owns its transaction; a refused sign-in answers 401, which
         # rolls back, so the failure that counts towards the throttle is kept here.
-        db.session.commit()
-        if user is not None:
-            language = session.get("lang")
-            session.clear()  # a fresh session (and CSRF token) on every sign-in
-            if language:
-                session["lang"] = language
-            session["user_id"] = user.id
-            session["sid"] = identity.start_web_session(db.session, user, now=deployment().clock.now())
-            csrf_token()
-            return redirect(_safe_next(request.args.get("next")) or home_for(user))
+        record_failed_sign_in(username, "wrong_password", method="password")
         # The same words whether the user exists or not.
         error = _("Wrong username or password.")
-    status = 401 if error else 200
-    return render_template("login.html", error=error, username=username), status
+    return login_page(error, username, 401 if error else 200)
 
 
 @blp.route("/logout", methods=["POST"])
 def logout() -> Any:
     # Ended on the server: a copy of this cookie saved before no longer signs anyone in.
-    identity.end_web_session(db.session, session.get("sid"), now=deployment().clock.now())
+    user = page_user()
+    now = deployment().clock.now()
+    identity.end_web_session(db.session, session.get("sid"), now=now)
+    if user is not None:
+        audit(db.session, actor=user.username, action="session.sign_out", object_type="user",
+              object_id=user.username, now=now, remote_addr=request.remote_addr)
     language = session.get("lang")
     session.clear()
     if language:

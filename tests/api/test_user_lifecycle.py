@@ -49,7 +49,8 @@ def test_deactivating_a_leaver_stops_their_token_and_returns_their_tasks_to_the_
     assert people["sales2"].post(f"/api/v1/tasks/{tasks[0]['id']}/claim").status_code == 200
     notes = people["sales2"].get("/api/v1/notifications").get_json()["items"]
     returned = [n for n in notes if n["kind"] == "tasks_returned"]
-    assert len(returned) == 1 and "2 task(s)" in returned[0]["title"] and "ACME" in returned[0]["body"]
+    # In Chinese, the lead's language by default.
+    assert len(returned) == 1 and "2 项任务" in returned[0]["title"] and "ACME" in returned[0]["body"]
     event, = _audit(people, "user.deactivate")
     assert event["actor"] == "admin" and event["object_id"] == "sales"
     assert event["details"]["before"] == {"active": True} and event["details"]["after"] == {"active": False}

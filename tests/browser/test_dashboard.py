@@ -63,3 +63,19 @@ def test_department_leads_may_see_it_other_staff_get_403(page, login, live_serve
     login(page, "sales2")
     assert page.goto("/dashboard").status == 200
     expect(page.get_by_test_id("period")).to_be_visible()
+
+
+def test_the_weekly_trend_shows_each_weeks_on_time_rate_and_breaches(page, login, live_server):
+    _history(live_server)  # ACME's kickoff on time in the week of 2 Mar, GAMMA's late the same week
+    login(page, "owner")
+    page.goto("/dashboard?from=2026-03-01&to=2026-03-31")  # Chinese by default
+    trends = page.get_by_test_id("trends")
+    expect(trends.get_by_role("heading", name="每周趋势")).to_be_visible()
+    overall = trends.get_by_test_id("trend-overall")
+    week = overall.locator('td[data-week="2026-03-02"]')
+    expect(week.locator(".rate")).to_have_text("50%")
+    expect(week.locator(".breaches")).to_contain_text("超时")
+    expect(week).to_have_class("trend poor")
+    expect(overall.locator('td[data-week="2026-03-09"] .rate')).to_have_text("\u2013")  # nothing completed yet
+    expect(trends.get_by_test_id("trend-stage-kickoff").locator("th")).to_have_text("Project kickoff")
+    page.screenshot(path="var/screenshots/dashboard-trends.png", full_page=True)

@@ -106,3 +106,33 @@ def test_an_owner_checks_then_migrates_an_instance_from_its_page(page, login, li
     page.get_by_test_id("op-migrate-go").click()
     expect(page.locator(".flash.ok")).to_contain_text("实例现在运行版本 2")
     expect(page.locator("h1")).to_contain_text("twostep v2")
+
+
+def test_an_admin_gives_a_stuck_external_task_new_retries_from_the_incidents_page(page, login, live_server):
+    """A worker gave up (failure with no retries left): the incident is listed with its topic and
+    error, and an admin's retries make it fetchable again."""
+    from tests.external_tasks.test_external_tasks import create, fetch, start
+
+    people = live_server.people
+    assert create(people).status_code == 201
+    iid = start(people)
+    (task,) = fetch(people["erp"])
+    failed = people["erp"].post(f"/api/v1/external-tasks/{task['id']}/failure", json={
+        "worker_id": "w1", "error_message": "征信系统超时", "retries": 0, "retry_timeout_ms": 0})
+    assert failed.status_code == 200, failed.get_json()
+    assert fetch(people["erp"]) == []
+
+    login(page, "admin")
+    page.goto("/incidents")
+    row = page.get_by_test_id(f"external-{task['id']}")
+    expect(page.get_by_role("heading", name="工作者放弃的外部任务")).to_be_visible()
+    expect(row).to_contain_text("credit-check")
+    expect(row).to_contain_text("征信系统超时")
+    expect(row.get_by_role("link", name="Credit")).to_have_attribute("href", f"/instances/{iid}")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "incidents-external.png"), full_page=True)
+    row.get_by_role("spinbutton").fill("2")
+    page.get_by_test_id(f"retry-external-{task['id']}").click()
+    expect(page.locator(".flash.ok")).to_contain_text("重试 2 次")
+    expect(page.get_by_test_id(f"external-{task['id']}")).to_have_count(0)
+    assert [t["id"] for t in fetch(people["erp"])] == [task["id"]]

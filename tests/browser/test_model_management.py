@@ -63,3 +63,21 @@ def test_new_model_upload_files_republish_and_archive(page, login, live_server, 
 
     page.goto("/models?lang=zh_CN")  # the default language
     expect(page.get_by_test_id("new-model").locator("summary")).to_have_text("新建模型")
+
+
+def test_a_model_of_several_files_is_created_in_the_browser(page, login, live_server):
+    """The model's BPMN and DMN files and its own form chosen together make one model."""
+    folder = Path(__file__).resolve().parents[1] / "fixtures" / "multifile"
+    login(page, "owner")
+    page.goto("/models?lang=en")
+    new = page.get_by_test_id("new-model")
+    new.locator("summary").click()
+    new.get_by_label("Model id").fill("quotes")
+    new.get_by_label("Name", exact=True).fill("Quotes")
+    new.get_by_label("BPMN file").set_input_files([str(p) for p in sorted(folder.iterdir())])
+    new.get_by_test_id("create-model").click()
+    expect(page.locator(".flash.ok")).to_have_text("Model quotes created with version 1.")
+    started = live_server.people["sales"].post("/api/v1/process-instances", json={
+        "process_model_id": "quotes", "account_id": "ACME", "data": {}})
+    assert started.status_code == 201, started.get_json()
+    assert [t["name"] for t in started.get_json()["tasks"]] == ["enter_amount"]

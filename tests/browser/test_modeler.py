@@ -100,3 +100,34 @@ def test_staff_get_the_403_page_for_the_modeler(page, login):
     response = page.goto("/models/account-project/versions/1")
     assert response.status == 403
     expect(page.get_by_test_id("forbidden")).to_be_visible()
+
+
+def test_the_what_if_panel_shows_past_stages_under_the_sla_as_drawn(page, login, live_server):
+    """Kickoff was done in 3 working hours (on time for a day); drawn at 2 hours, it would breach."""
+    from tests.api.flows import do_stage
+    from tests.support import move_clock
+
+    people = live_server.people
+    instance = start_project(people["sales"], "ACME")  # strategic: kickoff 1 working day
+    move_clock(people["admin"], "2026-03-02T13:00:00+08:00")
+    do_stage(people, instance["id"], "kickoff")
+    login(page, "owner")
+    page.goto("/models/account-project/versions/1")  # Chinese by default
+    page.locator('.djs-element[data-element-id="kickoff"]').click()
+    strategic = page.locator('#props input[name="sla.strategic"]')
+    expect(strategic).to_have_value("1 working day")
+    strategic.fill("2 working hours")
+    strategic.press("Tab")
+
+    panel = page.get_by_test_id("sla-preview-panel")
+    panel.locator("summary").click()
+    page.get_by_test_id("sla-preview").click()
+    expect(page.get_by_test_id("sla-preview-summary")).to_have_text("已对比最近 90 天内完成的 1 个阶段。")
+    row = page.locator('#sla-preview-result tr[data-stage="kickoff"]')
+    expect(row.locator("td").nth(2)).to_have_text("2 working days; strategic: 2 working hours")
+    expect(row.locator("td").nth(3)).to_have_text("100%")
+    expect(row.locator("td").nth(4)).to_have_text("0%")
+    expect(page.get_by_test_id("sla-preview-newly_breaching").locator("li")).to_have_count(1)
+    page.screenshot(path="var/screenshots/modeler-sla-preview.png", full_page=True)
+    assert people["owner"].get("/api/v1/process-models/account-project").get_json()["current_version"][
+        "version"] == 1  # nothing published

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from bpm_server.app import create_app
 from bpm_server.config import PROJECT_ROOT, Config
 from bpm_server.database import db
-from bpm_server.demo import DEMO_USERS
+from bpm_server.demo import DEMO_ACCOUNTS, DEMO_SIGNALS, DEMO_USERS
 from tests.conftest import PG_ADMIN_URL
 
 MODELS_DIR = PROJECT_ROOT / "process_models"
@@ -303,9 +303,25 @@ def test_demo_seed_writes_tokens_and_is_safe_to_run_twice(cli: Cli) -> None:
 
         # Running it again adds nothing but fresh tokens.
         assert sorted(u for (u,) in cli.query("SELECT username FROM user_account")) == sorted(usernames)
-        assert len(cli.query("SELECT id FROM account")) == 3
-        assert cli.query("SELECT account_id, state FROM process_instance") == [("ACME-001", "running")]
-        assert len(cli.query("SELECT id FROM human_task WHERE state = 'ready'")) == 1
+        assert len(cli.query("SELECT id FROM account")) == len(DEMO_ACCOUNTS)
+        assert cli.query("SELECT account_id, state FROM process_instance WHERE process_model_id = 'account-project'"
+                         ) == [("ACME-001", "running")]
+        assert len(cli.query("SELECT human_task.id FROM human_task JOIN process_instance ON process_instance.id = "
+                             "human_task.process_instance_id WHERE human_task.state = 'ready' AND "
+                             "process_instance.process_model_id = 'account-project'")) == 1
+        # Signals kept once however often the seed runs; at most one intervention fired from them.
+        signals = len(cli.query("SELECT id FROM account_signal"))
+        assert signals == sum(len(r) for series in DEMO_SIGNALS.values() for _kind, r in series)
+        assert len(cli.query("SELECT id FROM account_rule_firing")) <= 1
+
+
+def test_the_daily_account_evaluation_runs_once_a_day(cli: Cli) -> None:
+    cli.ok("models", "sync")
+    cli.ok("demo", "seed", "--tokens-file", str(cli.cwd / "tokens.txt"))
+    first = cli.ok("accounts", "daily")
+    assert "health kept" in first.stdout
+    assert "already evaluated" in cli.ok("accounts", "daily").stdout
+    assert "health kept" in cli.ok("accounts", "daily", "--force").stdout
 
 
 def test_worker_without_redis_fails_with_a_clear_message(cli: Cli) -> None:
@@ -321,7 +337,10 @@ def test_doctor_passes_on_a_healthy_database_and_names_each_disagreement(cli: Cl
     healthy = cli.ok("doctor")
     assert "all instances agree" in healthy.stdout
 
-    (instance_id, task_id), = cli.query("SELECT process_instance_id, id FROM human_task WHERE state = 'ready'")
+    (instance_id, task_id), = cli.query(
+        "SELECT human_task.process_instance_id, human_task.id FROM human_task JOIN process_instance ON "
+        "process_instance.id = human_task.process_instance_id WHERE human_task.state = 'ready' AND "
+        "process_instance.process_model_id = 'account-project'")
     engine = create_engine(cli.database_url)
     with engine.begin() as conn:  # the damage a half-applied restore would leave
         conn.execute(text("UPDATE human_task SET engine_task_id = 'lost' WHERE id = :id"), {"id": task_id})

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-APP_SERVICES = ("migrate", "web", "worker")
+APP_SERVICES = ("migrate", "web", "worker", "accounts-daily")
 WSGI_TARGET = "bpm_server.wsgi:app"
 
 
@@ -268,3 +268,11 @@ def test_bpm_server_command_exists(args, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "Usage:" in result.stdout
+
+
+def test_the_account_rules_daily_evaluation_runs_after_migration():
+    """Nothing else calls `bpm-server accounts daily`: without this service the rules would only
+    run when a signal arrives, and usage trends or health thresholds would never fire."""
+    service = load_compose()["services"]["accounts-daily"]
+    assert "bpm-server accounts daily" in " ".join(service["command"])
+    assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

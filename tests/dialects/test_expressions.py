@@ -25,6 +25,9 @@ EVALUATOR = RestrictedEvaluator()
     ("${a mod 2 == 0 ? 'even' : 'odd'}", {"a": 4}, "even"),
     ("#{x le 5}", {"x": 5}, True),
     ("Dear ${name}, total ${total}", {"name": "Li", "total": 3}, "Dear Li, total 3"),
+    ("${clarified.equals('no')}", {"clarified": "no"}, True),
+    ("${clarified.equals('no')}", {"clarified": "yes"}, False),
+    ("${!order.state.equals(\"done\") && a.equals(b)}", {"order": {"state": "open"}, "a": 1, "b": 1}, True),
 ])
 def test_juel_means_the_same_in_python(juel, data, expected):
     assert EVALUATOR.evaluate(juel_to_python(juel), data) == expected
@@ -41,7 +44,8 @@ def test_feel_means_the_same_in_python(feel, data, expected):
     assert EVALUATOR.evaluate(feel_to_python(feel), data) == expected
 
 
-@pytest.mark.parametrize("juel", ["${execution.getVariable('a')}", "${myBean.check(a)}", "${}",
+@pytest.mark.parametrize("juel", ["${execution.getVariable('a')}", "${myBean.check(a)}", "${}", "${a.size()}",
+                                  "${a.equals()}",
                                   "${a > }", "${task.name}",
                                   "${__class__}"])
 def test_untranslatable_juel_is_refused(juel):

@@ -74,7 +74,6 @@ REFUSED = {
         b'<bpmn:sequenceFlow id="f2" sourceRef="g" targetRef="e"><bpmn:conditionExpression>amount &gt;'
         b'</bpmn:conditionExpression></bpmn:sequenceFlow><bpmn:sequenceFlow id="f3" sourceRef="g" targetRef="e2"/>'
         b'</bpmn:process></bpmn:definitions>', "g", "script error"),
-    "unknown assignee": (diagram(user_task('camunda:assignee="nobody"')), "t", "nobody"),
     "dynamic zeebe group": (diagram(user_task("", '<zeebe:assignmentDefinition candidateGroups="=team"/>')),
                             "t", "computed at run time"),
 }
@@ -89,6 +88,24 @@ def test_refused_at_upload_naming_the_element(synced_app, people, case):
     assert people["owner"].get("/api/v1/process-models").get_json()  # nothing half-written: still answers
     versions = {m["id"]: m["versions"] for m in people["owner"].get("/api/v1/process-models").get_json()}
     assert versions["imported"] == []
+
+
+def test_an_assignee_nobody_here_has_is_a_warning_and_the_task_waits_in_its_department(synced_app, people):
+    """Camunda's examples assign to demo users (kermit, demo); SpiffWorkflow runs them, so do we."""
+    new_model(synced_app, "imported")
+    xml = diagram(user_task('camunda:assignee="kermit" camunda:candidateGroups="sales"'))
+    checked = people["owner"].post("/api/v1/process-models/imported/versions/validate?lang=en", data=xml,
+                                   headers={"Content-Type": "application/xml"}).get_json()
+    assert checked["valid"] is True and checked["problems"] == []
+    assert [w["element_id"] for w in checked["warnings"]] == ["t"]
+    assert "'kermit' is not a known user" in checked["warnings"][0]["message"]
+    assert upload(people["owner"], "imported", xml).status_code == 201
+    started = people["sales"].post("/api/v1/process-instances", json={
+        "process_model_id": "imported", "account_id": "ACME", "data": {}})
+    assert started.status_code == 201, started.get_json()
+    task = open_task(people["sales"], "t")  # in the sales inbox, unassigned, claimable
+    assert task["assignee"] is None
+    assert people["sales"].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
 
 
 def test_a_lane_naming_no_department_is_refused_listing_the_known_ones(synced_app, people):

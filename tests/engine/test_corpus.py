@@ -26,12 +26,7 @@ FILES = corpus_files(CORPUS) if CORPUS and CORPUS.is_dir() else []
 
 # Files SpiffWorkflow alone completes that the server still refuses, each with why.
 # The last test fails once one of them completes: then take it off this list.
-KNOWN_GAPS = {
-    "camunda-examples/camunda-bpm-platform/MultiInstanceTest.externalSubProcess.bpmn":
-        "camunda:assignee names user 'kermit', who does not exist here (refused, named)",
-    "camunda-examples/camunda-bpm-platform/reviewInvoice.bpmn":
-        "camunda:assignee names user 'demo', who does not exist here (refused, named)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def test_the_corpus_is_there() -> None:

@@ -55,3 +55,27 @@ def test_a_prefixed_message_reference_says_which_plain_id_to_write() -> None:
     [problem] = raised.value.problems
     assert problem.element_id == "wait_for_po" and 'write messageRef="Message_po"' in problem.message
     assert compile_bpmn(_with_message(sequence("orders", _catch("Message_po")), "Message_po")).has_message_events
+
+
+def test_a_qname_in_the_diagrams_own_namespace_resolves_to_the_plain_id() -> None:
+    # Trisotech writes messageRef="semantic:Message_po" with xmlns:semantic bound to the
+    # definitions' targetNamespace: that QName names Message_po, and the diagram runs.
+    own = _with_message(sequence("orders", _catch("semantic:Message_po")), "Message_po").replace(
+        b'id="defs"', b'xmlns:semantic="http://example.com/bpmn" id="defs"', 1)
+    assert compile_bpmn(own).has_message_events
+    elsewhere = own.replace(b'xmlns:semantic="http://example.com/bpmn"', b'xmlns:semantic="http://other.example"')
+    with pytest.raises(BpmnInvalid) as raised:  # another namespace's Message_po is not this one
+        compile_bpmn(elsewhere)
+    assert 'write messageRef="Message_po"' in raised.value.problems[0].message
+
+
+@pytest.mark.parametrize(("node", "element", "words"), [
+    ('<bpmn:serviceTask id="archive" name="Archive"/>', "archive", "the service task calls no system"),
+    ('<bpmn:intermediateCatchEvent id="pause"><bpmn:timerEventDefinition id="td"/></bpmn:intermediateCatchEvent>',
+     "pause", "the timer has no time: give it a timeDate, timeDuration or timeCycle"),
+])
+def test_the_engines_parser_refusals_are_said_in_a_process_owners_words(node, element, words) -> None:
+    with pytest.raises(BpmnInvalid) as raised:
+        compile_bpmn(sequence("p", node))
+    [problem] = raised.value.problems
+    assert problem.element_id == element and words in problem.message

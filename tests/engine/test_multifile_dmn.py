@@ -200,3 +200,32 @@ def test_a_user_task_of_a_called_model_opens_in_its_department_and_finishes_the_
     assert people["finance"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {}}).status_code == 200
     instance = people["sales"].get(f"/api/v1/process-instances/{started.get_json()['id']}").get_json()
     assert instance["state"] == "completed", instance
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_stage_of_a_called_model_shows_and_checks_that_models_own_form(synced_app, people) -> None:
+    """The callee's form was published with the callee, not with the caller that reached it."""
+    import json
+
+    from tests.fixtures.diagrams import sequence, user_task
+
+    new_model(synced_app, "review")
+    new_model(synced_app, "caller")
+    form = {"type": "object", "required": ["verdict"],
+            "properties": {"verdict": {"type": "string", "title": "审核结论", "enum": ["ok", "not ok"]}}}
+    review = sequence("review_process", user_task("check_quote", department="finance", form="verdict.json"))
+    published = _upload(people["owner"], "review", {"review.bpmn": review, "verdict.json": json.dumps(form).encode()})
+    assert published.status_code == 201, published.get_json()
+    caller = sequence("caller_process", '<bpmn:callActivity id="ask_finance" calledElement="review_process"/>')
+    assert _upload(people["owner"], "caller", {"caller.bpmn": caller}).status_code == 201
+
+    started = people["sales"].post("/api/v1/process-instances",
+                                   json={"process_model_id": "caller", "account_id": "GAMMA", "data": {}})
+    (task,) = started.get_json()["tasks"]
+    shown = people["finance"].get(f"/api/v1/tasks/{task['id']}").get_json()["form"]
+    assert shown["required"] == ["verdict"] and shown["properties"]["verdict"]["title"] == "审核结论"
+    assert people["finance"].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    empty = people["finance"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {}})
+    assert empty.status_code == 422 and "verdict" in json.dumps(empty.get_json())
+    done = people["finance"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": {"verdict": "ok"}})
+    assert done.status_code == 200, done.get_json()

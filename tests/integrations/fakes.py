@@ -7,6 +7,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from email import message_from_bytes
+from email import policy as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -127,7 +128,8 @@ class MailSink:
     mails: list[Mail] = field(default_factory=list)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd hook
-        parsed = message_from_bytes(envelope.content)
+        # The default policy decodes headers (a Chinese subject), as a mail client shows them.
+        parsed = message_from_bytes(envelope.content, policy=email_policy.default)
         # A single-part message's payload, decoded, is bytes.
         body = cast(bytes, parsed.get_payload(decode=True)).decode() if not parsed.is_multipart() else ""
         self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), parsed["Subject"], body))

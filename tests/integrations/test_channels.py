@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Chinese text uses full-width punctuation
 """Escalations reach people where they work: e-mail (SMTP sink), WeCom, DingTalk and Feishu
 robots and a generic webhook (a loopback HTTP server), each in its own format, sent by
 jobs with retries; a channel that is down delays only itself."""
@@ -97,19 +98,23 @@ def test_a_warning_reaches_mail_and_every_robot_in_its_own_format(people, synced
     # already be sending them now, so only their end state is asserted).
     pump(synced_app)
 
+    # In the recipient's language, Chinese by default, with the account's name and the local due time.
     assert [(m.recipients, m.subject) for m in mail.mails] == [
-        (["sales@corp.example"], "SLA warning: Project kickoff (GAMMA)")]
-    assert "close to its due time" in mail.mails[0].body
+        (["sales@corp.example"], "即将超时：Project kickoff（GAMMA Ltd）")]
+    assert mail.mails[0].body.startswith(
+        "客户 GAMMA Ltd 的阶段“Project kickoff”即将到期（截止时间 2026-03-03 18:00）。")
+    assert "BPM 服务器发给 sales 的通知" in mail.mails[0].body
     by_path = {r.path: r for r in robots.requests}
     assert set(by_path) == {"/cgi-bin/webhook/send", "/robot/send", "/open-apis/bot/v2/hook/feishu-token",
                             "/bpm-events"}
 
     wecom = by_path["/cgi-bin/webhook/send"].json
-    assert wecom["msgtype"] == "markdown" and "SLA warning: Project kickoff (GAMMA)" in wecom["markdown"]["content"]
+    assert wecom["msgtype"] == "markdown" and "即将超时：Project kickoff（GAMMA Ltd）" in wecom["markdown"]["content"]
+    assert "致 sales（sales）" in wecom["markdown"]["content"]
 
     ding = by_path["/robot/send"]
     assert ding.json["msgtype"] == "markdown"
-    assert ding.json["markdown"]["title"] == "SLA warning: Project kickoff (GAMMA)"
+    assert ding.json["markdown"]["title"] == "即将超时：Project kickoff（GAMMA Ltd）"
     timestamp = ding.query["timestamp"][0]
     expected = base64.b64encode(hmac.new(DING_SECRET.encode(), f"{timestamp}\n{DING_SECRET}".encode(),
                                          hashlib.sha256).digest()).decode()

@@ -2,6 +2,9 @@
 older version, archiving (no new instances) and unarchiving."""
 from __future__ import annotations
 
+from io import BytesIO
+from pathlib import Path
+
 from tests.fixtures.diagrams import sequence, user_task
 
 MODELS = "/api/v1/process-models"
@@ -38,8 +41,6 @@ def test_a_new_model_is_created_with_its_first_version_and_starts(people) -> Non
 
 
 def test_multipart_upload_creates_a_model(people) -> None:
-    from io import BytesIO
-
     response = people["owner"].post(MODELS, data={"id": "visit", "name": "Visit",
                                                   "files": (BytesIO(one_stage()), "visit.bpmn")},
                                     content_type="multipart/form-data")
@@ -103,3 +104,54 @@ def test_an_archived_model_starts_nothing_until_unarchived(people) -> None:
     assert start(sales).status_code == 201
     assert owner.post(f"{MODELS}/follow-up/unarchive").status_code == 409
     assert owner.post(f"{MODELS}/nothing/archive").status_code == 404
+
+
+MULTIFILE = Path(__file__).resolve().parents[1] / "fixtures" / "multifile"
+
+
+def test_a_new_model_is_created_from_several_files_with_its_own_form(people) -> None:
+    """POST /process-models takes the model's BPMN and DMN files and its own forms, as a folder holds them."""
+    files = {p.name: p.read_text() for p in sorted(MULTIFILE.iterdir())}
+    response = create(people["owner"], "quotes", files=files, entry_process="quote")
+    assert response.status_code == 201, response.get_json()
+    version = response.get_json()["current_version"]
+    assert version["entry_process"] == "quote"
+    started = start(people["sales"], "quotes")
+    assert started.status_code == 201, started.get_json()
+    (task,) = started.get_json()["tasks"]
+    form = people["sales"].get(f"/api/v1/tasks/{task['id']}").get_json()["form"]
+    assert form["required"] == ["amount"]  # the form uploaded with the model
+
+
+def test_a_multipart_new_model_takes_several_files(people) -> None:
+    data = {"id": "quotes", "name": "Quotes", "entry_process": "quote",
+            "files": [(BytesIO(p.read_bytes()), p.name) for p in sorted(MULTIFILE.iterdir())]}
+    response = people["owner"].post(MODELS, data=data, content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["current_version"]["entry_process"] == "quote"
+
+
+def test_new_model_files_that_cannot_make_a_model_are_refused_by_name(people) -> None:
+    owner = people["owner"]
+    only_table = create(owner, "tables", files={"discount.dmn": (MULTIFILE / "discount.dmn").read_text()})
+    assert only_table.status_code == 422 and only_table.get_json()["error"]["code"] == "missing_file"
+    stray = create(owner, "stray", files={"a.bpmn": one_stage().decode(), "notes.txt": "hello"})
+    assert stray.status_code == 422 and stray.get_json()["error"]["details"]["files"] == ["notes.txt"]
+    empty = create(owner, "empty", files={"a.bpmn": "  "})
+    assert empty.status_code == 422 and empty.get_json()["error"]["code"] == "empty_upload"
+    not_text = owner.post(MODELS, json={"id": "nt", "name": "nt", "files": {"a.bpmn": 5}})
+    assert not_text.status_code == 422
+    assert {"tables", "stray", "empty", "nt"}.isdisjoint({m["id"] for m in owner.get(MODELS).get_json()})
+
+
+def test_two_processes_nobody_calls_need_the_entry_process_named(people) -> None:
+    """Which process instances start with is not guessed from file names."""
+    files = {"a.bpmn": one_stage().decode(),
+             "b.bpmn": sequence("other_start", user_task("visit", "sales")).decode()}
+    refused = create(people["owner"], "two", files=files)
+    assert refused.status_code == 422
+    (problem,) = refused.get_json()["error"]["details"]["problems"]
+    assert "follow_up, other_start" in problem["message"] and "entry_process" in problem["message"]
+    chosen = create(people["owner"], "two", files=files, entry_process="other_start")
+    assert chosen.status_code == 201, chosen.get_json()
+    assert chosen.get_json()["current_version"]["entry_process"] == "other_start"

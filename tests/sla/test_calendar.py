@@ -38,13 +38,19 @@ def sh(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: 
     ("30 working minutes", WorkingDuration(30, "minute")),
     ("0 working days", WorkingDuration(0, "day")),
     ("  3   Working   DAYS ", WorkingDuration(3, "day")),
+    ("2 个工作日", WorkingDuration(2, "day")),  # as people write it in Chinese
+    ("2个工作日", WorkingDuration(2, "day")),
+    ("3 工作天", WorkingDuration(3, "day")),
+    ("4 个工作小时", WorkingDuration(4, "hour")),
+    ("30 个工作分钟", WorkingDuration(30, "minute")),
 ])
 def test_parse_working_duration(text: str, expected: WorkingDuration) -> None:
     assert parse_working_duration(text) == expected
 
 
 @pytest.mark.parametrize("text", ["", "2 days", "two working days", "-1 working days", "1.5 working days",
-                                  "2 working weeks", "2working days", "working days", "2 working days later"])
+                                  "2 working weeks", "2working days", "working days", "2 working days later",
+                                  "两个工作日", "2 个工作周", "2 个日", "-1 个工作日"])
 def test_parse_working_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_working_duration(text)

@@ -242,3 +242,19 @@ def test_only_auditors_read_the_audit_trail(people) -> None:
         assert people[who].get("/api/v1/audit").status_code == 403, who
     assert people["auditor"].get("/api/v1/audit").status_code == 200
     assert people["admin"].get("/api/v1/audit").status_code == 200
+
+
+def test_sla_lengths_and_ladder_delays_may_be_written_in_chinese(people) -> None:
+    owner = people["owner"]
+    # The strategic tier's kickoff in Chinese: "4 个工作小时" (was "1 working day"): Monday 09:00 + 4 h.
+    response = upload(owner, with_property("kickoff", "sla.strategic", "4 个工作小时"))
+    assert response.status_code == 201, response.get_json()
+    task = start_project(people["sales"], account_id="ACME", signed_at=SIGNED)["tasks"][0]
+    assert datetime.fromisoformat(task["due_at"]) == datetime.fromisoformat("2026-03-02T14:00:00+08:00")
+    ladder = [{"on": "breach", "actions": [{"notify": "assignee"}]},
+              {"on": "breach", "after": "2 个工作日", "actions": [{"raise_priority": 1}]}]
+    saved = owner.put("/api/v1/sla/policies/chinese", json={"rules": ladder})
+    assert saved.status_code == 200, saved.get_json()
+    refused = owner.put("/api/v1/sla/policies/chinese", json={"rules": [
+        {"on": "breach", "after": "两个工作日", "actions": [{"raise_priority": 1}]}]})
+    assert refused.status_code == 422 and "个工作日" in refused.get_json()["error"]["message"]

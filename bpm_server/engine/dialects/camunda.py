@@ -28,7 +28,8 @@ _HARMLESS = {"asyncBefore", "asyncAfter", "exclusive", "jobPriority", "taskPrior
              "followUpDate", "priority", "initiator", "formRefBinding", "formRefVersion", "modelerTemplate",
              "modelerTemplateVersion", "calledElementBinding", "calledElementVersion", "calledElementVersionTag",
              "calledElementTenantId", "caseRef", "failedJobRetryTimeCycle", "errorCodeVariable",
-             "errorMessageVariable", "escalationCodeVariable", "variableName", "async"}
+             "errorMessageVariable", "escalationCodeVariable", "variableName", "async",
+             "diagramRelationId"}  # diagramRelationId: Camunda Modeler links the file to its cloud copy
 # Read by other parts of the server (DMN business rule tasks, external service tasks).
 _ELSEWHERE = {"decisionRef", "decisionRefBinding", "decisionRefVersion", "decisionRefVersionTag",
               "decisionRefTenantId", "mapDecisionResult", "resultVariable", "type", "topic"}

@@ -130,6 +130,13 @@ class _Translator:
                 name = self.advance()
                 if name.kind != "name":
                     raise Untranslatable(f"expected a property name after '.' but found {name.text!r}")
+                if self._op(self.token) == "(" and name.text == "equals" and self.LANGUAGE == "JUEL":
+                    # Java's a.equals(b), common in Camunda examples, means a == b for the values diagrams hold.
+                    self.advance()
+                    other = self.expression(0)
+                    self.expect(")")
+                    value = f"({value} == {other})"
+                    continue
                 if self._op(self.token) == "(":
                     raise Untranslatable(f"method call {name.text}(...) cannot run here")
                 value = f"{value}[{name.text!r}]"

@@ -57,10 +57,40 @@ def extension(node: etree._Element, found: Found) -> None:
         _script(node, target, found)
     elif name == "loopCharacteristics":
         _loop(node, target, found)
+    elif name == "subscription":
+        _subscription(node, target, found)
     elif name in ("executionListeners", "taskListeners"):
         found.problem(node, f"zeebe:{name} call job workers around the element, which cannot run here")
     elif name not in _HARMLESS:
         found.problem(node, f"extension zeebe:{name} is not supported here")
+
+
+def _subscription(node: etree._Element, message: etree._Element, found: Found) -> None:
+    """``<zeebe:subscription correlationKey="=orderId"/>`` on a message: an instance waits for the
+    message whose correlation carries its own ``orderId``. Written as a BPMN correlation property
+    named like the variable, so a sender posts ``{"correlation": {"orderId": ...}}``."""
+    key = (node.get("correlationKey") or "").strip()
+    if not key:
+        return  # a message start event's message: nothing to correlate with yet
+    try:
+        variable = feel_to_python(key) if is_feel(key) else key
+    except Untranslatable as exc:
+        found.problem(message, f"cannot translate zeebe:subscription correlationKey {key!r}: {exc}")
+        return
+    if local(message) != "message" or not message.get("id"):
+        found.problem(node, "zeebe:subscription belongs on a bpmn:message with an id")
+        return
+    if not variable.isidentifier():
+        found.problem(message, f"zeebe:subscription correlationKey {key!r} must name one variable (=orderId)")
+        return
+    root = message.getroottree().getroot()
+    prop = next((p for p in root.iterfind(f"{{{BPMN}}}correlationProperty") if p.get("id") == variable), None)
+    if prop is None:
+        prop = etree.Element(f"{{{BPMN}}}correlationProperty", id=variable, name=variable)
+        message.addnext(prop)
+    retrieval = etree.SubElement(prop, f"{{{BPMN}}}correlationPropertyRetrievalExpression",
+                                 messageRef=message.get("id") or "")
+    etree.SubElement(retrieval, f"{{{BPMN}}}formalExpression").text = variable
 
 
 def _mapping(mapping: etree._Element, target: etree._Element, script: str, found: Found) -> None:

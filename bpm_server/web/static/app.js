@@ -27,5 +27,24 @@
     return { ok: response.ok, status: response.status, body: body };
   }
 
-  window.bpm = { csrf: csrf, api: api };
+  // Fit a bpmn-js diagram into its canvas, centred, with a margin and `left`
+  // pixels kept free (the modeler's palette sits there: shapes under it can be
+  // neither seen nor clicked). A small diagram grows up to `maxScale`; bpmn-js's
+  // own "fit-viewport" never enlarges and puts the diagram top left.
+  function fitDiagram(canvas, options) {
+    const opts = Object.assign({ left: 0, margin: 24, maxScale: 1.4 }, options || {});
+    canvas.zoom("fit-viewport", "auto");
+    const box = canvas.viewbox();
+    const inner = box.inner;
+    const outer = box.outer;
+    if (!inner.width || !inner.height || !outer.width || !outer.height) return;
+    const room = { width: outer.width - opts.left - 2 * opts.margin, height: outer.height - 2 * opts.margin };
+    const scale = Math.min(opts.maxScale, room.width / inner.width, room.height / inner.height);
+    const offsetX = opts.left + opts.margin + (room.width - inner.width * scale) / 2;
+    const offsetY = opts.margin + (room.height - inner.height * scale) / 2;
+    canvas.viewbox({ x: inner.x - offsetX / scale, y: inner.y - offsetY / scale,
+      width: outer.width / scale, height: outer.height / scale });
+  }
+
+  window.bpm = { csrf: csrf, api: api, fitDiagram: fitDiagram };
 })();

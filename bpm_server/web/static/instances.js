@@ -22,7 +22,17 @@
     }
     const canvas = viewer.get("canvas");
     const registry = viewer.get("elementRegistry");
-    canvas.zoom("fit-viewport");
+    // The box takes the diagram's proportions (within bounds), so a tall diagram
+    // with many lanes is not shrunk into a letterbox; then it is fitted, centred.
+    const box = document.getElementById("diagram");
+    canvas.zoom("fit-viewport", "auto");
+    const inner = canvas.viewbox().inner;
+    if (inner.width > 0) {
+      const wanted = (box.clientWidth - 48) * (inner.height / inner.width) + 48;
+      box.style.height = Math.round(Math.min(Math.max(wanted, 320), 760)) + "px";
+      canvas.resized();
+    }
+    window.bpm.fitDiagram(canvas);
     Object.entries(config.marks).forEach(([id, marks]) => {
       if (!registry.get(id)) return;
       marks.forEach((mark) => canvas.addMarker(id, "bpm-" + mark));

@@ -209,6 +209,7 @@
     const result = await modeler.saveXML({ format: true });
     return result.xml;
   }
+  window.bpm.currentModelerXml = currentXml; // the SLA what-if panel sends the draft as drawn
 
   async function send(url, xml) {
     return window.bpm.api(url, { method: "POST", headers: { "Content-Type": "application/xml" }, body: xml });
@@ -223,7 +224,7 @@
     status(T.validating);
     const response = await send(config.urls.validate, await currentXml());
     if (!response.ok) return status(refusal(response), "bad");
-    showProblems(response.body.problems);
+    showProblems([...response.body.problems, ...(response.body.warnings || [])]);
     status(response.body.valid ? T.valid : T.problems, response.body.valid ? "ok" : "bad");
   });
 
@@ -254,7 +255,12 @@
     if (!response.ok) return status(T.load_failed, "bad");
     try {
       const result = await modeler.importXML(await response.text());
-      canvas.zoom("fit-viewport");
+      // The whole diagram in view on open, none of it under the palette.
+      const palette = document.querySelector("#canvas .djs-palette");
+      const container = document.getElementById("canvas").getBoundingClientRect();
+      const left = palette ? palette.getBoundingClientRect().right - container.left : 0;
+      window.bpm.fitDiagram(canvas, { left: left, maxScale: 1 });
+      document.getElementById("canvas").dataset.ready = "true";
       status("");
       if (result.warnings && result.warnings.length) {
         showProblems(result.warnings.map((w) => ({ element_id: null, message: T.import_warnings + " " + w.message })));

@@ -1,0 +1,1 @@
+"""Saved inbox views over the API (/api/v1/inbox-views)."""
