@@ -38,12 +38,15 @@ from bpm_server.modeling.connectors import service_task_problems
 from bpm_server.modeling.files import read_model_folder
 from bpm_server.modeling.forms import EMPTY_FORM, schema_problem
 from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
+from bpm_server.modeling.texts import catalog_problem, is_messages_file
 from bpm_server.sla.definitions import problems_for_model
 
 log = logging.getLogger(__name__)
 
 FORM_PROPERTY = "formJsonSchemaFilename"
 DEPARTMENT_PROPERTY = "department"
+PRIORITY_PROPERTY = "priority"  # the priority a stage opens with (tasks/service.initial_priority)
+MAX_PRIORITY = 10
 START_ELEMENT = "start"  # how problems with the start event's form are labelled
 
 
@@ -135,11 +138,19 @@ def check_version(session: Session, xml: bytes | Mapping[str, bytes], entry_proc
     library = {f.name: f.schema for f in session.scalars(select(FormDefinition))}
     library.update(model.generated_forms)  # forms written inside the diagram (Camunda formData)
     for name, schema in (local_forms or {}).items():
+        if is_messages_file(name):
+            continue
         problem = schema_problem(schema)
         if problem:
             raise BpmnInvalid([Problem(None, f"form {name}: {problem}")])
         library[name] = schema
     forms: dict[str, Any] = {}
+    for name, content in (local_forms or {}).items():
+        if is_messages_file(name):  # translations of the model's texts: published with the version
+            problem = catalog_problem(name, content)
+            if problem:
+                raise BpmnInvalid([Problem(None, problem)])
+            forms[name] = content
 
     def use_form(element_id: str, form_name: str | None) -> None:
         if not form_name:
@@ -154,8 +165,13 @@ def check_version(session: Session, xml: bytes | Mapping[str, bytes], entry_proc
     problems.extend(check_assignments(session, model.human_tasks.values(), departments_exist=departments_exist))
     for task in model.human_tasks.values():
         use_form(task.name, form_name_of(task))
+        priority = task.properties.get(PRIORITY_PROPERTY)
+        if priority is not None and not (priority.strip().isdigit() and int(priority) <= MAX_PRIORITY):
+            problems.append(Problem(task.name, f"priority {priority!r} must be a whole number from 0 to "
+                                               f"{MAX_PRIORITY}"))
     problems.extend(events.start_event_problems(model.spec))
-    data_fields = {name for schema in forms.values() for name in _form_fields(schema)}
+    data_fields = {name for form, schema in forms.items() if not is_messages_file(form)
+                   for name in _form_fields(schema)}
     problems.extend(Problem(element, message)
                     for element, message in problems_for_model(model.human_tasks.values(), data_fields))
     problems.extend(service_task_problems(model))
@@ -254,6 +270,8 @@ def publish_version(session: Session, model_id: str, xml: bytes | Mapping[str, b
     if entry_process is None and process_model.current_version_id:
         current = session.get(ProcessModelVersion, process_model.current_version_id)
         entry_process = current.entry_process if current else None
+    if source != "sync":
+        local_forms = _with_current_messages(session, process_model, local_forms)
     try:
         compiled_model, forms = check_version(session, xml, entry_process, local_forms, model_id,
                                               departments_exist=source != "sync")
@@ -285,6 +303,17 @@ def publish_version(session: Session, model_id: str, xml: bytes | Mapping[str, b
     with _compiled_lock:
         _compiled[version.id] = compiled_model
     return version, True
+
+
+def _with_current_messages(session: Session, process_model: ProcessModel,
+                           local_forms: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """An upload without messages files keeps the current version's translations: the modeler
+    sends only the diagram, and publishing a changed SLA must not drop the model's English."""
+    if any(is_messages_file(name) for name in (local_forms or {})) or not process_model.current_version_id:
+        return local_forms
+    current = session.get(ProcessModelVersion, process_model.current_version_id)
+    carried = {name: form for name, form in (current.forms if current else {}).items() if is_messages_file(name)}
+    return {**(local_forms or {}), **carried} if carried else local_forms
 
 
 def list_models(session: Session) -> list[tuple[ProcessModel, list[ProcessModelVersion]]]:

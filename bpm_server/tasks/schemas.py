@@ -12,7 +12,9 @@ from bpm_server.tasks.models import TASK_STATES
 class TaskSchema(Schema):
     id = fields.String()
     name = fields.String(metadata={"description": "the BPMN element id of the stage"})
-    title = fields.String()
+    # A task detail asked for with ?lang=zh_CN or ?lang=en carries its texts through the model's
+    # messages file of that language (``shown``); otherwise the title is as modelled.
+    title = fields.Function(lambda t: t.shown.title if getattr(t, "shown", None) else t.title)
     department = fields.String(attribute="department_id")
     assignee = fields.Function(lambda t: t.assignee.username if t.assignee else None)
     state = fields.String()
@@ -36,7 +38,8 @@ class TaskDetailSchema(TaskSchema):
     form = fields.Dict()
     data = fields.Dict()
     submitted = fields.Dict(allow_none=True)
-    instructions = fields.String(allow_none=True)
+    instructions = fields.Function(lambda t: t.shown.instructions if getattr(t, "shown", None) else t.instructions,
+                                   allow_none=True)
 
 
 class TaskPageSchema(Schema):

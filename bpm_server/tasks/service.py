@@ -17,6 +17,7 @@ from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound
 from bpm_server.identity.models import User
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.instances.service import json_safe
+from bpm_server.modeling import texts
 from bpm_server.modeling.assignment import resolve_assignee, resolve_department
 from bpm_server.modeling.forms import EMPTY_FORM, field_errors, validator_for
 from bpm_server.modeling.service import department_of, form_name_of, forms_of_version
@@ -223,12 +224,21 @@ def apply_step(session: Session, instance: ProcessInstance, model: CompiledModel
                         name=spec.name, title=spec.title, department_id=department, lane=spec.lane,
                         form_name=form_name_of(spec), instructions=spec.instructions, state="ready",
                         account_id=instance.account_id, process_model_id=instance.process_model_id,
-                        data=json_safe(ready.data), created_at=now)
+                        data=json_safe(ready.data), priority=initial_priority(spec), created_at=now)
         if assignee is not None:  # assigned in the diagram (camunda:assignee, ${initiator}): already claimed
             row.state, row.assignee_id, row.claimed_at = "claimed", assignee.id, now
         session.add(row)
         opened_rows.append(row)
     return opened_rows, closed_rows
+
+
+PRIORITY_PROPERTY = "priority"
+
+
+def initial_priority(spec: Any) -> int:
+    """The ``priority`` property a stage opens with (checked at upload: 0 to 10); escalation raises it later."""
+    raw = str(spec.properties.get(PRIORITY_PROPERTY, "0")).strip()
+    return int(raw) if raw.isdigit() else 0
 
 
 def _starter_department(session: Session, instance: ProcessInstance) -> str | None:
@@ -277,13 +287,7 @@ def _form_source(session: Session, task: HumanTask) -> tuple[str, dict[str, Any]
     """(the id of the version that published the task's form, the form)."""
     if not task.form_name:
         return "", EMPTY_FORM
-    # Only the version id is needed: known when this session locked the
-    # instance (complete), else read that one column (claim, view), instead
-    # of loading the instance with its version's BPMN text.
-    version_id = _versions_seen(session).get(task.process_instance_id) or session.scalar(
-        select(ProcessInstance.version_id).where(ProcessInstance.id == task.process_instance_id))
-    if version_id is None:
-        raise NotFound(f"process instance {task.process_instance_id!r} does not exist", code="unknown_instance")
+    version_id = _version_id(session, task)
     form = forms_of_version(session, version_id).get(task.form_name)
     if form is not None:
         return version_id, form
@@ -296,3 +300,34 @@ def _form_source(session: Session, task: HumanTask) -> tuple[str, dict[str, Any]
         if form is not None:
             return called_version_id, form
     return version_id, EMPTY_FORM
+
+
+def _version_id(session: Session, task: HumanTask) -> str:
+    # Only the version id is needed: known when this session locked the
+    # instance (complete), else read that one column (claim, view), instead
+    # of loading the instance with its version's BPMN text.
+    version_id = _versions_seen(session).get(task.process_instance_id) or session.scalar(
+        select(ProcessInstance.version_id).where(ProcessInstance.id == task.process_instance_id))
+    if version_id is None:
+        raise NotFound(f"process instance {task.process_instance_id!r} does not exist", code="unknown_instance")
+    return version_id
+
+
+@dataclass(frozen=True)
+class ShownTask:
+    """A task's texts in one language: its title, instructions and form (see modeling/texts.py)."""
+    title: str
+    instructions: str | None
+    form: dict[str, Any]
+    messages: Mapping[str, str]
+
+
+def shown_in(session: Session, task: HumanTask, locale: str) -> ShownTask:
+    """The task as a reader of ``locale`` sees it, through the messages file for that locale of
+    the version that published the stage (the instance's, or a called model's)."""
+    version_id, form = _form_source(session, task)
+    messages = texts.catalog(forms_of_version(session, version_id or _version_id(session, task)), locale)
+    return ShownTask(title=texts.text(task.title, messages) or task.title,
+                     instructions=texts.text(task.instructions, messages),
+                     form=texts.schema(form, messages), messages=messages)
+

@@ -1,12 +1,16 @@
 """The inbox API."""
 from __future__ import annotations
 
+from typing import Any
+
+from flask import request
 from flask_smorest import Blueprint
 
 from bpm_server import runtime
 from bpm_server.api_common import page_of
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import READERS, WORKERS, current_user, requires
+from bpm_server.modeling import texts
 from bpm_server.tasks import leads, saved_views, service, verbs
 from bpm_server.tasks.schemas import (
     BulkClaimResultSchema,
@@ -46,7 +50,7 @@ def get_task(task_id: str):
     if not verbs.can_view(session, current_user(), task):
         service.authorize_view(current_user(), task)  # the same 403 as before for other departments
     verbs.note_read(session, current_user(), task, deployment().clock.now())
-    task.form = service.form_for(session, task)
+    _attach_form(session, task)
     return task
 
 
@@ -58,7 +62,7 @@ def claim(task_id: str):
     """Take a department task; it leaves colleagues' inboxes."""
     session = db_session()
     task = service.claim(session, current_user(), task_id, deployment().clock.now())
-    task.form = service.form_for(session, task)
+    _attach_form(session, task)
     return task
 
 
@@ -85,8 +89,18 @@ def complete(body: dict, task_id: str):
     session = db_session()
     rt = deployment()
     task = runtime.finish_task(session, rt, current_user(), task_id, body["data"], rt.clock.now())
-    task.form = service.form_for(session, task)
+    _attach_form(session, task)
     return task
+
+
+def _attach_form(session: Any, task: Any) -> None:
+    """The task's form; with ``?lang=`` its texts (title, instructions, form) in that language."""
+    lang = request.args.get("lang")
+    if lang in texts.LOCALES:
+        task.shown = service.shown_in(session, task, lang)
+        task.form = task.shown.form
+    else:
+        task.form = service.form_for(session, task)
 
 
 # --------------------------------------------------------------------------- department leads

@@ -26,6 +26,7 @@ class FormField:
     widget: str  # text, textarea, date, url, select, checkbox, number
     required: bool
     options: list[str] = field(default_factory=list)
+    option_labels: dict[str, str] = field(default_factory=dict)  # value -> what the reader sees (enumNames)
     attrs: dict[str, Any] = field(default_factory=dict)  # HTML validation attributes
     value: Any = None
     errors: list[str] = field(default_factory=list)
@@ -76,9 +77,18 @@ def fields_of(schema: Mapping[str, Any], values: Mapping[str, Any] | None = None
         fields.append(FormField(
             name=name, label=str(spec.get("title") or name), description=spec.get("description"),
             widget=widget, required=name in required or spec.get("const") is True,
-            options=[str(o) for o in spec.get("enum", [])], attrs=_attrs(spec, widget),
+            options=[str(o) for o in spec.get("enum", [])], option_labels=_option_labels(spec),
+            attrs=_attrs(spec, widget),
             value=values.get(name), errors=[translate_error(m, spec) for m in errors.get(name, [])]))
     return fields
+
+
+def _option_labels(spec: Mapping[str, Any]) -> dict[str, str]:
+    """``enumNames`` (the labels of an enum's values, in the order of ``enum``) by value."""
+    names = spec.get("enumNames")
+    if not isinstance(names, list):
+        return {}
+    return {str(value): str(name) for value, name in zip(spec.get("enum") or [], names, strict=False)}
 
 
 def data_from_form(schema: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
