@@ -1,0 +1,178 @@
+"""``make mutation``: mutmut over the modules where a silent change hurts most.
+
+Each module runs against the test files meant to catch it (not the whole suite),
+in a working directory of its own, ``var/mutation/<name>/``, so two runs never
+share mutmut's ``mutants/`` tree or its results. That directory links the
+project's files (mutmut copies them into ``mutants/``) and holds a ``setup.cfg``
+with the module's ``[mutmut]`` section; the project's ``pyproject.toml`` has no
+``[tool.mutmut]`` table, so mutmut reads that file. docs/mutation.md has the
+scores and the reasons behind every mutant that survives.
+
+    scripts/mutation.py                  every module, cheapest first
+    scripts/mutation.py sla/breaches.py  one (its name or its path)
+    scripts/mutation.py --show NAME      the diff of every survivor of one module
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+# What the tests read besides the code: the models, the forms, pytest's settings.
+LINKED = ["bpm_server", "integrations", "tests", "process_models", "forms", "pyproject.toml"]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    sources: tuple[str, ...]
+    tests: tuple[str, ...]
+    # mutmut mutant-name globs; empty means every function of the sources.
+    functions: tuple[str, ...] = ()
+
+
+_TASKS = "bpm_server.tasks.service.x_"
+_COMMANDS = "bpm_server.runtime.commands.x_"
+
+# Cheapest first: a full run does them in this order.
+TARGETS = [
+    Target("signing", ("integrations/signing.py",), ("tests/integrations/test_webhook.py",)),
+    Target("sandbox", ("bpm_server/engine/sandbox.py",),
+           ("tests/engine/test_sandbox.py", "tests/engine/test_budgets.py")),
+    Target("calendar", ("bpm_server/sla/calendar.py",),
+           ("tests/sla/test_calendar.py", "tests/sla/test_calendar_config.py")),
+    Target("breaches", ("bpm_server/sla/breaches.py",),
+           ("tests/sla/test_breach_log.py", "tests/sla/test_breach_checkpoints.py")),
+    Target("escalation", ("bpm_server/sla/escalation.py",),
+           ("tests/sla/test_sla_flow.py", "tests/sla/test_escalation_gaps.py")),
+    Target("erp", ("bpm_server/erp/service.py",),
+           ("tests/integrations/test_invoicing.py", "tests/integrations/test_webhook.py")),
+    # The claim/complete path, by function: the rest of these two files is other verbs.
+    Target("claim_complete", ("bpm_server/tasks/service.py", "bpm_server/runtime/commands.py"),
+           ("tests/tasks_verbs/test_verbs_api.py", "tests/api/test_concurrency.py", "tests/api/test_access.py"),
+           tuple(f"{_TASKS}{f}__mutmut_*" for f in (
+               "claim", "_authorize_act", "_ensure_open", "check_completion", "record_completion",
+               "audit_completion", "validate_form", "get_task", "get_task_and_version"))
+           + tuple(f"{_COMMANDS}{f}__mutmut_*" for f in ("complete_task", "_ensure_moving"))),
+]
+
+
+def find(name: str) -> Target:
+    for target in TARGETS:
+        if name == target.name or name in target.sources or any(s.endswith(name) for s in target.sources):
+            return target
+    raise SystemExit(f"unknown module {name!r}: one of {', '.join(t.name for t in TARGETS)}")
+
+
+def workdir(target: Target) -> Path:
+    here = ROOT / "var" / "mutation" / target.name
+    here.mkdir(parents=True, exist_ok=True)
+    for name in LINKED:
+        link = here / name
+        if not link.exists():
+            link.symlink_to(ROOT / name)
+    def lines(items: tuple[str, ...] | list[str]) -> str:
+        return "".join(f"\n    {item}" for item in items)
+    (here / "setup.cfg").write_text(
+        "# Written by scripts/mutation.py on every run; edit TARGETS there.\n"
+        "[mutmut]\n"
+        f"source_paths ={lines(target.sources)}\n"
+        # Everything the sources import and the tests read comes along into mutants/.
+        f"also_copy ={lines(['bpm_server', 'integrations', 'process_models', 'forms'])}\n"
+        f"pytest_add_cli_args_test_selection ={lines(target.tests)}\n"
+        # importlib: in pytest's default mode, tests/integrations/ (a package under a
+        # tests/ that is not one) is imported as `integrations`, shadowing the real
+        # package, and the editable install then finds the unmutated integrations/.
+        f"pytest_add_cli_args ={lines(['-p', 'no:cacheprovider', '--import-mode=importlib'])}\n")
+    return here
+
+
+def claim_redis(pid: int) -> tuple[str, object] | None:
+    """One Redis database for the whole run, claimed as tests/conftest.py claims them: mutmut
+    ends each forked child with os._exit, so a child's own claim would never be released."""
+    if os.environ.get("BPM_TEST_REDIS_URL"):
+        return None
+    from redis import Redis
+
+    server = os.environ.get("BPM_TEST_REDIS_SERVER", "redis://localhost:6379")
+    control = Redis.from_url(f"{server}/0")
+    for number in range(15, 0, -1):
+        key = f"bpm-test:redis-db:{number}"
+        if control.set(key, pid, nx=True, ex=4 * 3600):
+            os.environ["BPM_TEST_REDIS_URL"] = f"{server}/{number}"
+            return key, control
+    raise SystemExit("Redis databases 1-15 are all claimed by other test runs")
+
+
+def statuses(here: Path) -> dict[str, str]:
+    out = subprocess.run([str(BIN / "mutmut"), "results", "--all", "true"], cwd=here,
+                         capture_output=True, text=True, check=True).stdout
+    return dict(m.groups() for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.MULTILINE))
+
+
+def selected(target: Target, found: dict[str, str]) -> dict[str, str]:
+    from fnmatch import fnmatch
+
+    if not target.functions:
+        return found
+    return {k: v for k, v in found.items() if any(fnmatch(k, p) for p in target.functions)}
+
+
+def score(target: Target) -> str:
+    found = selected(target, statuses(workdir(target)))
+    killed = sum(1 for v in found.values() if v == "killed")
+    survivors = sorted(k for k, v in found.items() if v != "killed")
+    return f"{target.name}: {killed}/{len(found)} killed" + (
+        f"; not killed: {', '.join(survivors)}" if survivors else "")
+
+
+def run(target: Target) -> None:
+    here = workdir(target)
+    env = dict(os.environ, BPM_TEST_PG_DB=f"bpm_mutation_{target.name}")
+    # -n 19 and one child: the machine is shared and the tests use a database each.
+    cmd = ["nice", "-n", "19", str(BIN / "mutmut"), "run", "--max-children", "1", *target.functions]
+    print(f"== {target.name}: {' '.join(target.sources)} against {' '.join(target.tests)}", flush=True)
+    subprocess.run(cmd, cwd=here, env=env, check=False)
+
+
+def show(target: Target) -> None:
+    here = workdir(target)
+    for key, status in sorted(selected(target, statuses(here)).items()):
+        if status != "killed":
+            subprocess.run([str(BIN / "mutmut"), "show", key], cwd=here, check=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("module", nargs="?", help="one module: " + ", ".join(t.name for t in TARGETS))
+    parser.add_argument("--show", action="store_true", help="print the survivors' diffs, run nothing")
+    parser.add_argument("--score", action="store_true", help="print the scores of the last runs, run nothing")
+    args = parser.parse_args()
+    targets = [find(args.module)] if args.module else TARGETS
+    if args.show:
+        for target in targets:
+            show(target)
+        return
+    if not args.score:
+        claim = claim_redis(os.getpid())
+        try:
+            for target in targets:
+                run(target)
+        finally:
+            if claim:
+                key, control = claim
+                control.delete(key)  # type: ignore[attr-defined]
+    print("\nMutation scores (killed/total; docs/mutation.md explains every survivor):")
+    for target in targets:
+        print("  " + score(target))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main()
