@@ -42,7 +42,10 @@ _COMMANDS = "bpm_server.runtime.commands.x_"
 
 # Cheapest first: a full run does them in this order.
 TARGETS = [
-    Target("signing", ("integrations/signing.py",), ("tests/integrations/test_webhook.py",)),
+    # The webhook verifies inbound signatures; invoicing and channels check outbound ones.
+    Target("signing", ("integrations/signing.py",),
+           ("tests/integrations/test_webhook.py", "tests/integrations/test_invoicing.py",
+            "tests/integrations/test_channels.py")),
     Target("sandbox", ("bpm_server/engine/sandbox.py",),
            ("tests/engine/test_sandbox.py", "tests/engine/test_budgets.py")),
     Target("calendar", ("bpm_server/sla/calendar.py",),
