@@ -35,6 +35,8 @@ class Target:
     tests: tuple[str, ...]
     # mutmut mutant-name globs; empty means every function of the sources.
     functions: tuple[str, ...] = ()
+    # Tests left out, each with its reason in docs/mutation.md.
+    deselect: tuple[str, ...] = ()
 
 
 _TASKS = "bpm_server.tasks.service.x_"
@@ -47,11 +49,25 @@ TARGETS = [
            ("tests/integrations/test_webhook.py", "tests/integrations/test_invoicing.py",
             "tests/integrations/test_channels.py")),
     Target("sandbox", ("bpm_server/engine/sandbox.py",),
-           ("tests/engine/test_sandbox.py", "tests/engine/test_budgets.py")),
+           ("tests/engine/test_sandbox.py", "tests/engine/test_budgets.py"),
+           # It measures CPU time, which mutmut's trampoline around every call inflates.
+           deselect=("tests/engine/test_budgets.py::test_the_budget_is_per_evaluation",),
+           # Narrowed (1234 mutants in all, some 2 h here): the size caps on operations.
+           functions=tuple(f"bpm_server.engine.sandbox.x{f}__mutmut_*" for f in (
+               "ǁ_Meterǁbinop", "ǁ_Meterǁinplacevar", "ǁ_Meterǁ_check_operation", "ǁ_Meterǁ_length",
+               "ǁ_Meterǁ_bits", "ǁ_Meterǁcheck_memory", "ǁ_Meterǁ_list_extend", "ǁ_Meterǁ_int_to_bytes",
+               "__replace_length"))),
     Target("calendar", ("bpm_server/sla/calendar.py",),
            ("tests/sla/test_calendar.py", "tests/sla/test_calendar_config.py")),
-    Target("breaches", ("bpm_server/sla/breaches.py",),
-           ("tests/sla/test_breach_log.py", "tests/sla/test_breach_checkpoints.py")),
+    Target("breaches", ("bpm_server/sla/breaches.py",), ("tests/sla/test_breach_log.py",),
+           # They run `bpm-server audit` in a child process, which imports the installed code,
+           # not the mutant, and took over 120 s each under mutmut here (the in-process API
+           # checks of the same chain stay). tests/sla/test_breach_checkpoints.py is all such.
+           deselect=tuple(f"tests/sla/test_breach_log.py::test_audit_verify_detects_{t}" for t in (
+               "an_edited_entry", "a_removed_last_entry", "a_removed_middle_entry", "a_removed_head_row")),
+           # Narrowed (441 mutants in all): the chain and the CSV formula guard.
+           functions=tuple(f"bpm_server.sla.breaches.x_{f}__mutmut_*" for f in (
+               "_digest", "_hashed_fields", "verify", "_cell"))),
     Target("escalation", ("bpm_server/sla/escalation.py",),
            ("tests/sla/test_sla_flow.py", "tests/sla/test_escalation_gaps.py")),
     Target("erp", ("bpm_server/erp/service.py",),
@@ -88,7 +104,7 @@ def workdir(target: Target) -> Path:
         f"source_paths ={lines(target.sources)}\n"
         # Everything the sources import and the tests read comes along into mutants/.
         f"also_copy ={lines(['bpm_server', 'integrations', 'process_models', 'forms'])}\n"
-        f"pytest_add_cli_args_test_selection ={lines(target.tests)}\n"
+        f"pytest_add_cli_args_test_selection ={lines(target.tests + tuple(f'--deselect={t}' for t in target.deselect))}\n"
         # importlib: in pytest's default mode, tests/integrations/ (a package under a
         # tests/ that is not one) is imported as `integrations`, shadowing the real
         # package, and the editable install then finds the unmutated integrations/.
@@ -128,11 +144,17 @@ def selected(target: Target, found: dict[str, str]) -> dict[str, str]:
 
 
 def score(target: Target) -> str:
+    """killed/total, where a mutant that made the tests hang (timeout) counts as caught."""
     found = selected(target, statuses(workdir(target)))
-    killed = sum(1 for v in found.values() if v == "killed")
-    survivors = sorted(k for k, v in found.items() if v != "killed")
-    return f"{target.name}: {killed}/{len(found)} killed" + (
-        f"; not killed: {', '.join(survivors)}" if survivors else "")
+    caught = {"killed", "timeout", "caught by type check"}
+    killed = sum(1 for v in found.values() if v in caught)
+    counts: dict[str, int] = {}
+    for v in found.values():
+        counts[v] = counts.get(v, 0) + 1
+    detail = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    survivors = sorted(k for k, v in found.items() if v in ("survived", "no tests"))
+    return f"{target.name}: {killed}/{len(found)} caught ({detail})" + (
+        "".join(f"\n      {name}: {found[name]}" for name in survivors))
 
 
 def run(target: Target) -> None:
@@ -147,7 +169,7 @@ def run(target: Target) -> None:
 def show(target: Target) -> None:
     here = workdir(target)
     for key, status in sorted(selected(target, statuses(here)).items()):
-        if status != "killed":
+        if status in ("survived", "no tests"):
             subprocess.run([str(BIN / "mutmut"), "show", key], cwd=here, check=False)
 
 
