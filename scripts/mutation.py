@@ -98,13 +98,14 @@ def workdir(target: Target) -> Path:
             link.symlink_to(ROOT / name)
     def lines(items: tuple[str, ...] | list[str]) -> str:
         return "".join(f"\n    {item}" for item in items)
+    selection = target.tests + tuple(f"--deselect={t}" for t in target.deselect)
     (here / "setup.cfg").write_text(
         "# Written by scripts/mutation.py on every run; edit TARGETS there.\n"
         "[mutmut]\n"
         f"source_paths ={lines(target.sources)}\n"
         # Everything the sources import and the tests read comes along into mutants/.
         f"also_copy ={lines(['bpm_server', 'integrations', 'process_models', 'forms'])}\n"
-        f"pytest_add_cli_args_test_selection ={lines(target.tests + tuple(f'--deselect={t}' for t in target.deselect))}\n"
+        f"pytest_add_cli_args_test_selection ={lines(selection)}\n"
         # importlib: in pytest's default mode, tests/integrations/ (a package under a
         # tests/ that is not one) is imported as `integrations`, shadowing the real
         # package, and the editable install then finds the unmutated integrations/.
