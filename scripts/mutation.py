@@ -158,11 +158,16 @@ def score(target: Target) -> str:
         "".join(f"\n      {name}: {found[name]}" for name in survivors))
 
 
-def run(target: Target) -> None:
+def run(target: Target, only_survivors: bool = False) -> None:
     here = workdir(target)
+    names = target.functions
+    if only_survivors:  # after new tests: mutmut re-runs the mutants it is given by name
+        names = tuple(k for k, v in selected(target, statuses(here)).items() if v == "survived")
+        if not names:
+            return
     env = dict(os.environ, BPM_TEST_PG_DB=f"bpm_mutation_{target.name}")
     # -n 19 and one child: the machine is shared and the tests use a database each.
-    cmd = ["nice", "-n", "19", str(BIN / "mutmut"), "run", "--max-children", "1", *target.functions]
+    cmd = ["nice", "-n", "19", str(BIN / "mutmut"), "run", "--max-children", "1", *names]
     print(f"== {target.name}: {' '.join(target.sources)} against {' '.join(target.tests)}", flush=True)
     subprocess.run(cmd, cwd=here, env=env, check=False)
 
@@ -179,6 +184,7 @@ def main() -> None:
     parser.add_argument("module", nargs="?", help="one module: " + ", ".join(t.name for t in TARGETS))
     parser.add_argument("--show", action="store_true", help="print the survivors' diffs, run nothing")
     parser.add_argument("--score", action="store_true", help="print the scores of the last runs, run nothing")
+    parser.add_argument("--survivors", action="store_true", help="run again only the last run's survivors")
     args = parser.parse_args()
     targets = [find(args.module)] if args.module else TARGETS
     if args.show:
@@ -189,7 +195,7 @@ def main() -> None:
         claim = claim_redis(os.getpid())
         try:
             for target in targets:
-                run(target)
+                run(target, args.survivors)
         finally:
             if claim:
                 key, control = claim
