@@ -133,7 +133,7 @@ def claim_redis(pid: int) -> tuple[str, object] | None:
 def statuses(here: Path) -> dict[str, str]:
     out = subprocess.run([str(BIN / "mutmut"), "results", "--all", "true"], cwd=here,
                          capture_output=True, text=True, check=True).stdout
-    return dict(m.groups() for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.MULTILINE))
+    return {m[1]: m[2] for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.MULTILINE)}
 
 
 def selected(target: Target, found: dict[str, str]) -> dict[str, str]:
