@@ -68,8 +68,10 @@ TARGETS = [
            # Narrowed (441 mutants in all): the chain and the CSV formula guard.
            functions=tuple(f"bpm_server.sla.breaches.x_{f}__mutmut_*" for f in (
                "_digest", "_hashed_fields", "verify", "_cell"))),
+    # Ladders as data: their validation (upload) and the ladders firing.
     Target("escalation", ("bpm_server/sla/escalation.py",),
-           ("tests/sla/test_sla_flow.py", "tests/sla/test_escalation_gaps.py")),
+           ("tests/sla/test_sla_definitions_upload.py", "tests/sla/test_escalation_gaps.py",
+            "tests/sla/test_sla_flow.py")),
     Target("erp", ("bpm_server/erp/service.py",),
            ("tests/integrations/test_invoicing.py", "tests/integrations/test_webhook.py")),
     # The claim/complete path, by function: the rest of these two files is other verbs.
