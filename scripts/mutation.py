@@ -160,11 +160,11 @@ def score(target: Target) -> str:
         "".join(f"\n      {name}: {found[name]}" for name in survivors))
 
 
-def run(target: Target, only_survivors: bool = False) -> None:
+def run(target: Target, only: str | None = None) -> None:
     here = workdir(target)
     names = target.functions
-    if only_survivors:  # after new tests: mutmut re-runs the mutants it is given by name
-        names = tuple(k for k, v in selected(target, statuses(here)).items() if v == "survived")
+    if only:  # mutmut re-runs every mutant it is given by name, so name only these
+        names = tuple(k for k, v in selected(target, statuses(here)).items() if v == only)
         if not names:
             return
     env = dict(os.environ, BPM_TEST_PG_DB=f"bpm_mutation_{target.name}")
@@ -186,7 +186,10 @@ def main() -> None:
     parser.add_argument("module", nargs="?", help="one module: " + ", ".join(t.name for t in TARGETS))
     parser.add_argument("--show", action="store_true", help="print the survivors' diffs, run nothing")
     parser.add_argument("--score", action="store_true", help="print the scores of the last runs, run nothing")
-    parser.add_argument("--survivors", action="store_true", help="run again only the last run's survivors")
+    parser.add_argument("--survivors", dest="only", action="store_const", const="survived",
+                        help="run again only the last run's survivors (after a new test)")
+    parser.add_argument("--rest", dest="only", action="store_const", const="not checked",
+                        help="run only the mutants an interrupted run did not reach")
     args = parser.parse_args()
     targets = [find(args.module)] if args.module else TARGETS
     if args.show:
@@ -197,7 +200,7 @@ def main() -> None:
         claim = claim_redis(os.getpid())
         try:
             for target in targets:
-                run(target, args.survivors)
+                run(target, args.only)
         finally:
             if claim:
                 key, control = claim
