@@ -10,7 +10,10 @@ scores and the reasons behind every mutant that survives.
 
     scripts/mutation.py                  every module, cheapest first
     scripts/mutation.py sla/breaches.py  one (its name or its path)
-    scripts/mutation.py --show NAME      the diff of every survivor of one module
+    scripts/mutation.py NAME --show      the diff of every survivor of one module
+    scripts/mutation.py NAME --score     the last run's score
+    scripts/mutation.py NAME --survivors run again only the survivors (after a new test)
+    scripts/mutation.py NAME --rest      run what an interrupted run did not reach
 """
 from __future__ import annotations
 
