@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check services install clean translations browser frontend lock
+.PHONY: run test check services install clean translations browser frontend lock mutation
 
 # The versions CI tested: requirements-dev.txt locks every package (with hashes) of the
 # app, its tests and the developers' tools; requirements.txt the app alone (Dockerfile).
@@ -65,6 +65,13 @@ check: $(BIN)/.installed
 TEST_WORKERS ?= 3
 test: check install services browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# Mutation testing (mutmut), not part of `make test`: each module of scripts/mutation.py
+# against its own test files, in var/mutation/<name>/; scores and survivors in
+# docs/mutation.md. One module: make mutation MODULE=sla/breaches.py
+MODULE ?=
+mutation: install services
+	nice -n 19 $(BIN)/python scripts/mutation.py $(MODULE)
 
 services:
 	./scripts/ensure-services

@@ -84,6 +84,39 @@ def test_ordinary_arithmetic_and_text_still_work(evaluator):
     assert result["shifted"] == 1024 and result["text"] == "a+b" and result["rate"] == 2.25
 
 
+
+def test_replace_is_refused_exactly_when_its_result_would_exceed_the_limit(evaluator):
+    # The length is worked out before the text is built: each case sits on the limit (10**6).
+    fits = evaluator.execute(
+        "same = ('a' * 999990).replace('a', 'b')\n"  # as long as before
+        "none = ('a' * 10).replace('a', 'x' * 999999, 0)\n"  # a count of 0 replaces nothing
+        "some = 'aaa'.replace('a', 'bb', 2)\n"
+        "edge = ('ab' * 10).replace('a', 'x' * 99999)\n"  # 20 + 10 * 99998 = 10**6
+        "gaps = 'a'.replace('', 'x' * 499999)", {})  # 1 + 2 * 499999 = 999999
+    assert fits["same"] == "b" * 999990 and fits["none"] == "a" * 10 and fits["some"] == "bbbba"
+    assert len(fits["edge"]) == 10**6 and len(fits["gaps"]) == 999999
+    for script in ("x = ('ab' * 10).replace('a', 'x' * 99999 + 'y')", "x = 'a'.replace('', 'x' * 500000)",
+                   "x = ('ab' * 10).replace('a', 'x' * 999999, 1)"):
+        error = budget_error(evaluator.execute, script, {})
+        assert error.budget == "value size" and "would exceed" in error.message, script
+
+
+def test_int_to_bytes_works_and_its_length_is_capped_however_it_is_given(evaluator):
+    # bytes are not kept as process data: each result is read back as its list of byte values.
+    result = evaluator.execute("a = list((255).to_bytes())\nb = list((1).to_bytes(2, 'big'))\n"
+                               "c = list((1).to_bytes(length=2, byteorder='little'))", {})
+    assert (result["a"], result["b"], result["c"]) == ([255], [0, 1], [1, 0])
+    for script in ("x = (1).to_bytes(2 * 10**6, 'big')", "x = (1).to_bytes(length=2 * 10**6, byteorder='big')"):
+        error = budget_error(evaluator.execute, script, {})
+        assert error.budget == "value size" and "int.to_bytes() would exceed" in error.message, script
+
+
+def test_the_refusal_names_the_operation(evaluator):
+    error = budget_error(evaluator.execute, "x = [1]\nfor i in range(40):\n    x.extend(x)", {})
+    assert "list.extend() would exceed" in error.message
+    error = budget_error(evaluator.execute, "s = [0] * 600000\ns += s", {})
+    assert "result of += would exceed" in error.message
+
 # ---------------------------------------------------------------- CPU time
 
 CPU_CASES = [

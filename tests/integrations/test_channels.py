@@ -216,3 +216,20 @@ def test_a_broken_channels_file_leaves_in_app_notices_working(people, synced_app
         assert deliveries(db.session) == []
         db.session.remove()
     assert [n["title"] for n in people["sales"].get("/api/v1/notifications").get_json()["items"]] == ["late"]
+
+
+def test_a_webhook_without_a_secret_still_says_when_it_was_sent(people, synced_app, robots, tmp_path, clock):
+    """The receiver of an unsigned webhook still reads the sending moment (API.md: unix seconds)."""
+    unsigned = tmp_path / "unsigned.json"
+    unsigned.write_text(json.dumps({"channels": {"ops-hook": {"type": "webhook", "url": f"{robots.url}/bpm-events"}},
+                                    "routes": {"departments": {"sales": ["ops-hook"]}}}))
+    rt = synced_app.extensions["bpm"]
+    rt.config = rt.config.but(channels_file=unsigned)
+    synced_app.extensions.pop("bpm_integrations", None)
+    warn_kickoff(people, synced_app)
+    pump(synced_app)
+
+    [hook] = [r for r in robots.requests if r.path == "/bpm-events"]
+    assert hook.json["kind"] == "sla_warning"
+    assert hook.headers["X-BPM-Timestamp"] == str(int(clock.now().timestamp()))
+    assert "X-BPM-Signature" not in hook.headers

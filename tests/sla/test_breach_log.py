@@ -126,6 +126,22 @@ def test_csv_export_has_the_api_columns_and_one_row_per_breach(logged) -> None:
         assert at(row["due_at"]) == at(item["due_at"]) and at(row["breached_at"]) == at(item["breached_at"])
 
 
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_quoted() -> None:
+    """An auditor opens the export in a spreadsheet: a value from outside (an account id,
+    a user name) that starts with = + - @ must arrive as text, not run as a formula."""
+    from bpm_server.sla.breaches import CSV_COLUMNS, to_csv
+
+    row: dict = dict.fromkeys(CSV_COLUMNS)
+    row.update(id="b-1", account_id="=HYPERLINK(\"http://x\")", task_name="+kickoff", department="-sales",
+               assignee="@mallory", process_model_id="quick", due_at=START, escalations=[])
+    [header, cells] = list(csv.reader(io.StringIO(to_csv([row]))))
+    got = dict(zip(header, cells, strict=True))
+    assert got["account_id"] == "\'=HYPERLINK(\"http://x\")"
+    assert (got["task_name"], got["department"], got["assignee"]) == ("'+kickoff", "'-sales", "'@mallory")
+    assert got["id"] == "b-1" and got["process_model_id"] == "quick"  # ordinary text is left alone
+    assert got["due_at"] == START.isoformat() and got["completed_at"] == "" and got["escalations"] == ""
+
 def test_csv_export_is_not_paged(logged) -> None:
     page = logged["auditor"].get("/api/v1/sla/breaches", query_string={"per_page": 1}).get_json()
     assert len(page["items"]) == 1 and page["total"] == 3
