@@ -87,9 +87,14 @@ def update_account(session: Session, account_id: str, changes: Mapping[str, Any]
             raise Forbidden("a tier change goes through the tier review process (客户分级调整审批, "
                             "model tier-review): start it from the account", code="tier_change_needs_review")
         instance = session.get(ProcessInstance, review)
-        if instance is None or instance.process_model_id != TIER_REVIEW_MODEL or instance.account_id != account_id:
-            raise Forbidden(f"{review!r} is not a tier review of account {account_id!r}",
-                            code="tier_change_needs_review")
+        decision = (instance.data or {}).get("tier_decision") if instance is not None else None
+        if instance is None or instance.process_model_id != TIER_REVIEW_MODEL or instance.account_id != account_id \
+                or instance.state != "completed" or not isinstance(decision, dict) \
+                or decision.get("decision") != "approved" or decision.get("tier") != changes["tier"]:
+            # Only a review that ended approving this very tier: one still running, rejected,
+            # or of another account approves nothing (else anyone could start one and use its id).
+            raise Forbidden(f"{review!r} is not a tier review of account {account_id!r} that approved tier "
+                            f"{changes['tier']!r}", code="tier_change_needs_review")
         account.tier = changes["tier"]
     for key in FIELDS:
         if key in changes:
@@ -103,6 +108,18 @@ def update_account(session: Session, account_id: str, changes: Mapping[str, Any]
         audit.record(session, actor=actor, action="account.update", object_type="account", object_id=account_id,
                      now=now, before=before, after=after, tier_review=changes.get("tier_review"))
     return account
+
+
+def apply_tier_review(session: Session, instance: ProcessInstance, *, approver: str | None,
+                      now: datetime) -> Account | None:
+    """A tier review that has just ended approved: its decided tier becomes the account's
+    (audited with the review's id and whoever approved). Anything else changes nothing."""
+    decision = (instance.data or {}).get("tier_decision")
+    if instance.process_model_id != TIER_REVIEW_MODEL or instance.state != "completed" \
+            or not isinstance(decision, dict) or decision.get("decision") != "approved":
+        return None
+    return update_account(session, instance.account_id, {"tier": decision.get("tier"), "tier_review": instance.id},
+                          actor=approver or f"process:{TIER_REVIEW_MODEL}", now=now)
 
 
 def snapshot(account: Account) -> dict[str, Any]:

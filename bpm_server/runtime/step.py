@@ -13,6 +13,7 @@ to the domains in a fixed order:
 4. message subscriptions (``messages.apply_step``), when the waits changed;
 5. outbound calls (``erp.calls.apply_step``), for service tasks started;
    external tasks (``external_tasks.apply_step``), for workers to fetch;
+   a tier review that ended approved sets the account's tier (``accounts.apply_tier_review``);
 6. audit, by the command itself, last.
 
 No domain inspects the engine or calls back into the runtime.
@@ -28,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, object_session
 
+from bpm_server.accounts import service as accounts
 from bpm_server.engine.adapter import (
     CompiledModel,
     EngineError,
@@ -40,6 +42,7 @@ from bpm_server.erp import calls as outbound_calls
 from bpm_server.errors import Conflict
 from bpm_server.extensions import Deployment
 from bpm_server.external_tasks import service as external_tasks
+from bpm_server.identity.models import User
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
@@ -164,6 +167,11 @@ def hand_off(session: Session, rt: Deployment, instance: ProcessInstance, model:
     if outcome.external_started or outcome.service_closed:
         external_tasks.apply_step(session, instance, started=outcome.external_started,
                                   closed=outcome.service_closed, now=now)
+    if outcome.completed and instance.process_model_id == accounts.TIER_REVIEW_MODEL:
+        person = session.get(User, completed_task.completed_by_id) \
+            if completed_task is not None and completed_task.completed_by_id else None
+        approver = person.username if person is not None else None
+        accounts.apply_tier_review(session, instance, approver=approver, now=now)
     session.flush()
 
 

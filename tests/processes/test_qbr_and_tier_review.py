@@ -84,6 +84,11 @@ def test_an_approved_tier_change_ends_with_the_approved_tier_in_the_data(leads) 
     done = instance(leads["admin"], started["id"])
     assert done["state"] == "completed"
     assert done["data"]["tier_decision"] == {"decision": "approved", "tier": "key", "reason": "同意"}
+    # The approved tier is the account's now, audited with the review and its approver.
+    assert leads["sales"].get("/api/v1/accounts/GAMMA").get_json()["tier"] == "key"
+    entry = leads["auditor"].get("/api/v1/audit?object_id=GAMMA").get_json()["items"][0]
+    assert entry["actor"] == "sales2" and entry["details"]["tier_review"] == started["id"]
+    assert (entry["details"]["before"]["tier"], entry["details"]["after"]["tier"]) == ("standard", "key")
 
 
 def test_a_rejected_tier_change_keeps_the_tier(leads) -> None:
@@ -92,3 +97,4 @@ def test_a_rejected_tier_change_keeps_the_tier(leads) -> None:
     done = instance(leads["sales"], started["id"])
     assert done["state"] == "completed"
     assert done["data"]["tier_decision"] == {"decision": "rejected", "tier": None, "reason": "续约未完成"}
+    assert leads["sales"].get("/api/v1/accounts/BETA").get_json()["tier"] == "key"  # as it was
