@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bpm_server.accounts.models import TIERS, Account
 from bpm_server.audit import service as audit
 from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound
+from bpm_server.identity.models import Department, User
 from bpm_server.instances.models import ProcessInstance
 
 TIER_REVIEW_MODEL = "tier-review"
@@ -72,6 +73,18 @@ def create_account(session: Session, account_id: str, fields: Mapping[str, Any],
     if session.get(Account, account_id) is not None:
         raise Conflict(f"account {account_id!r} already exists", code="account_exists")
     return upsert_account(session, account_id, now=now, actor=actor, **fields)
+
+
+def authorize_edit(session: Session, user: User, account: Account) -> None:
+    """Who may change an account's record: its owner, its executive sponsor, a department lead
+    or an admin; other staff read it (403), as a record that sets SLAs and escalation must not
+    be anyone's to rewrite."""
+    if user.has_role("admin") or user.username in (account.owner, account.executive_sponsor):
+        return
+    if session.scalar(select(Department.id).where(Department.lead_user_id == user.id).limit(1)) is not None:
+        return
+    raise Forbidden(f"account {account.id!r} is changed by its owner, its executive sponsor, a department lead "
+                    f"or an admin", code="not_account_editor")
 
 
 def update_account(session: Session, account_id: str, changes: Mapping[str, Any], *, actor: str,

@@ -128,9 +128,9 @@ def get_account(account_id: str) -> dict:
 @blp.arguments(AccountPatch)
 def patch_account(body: dict, account_id: str) -> dict:
     """Change some fields. A tier change needs ``tier_review`` (the approving tier-review instance): 403 otherwise."""
-    rt = deployment()
-    account = service.update_account(db_session(), account_id, body, actor=current_user().username,
-                                     now=rt.clock.now())
+    rt, session, user = deployment(), db_session(), current_user()
+    service.authorize_edit(session, user, service.get_account(session, account_id))
+    account = service.update_account(session, account_id, body, actor=user.username, now=rt.clock.now())
     return _dump(account)
 
 
@@ -143,6 +143,8 @@ def put_account(body: dict, account_id: str) -> Account:
     cannot change an existing account's tier here (403): that is the tier review's (admins may)."""
     session, user = db_session(), current_user()
     existing = session.get(Account, account_id)
+    if existing is not None:
+        service.authorize_edit(session, user, existing)
     if existing is not None and existing.tier != body["tier"] and not user.has_role("admin"):
         raise Forbidden("a tier change goes through the tier review process (客户分级调整审批, model tier-review)",
                         code="tier_change_needs_review")

@@ -93,3 +93,14 @@ def test_a_tier_change_needs_a_finished_approving_review_of_that_account(people)
     running = patch(people["sales"], "/api/v1/accounts/GAMMA", {"tier": "key", "tier_review": review})
     assert running.status_code == 403  # a review still running approves nothing: it applies itself when approved
     assert people["sales"].get("/api/v1/accounts/GAMMA").get_json()["tier"] == "standard"
+
+
+def test_an_accounts_record_is_changed_by_its_owner_sponsor_a_lead_or_an_admin(leads) -> None:
+    """Other staff read it: the record sets SLA lengths and escalation targets."""
+    stranger = patch(leads["it"], "/api/v1/accounts/GAMMA", {"owner": "it"})
+    assert stranger.status_code == 403 and stranger.get_json()["error"]["code"] == "not_account_editor"
+    assert leads["it"].put("/api/v1/accounts/GAMMA", json={"name": "x", "tier": "standard"}).status_code == 403
+    assert leads["sales"].get("/api/v1/accounts/GAMMA").get_json()["owner"] == "sales"  # unchanged
+    assert patch(leads["sales"], "/api/v1/accounts/GAMMA", {"industry": "制造"}).status_code == 200  # the owner
+    assert patch(leads["sales2"], "/api/v1/accounts/GAMMA", {"industry": "能源"}).status_code == 200  # a lead
+    assert patch(leads["admin"], "/api/v1/accounts/ACME", {"industry": "零售"}).status_code == 200  # sponsor, admin
