@@ -116,15 +116,16 @@ def _involving(user: User) -> Any:
     """Instances the user works on: started them, manages the account, or their department (or they) hold a task."""
     holds_a_task = select(HumanTask.process_instance_id).where(
         or_(HumanTask.department_id == user.department_id, HumanTask.assignee_id == user.id))
-    manages = select(Account.id).where(Account.owner == user.username)
+    manages = select(Account.id).where(or_(Account.owner == user.username, Account.executive_sponsor == user.username))
     return or_(ProcessInstance.started_by == user.username, ProcessInstance.account_id.in_(manages),
                ProcessInstance.id.in_(holds_a_task))
 
 
 def _runs_it(user: User, instance: ProcessInstance) -> bool:
-    """Starter and account manager see the whole instance, like the overseers."""
+    """Starter, account manager and executive sponsor see the whole instance, like the overseers."""
     return (user.has_role(*OVERSEERS) or instance.started_by == user.username
-            or (instance.account is not None and instance.account.owner == user.username))
+            or (instance.account is not None
+                and user.username in (instance.account.owner, instance.account.executive_sponsor)))
 
 
 def _check_may_read(user: User, instance: ProcessInstance) -> None:

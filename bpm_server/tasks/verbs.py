@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from bpm_server.accounts.models import Account
 from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
 from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts
@@ -34,8 +35,12 @@ def can_view(session: Session, user: User, task: HumanTask) -> bool:
         pass
     if task.completed_by_id == user.id:
         return True
-    return session.scalar(select(TaskCopy.id).where(TaskCopy.task_id == task.id, TaskCopy.user_id == user.id)) \
-        is not None
+    if session.scalar(select(TaskCopy.id).where(TaskCopy.task_id == task.id, TaskCopy.user_id == user.id)) is not None:
+        return True
+    # An account's owner and executive sponsor see all of its work (issue 17: account-scoped access).
+    return session.scalar(select(Account.id).where(
+        Account.id == task.account_id,
+        or_(Account.owner == user.username, Account.executive_sponsor == user.username))) is not None
 
 
 def visible_task(session: Session, user: User, task_id: str) -> HumanTask:

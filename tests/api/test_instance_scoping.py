@@ -44,3 +44,22 @@ def test_instances_are_read_only_by_those_involved(people):
     own = people["consulting"].get(f"/api/v1/process-instances/{iid}").get_json()
     assert [(h["name"], h["data"]) for h in own["history"]] == [("kickoff", None),
                                                                 ("needs_research", STAGE_DATA["needs_research"])]
+
+
+def test_an_accounts_executive_sponsor_sees_all_of_its_work(people) -> None:
+    """Account-scoped access: the sponsor (here a staff member of IT) reads the account's
+    instances and every stage of them, other departments' included."""
+    from tests.api.flows import open_task, start_project
+
+    instance = start_project(people["sales"], "ACME")
+    kickoff = open_task(people["sales"], instance["id"], "kickoff")
+    assert people["it"].get(f"/api/v1/process-instances/{instance['id']}").status_code == 403
+    assert people["it"].get(f"/api/v1/tasks/{kickoff['id']}").status_code == 403
+    made = people["admin"].patch("/api/v1/accounts/ACME", json={"executive_sponsor": "it"})
+    assert made.status_code == 200, made.get_json()
+    seen = people["it"].get(f"/api/v1/process-instances/{instance['id']}")
+    assert seen.status_code == 200 and seen.get_json()["data"]  # the whole instance, like its manager
+    assert people["it"].get(f"/api/v1/tasks/{kickoff['id']}").status_code == 200
+    listed = people["it"].get("/api/v1/process-instances").get_json()["items"]
+    assert instance["id"] in [i["id"] for i in listed]
+    assert people["it"].post(f"/api/v1/tasks/{kickoff['id']}/claim").status_code == 403  # seeing is not doing
