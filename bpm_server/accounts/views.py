@@ -50,6 +50,7 @@ def _dump(account: Account, scores: dict | None = None) -> dict[str, Any]:
 @blp.route("")
 @requires(*WATCHERS)
 @blp.arguments(AccountListArgs, location="query")
+@blp.response(200)
 def list_accounts(args: dict) -> dict:
     """Accounts; filters ``tier``, ``owner``, ``health_band`` (healthy, watch, at_risk, unknown), ``q``."""
     session = db_session()
@@ -66,6 +67,7 @@ def list_accounts(args: dict) -> dict:
 @requires(*EDITORS)
 @blp.arguments(AccountCreate)
 @blp.response(201)
+@blp.alt_response(409, description="an account with this id exists")
 def create_account(body: dict) -> dict:
     """Create an account with its tier, owner, sponsor, industry, contacts, contract value, start."""
     rt = deployment()
@@ -77,6 +79,7 @@ def create_account(body: dict) -> dict:
 
 @blp.route("/matrix")
 @requires(*WATCHERS)
+@blp.response(200)
 def value_matrix() -> dict:
     """Every account's place in the value matrix (seeds/001), the cuts and weights used."""
     session, rt = db_session(), deployment()
@@ -89,6 +92,7 @@ def value_matrix() -> dict:
 
 @blp.route("/settings")
 @requires(*WATCHERS)
+@blp.response(200)
 def get_settings() -> dict:
     session = db_session()
     return {key: health.setting(session, key) for key in ("health_weights", "value_weights", "matrix_cut")}
@@ -97,6 +101,7 @@ def get_settings() -> dict:
 @blp.route("/settings/<key>", methods=["PUT"])
 @requires(*OWNERS)
 @blp.arguments(WeightsIn)
+@blp.response(200)
 def put_weights(body: dict, key: str) -> dict:
     """Replace the health or value-matrix weights (``health_weights``, ``value_weights``): percentages
     per component, summing to 100."""
@@ -110,6 +115,7 @@ def put_weights(body: dict, key: str) -> dict:
 @blp.route("/settings/matrix_cut", methods=["PUT"])
 @requires(*OWNERS)
 @blp.arguments(CutIn)
+@blp.response(200)
 def put_cut(body: dict) -> dict:
     """The value-matrix cuts (0-100); null means the median of all accounts."""
     rt = deployment()
@@ -118,6 +124,7 @@ def put_cut(body: dict) -> dict:
 
 @blp.route("/<account_id>")
 @requires(*WATCHERS)
+@blp.response(200)
 def get_account(account_id: str) -> dict:
     """One account with its health score and band."""
     return _dump(service.get_account(db_session(), account_id))
@@ -126,6 +133,9 @@ def get_account(account_id: str) -> dict:
 @blp.route("/<account_id>", methods=["PATCH"])
 @requires(*EDITORS)
 @blp.arguments(AccountPatch)
+@blp.response(200)
+@blp.alt_response(403, description="not the account's owner, sponsor, a lead or an admin; "
+                                   "or a tier change without an approving review")
 def patch_account(body: dict, account_id: str) -> dict:
     """Change some fields. A tier change needs ``tier_review`` (the approving tier-review instance): 403 otherwise."""
     rt, session, user = deployment(), db_session(), current_user()
@@ -154,6 +164,8 @@ def put_account(body: dict, account_id: str) -> Account:
 @blp.route("/<account_id>/signals", methods=["POST"])
 @requires(*REPORTERS)
 @blp.arguments(SignalIn)
+@blp.response(201)
+@blp.alt_response(200, description="a repeat of a known signal_id: nothing recorded again")
 def post_signal(body: dict, account_id: str) -> tuple[dict, int]:
     """Record a measured fact (idempotent on ``signal_id``: a repeat answers 200 and changes nothing);
     a new one recomputes health and evaluates the rules, starting what they ask for."""
@@ -167,6 +179,7 @@ def post_signal(body: dict, account_id: str) -> tuple[dict, int]:
 
 @blp.route("/<account_id>/signals")
 @requires(*WATCHERS)
+@blp.response(200)
 def list_signals(account_id: str) -> dict:
     """The account's signal history, newest first (filter ``kind``)."""
     session = db_session()
@@ -177,6 +190,7 @@ def list_signals(account_id: str) -> dict:
 
 @blp.route("/<account_id>/health")
 @requires(*WATCHERS)
+@blp.response(200)
 def account_health(account_id: str) -> dict:
     """Today's health score with the components and facts behind it, and the daily history."""
     session = db_session()
@@ -190,6 +204,7 @@ def account_health(account_id: str) -> dict:
 
 @blp.route("/<account_id>/firings")
 @requires(*WATCHERS)
+@blp.response(200)
 def account_firings(account_id: str) -> dict:
     """Every rule firing of the account with the facts that made it fire, newest first."""
     session = db_session()
@@ -223,6 +238,7 @@ def start_tier_review(body: dict, account_id: str) -> dict:
 
 @rules_blp.route("")
 @requires(*WATCHERS)
+@rules_blp.response(200)
 def list_rules() -> dict:
     """The current version of every rule (the shipped defaults are installed on first use)."""
     session, rt = db_session(), deployment()
@@ -233,6 +249,7 @@ def list_rules() -> dict:
 
 @rules_blp.route("/<rule_id>")
 @requires(*WATCHERS)
+@rules_blp.response(200)
 def get_rule(rule_id: str) -> dict:
     session = db_session()
     return {"versions": RuleVersionSchema(many=True).dump(rules.versions(session, rule_id)),
@@ -262,6 +279,7 @@ def post_rule_version(rule_id: str) -> dict:
 @rules_blp.route("/<rule_id>", methods=["PATCH"])
 @requires(*OWNERS)
 @rules_blp.arguments(RuleActive)
+@rules_blp.response(200)
 def patch_rule(body: dict, rule_id: str) -> dict:
     """Switch a rule on or off (``{"active": false}``)."""
     rt = deployment()
@@ -271,6 +289,7 @@ def patch_rule(body: dict, rule_id: str) -> dict:
 
 @rules_blp.route("/evaluate", methods=["POST"])
 @requires(*OWNERS)
+@rules_blp.response(200)
 def evaluate_now() -> dict:
     """Run today's evaluation now (what the daily job does), even if it already ran today."""
     session, rt = db_session(), deployment()
