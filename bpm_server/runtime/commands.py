@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bpm_server.accounts.models import Account
 from bpm_server.accounts.service import get_account, internal_account
+from bpm_server.audit.service import record as audit
 from bpm_server.engine.adapter import EngineError, Run
 from bpm_server.errors import AppError, Conflict, Invalid, NotFound
 from bpm_server.extensions import Deployment
@@ -62,6 +63,9 @@ def _start(session: Session, rt: Deployment, version: ProcessModelVersion, accou
     is handed first, e.g. the message that started it)."""
     model = compiled(version)
     instance = instances.new_instance(session, version, account, now=now, started_by=started_by)
+    audit(session, actor=started_by or "system", action="instance.start", object_type="process_instance",
+          object_id=instance.id, now=now, process_model_id=version.process_model_id, version=version.version,
+          account_id=account.id, **({"start_event": fired_start} if fired_start else {}))
     try:
         run = Run.start(model, rt.evaluator, instances.start_data(account, data),  # type: ignore[arg-type]
                         fired_start=fired_start, resolver=callee_resolver(session))
