@@ -1,7 +1,7 @@
 """The inbox, and the task rows: looking, claiming, and what a completion or a step writes."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -320,6 +320,23 @@ class ShownTask:
     instructions: str | None
     form: dict[str, Any]
     messages: Mapping[str, str]
+
+
+def titles_in(session: Session, rows: Iterable[HumanTask], locale: str) -> dict[str, str]:
+    """Task id -> its title in ``locale`` (lists: the inbox), through each instance's version's
+    messages file; one query for the versions of all the rows, the catalogues cached."""
+    rows = list(rows)
+    instance_ids = {t.process_instance_id for t in rows}
+    if not instance_ids:
+        return {}
+    versions = dict(session.execute(select(ProcessInstance.id, ProcessInstance.version_id)
+                                    .where(ProcessInstance.id.in_(instance_ids))).all())
+    titles = {}
+    for task in rows:
+        version_id = versions.get(task.process_instance_id)
+        messages = texts.catalog(forms_of_version(session, version_id), locale) if version_id else {}
+        titles[task.id] = texts.text(task.title, messages) or task.title
+    return titles
 
 
 def shown_in(session: Session, task: HumanTask, locale: str) -> ShownTask:

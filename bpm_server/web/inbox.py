@@ -17,6 +17,7 @@ from bpm_server.tasks import saved_views
 from bpm_server.tasks import service as tasks
 from bpm_server.tasks.inbox_query import MAX_SEARCH_CHARS, ORDERS, SORTS
 from bpm_server.tasks.models import HumanTask
+from bpm_server.web.i18n import current_language
 from bpm_server.web.session import page_blueprint, page_requires
 
 blp = page_blueprint("inbox", __name__)
@@ -80,7 +81,7 @@ def inbox() -> Any:
         counts=inbox_service.tab_counts(session, user), names=inbox_service.account_names(session, rows),
         account_names=inbox_service.account_names_by_id(session, accounts),
         accounts=accounts, models=models, me=user, views=views, view_url=view_url,
-        current_view=request.args.get("view"))
+        current_view=request.args.get("view"), titles=tasks.titles_in(session, rows, current_language()))
 
 
 @blp.route("/inbox/tasks/<task_id>/claim", methods=["POST"])

@@ -127,3 +127,14 @@ def test_an_auditor_trying_a_staff_action_gets_the_403_page(page, login, live_se
     response = page.request.post(f"/inbox/tasks/{task['id']}/claim", form={"csrf_token": token})
     assert response.status == 403 and "Traceback" not in response.text()
     assert people["sales"].get(f"/api/v1/tasks/{task['id']}").get_json()["state"] == "ready"
+
+
+def test_the_inbox_lists_stage_titles_in_the_readers_language(page, login, live_server):
+    """account-project is written in English and ships messages/zh_CN.json: its stages read in
+    Chinese in the default language, as written with ?lang=en."""
+    start_project(live_server.people["sales"], "ACME")
+    login(page, "sales")
+    page.goto("/inbox?tab=department")
+    expect(page.locator("td.stage a").first).to_have_text("项目启动")
+    page.goto("/inbox?tab=department&lang=en")
+    expect(page.locator("td.stage a").first).to_have_text("Project kickoff")
