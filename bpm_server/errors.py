@@ -176,6 +176,15 @@ def register_error_handlers(app: Flask) -> None:
         _forget_transaction(db)
         return unavailable_response(_retry_after(app))
 
+    @app.errorhandler(PendingRollbackError)
+    def _invalidated(exc: PendingRollbackError) -> Response | tuple[Response, int]:
+        # "Can't reconnect until invalid transaction is rolled back": the connection was lost
+        # earlier in this request under code that carried on (a probe that tolerates a failed
+        # read), and this query is the next to use it. The database is away, not the code wrong.
+        if "reconnect" in str(exc):
+            return _unavailable(exc)
+        return _unexpected(exc)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
         log.error("unhandled error", exc_info=exc)
