@@ -18,6 +18,10 @@ RQ_ENTRY = "bpm_server.worker.perform"
 #: A worker's alive key lives this long unless refreshed; its jobs are recovered once it is gone.
 ALIVE_TTL_SECONDS = 10
 ALIVE_KEY = "bpm:worker-alive:{}"
+#: The leading timer pump bumps this counter and publishes its value on this channel after
+#: every pass: an operator sees a live pump with ``redis-cli get``, and the fault tests wait
+#: for "one more pass" by subscribing instead of sleeping a guessed second.
+PUMP_PASSES = "bpm:timer-pump:passes"
 
 
 class JobQueue(Protocol):
@@ -38,6 +42,10 @@ class JobQueue(Protocol):
         without persistence); the first call answers True."""
         ...
 
+    def announce_pump_pass(self) -> None:
+        """Tell whoever watches that the leading timer pump finished a pass."""
+        ...
+
 
 class InProcessJobQueue:
     """Runs jobs in a daemon thread inside the web process (embedded mode)."""
@@ -49,6 +57,7 @@ class InProcessJobQueue:
         self._waiting: set[str] = set()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.pump_passes = 0
 
     def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None:
         # Same contract as rq: while a job with this id waits, enqueueing it again is a no-op.
@@ -71,6 +80,9 @@ class InProcessJobQueue:
 
     def forgot_everything(self) -> bool:
         return False  # it lives and dies with this process
+
+    def announce_pump_pass(self) -> None:
+        self.pump_passes += 1  # nobody outside this process can watch; kept for symmetry and tests
 
     def drain(self) -> None:
         """Block until every queued job has run (used by tests and shutdown)."""
@@ -160,6 +172,13 @@ class RqJobQueue:
             return bool(self.connection.set(f"bpm:queue-marker:{self.queue.name}", "1", nx=True))
         except Exception:  # Redis unreachable: nothing to learn now; the pump's pass fails anyway
             return False
+
+    def announce_pump_pass(self) -> None:
+        try:
+            passes = int(self.connection.incr(PUMP_PASSES))  # type: ignore[arg-type]  # sync client
+            self.connection.publish(PUMP_PASSES, passes)
+        except Exception:  # Redis away: the pass happened all the same; the next one announces
+            log.debug("could not announce the timer pump's pass", exc_info=True)
 
     def recover_abandoned(self) -> list[str]:
         """Jobs in rq's started registry whose worker's alive key has expired (the worker

@@ -54,6 +54,7 @@ class TimerPump:
                 with self.app.app_context():
                     if self.lead():
                         delay = self.pump_once()
+                        self.app.extensions["bpm"].jobs.announce_pump_pass()
             except Exception:  # keep pumping: a database hiccup must not stop timers for good
                 log.exception("timer pump pass failed")
                 with self.app.app_context():

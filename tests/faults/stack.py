@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from redis import Redis
+from rq import Queue, Worker
 from sqlalchemy import create_engine, text
 
 from bpm_server.config import PROJECT_ROOT, Config
+from bpm_server.jobs.queue import PUMP_PASSES
 from bpm_server.sla.scheduler import ADVISORY_LOCK_KEY
 from tests.pg_cluster import spare_port
 
@@ -137,14 +139,10 @@ class Stack:
         return Redis.from_url(self.config.redis_url, socket_timeout=2)
 
     def registered_workers(self) -> int:
-        from rq import Worker
-
         return len(Worker.all(connection=self.redis()))
 
     def current_jobs(self) -> dict[int, str]:
         """pid of each registered worker that is running a job -> that job's id."""
-        from rq import Worker
-
         found = {}
         for worker in Worker.all(connection=self.redis()):
             job_id = worker.get_current_job_id()
@@ -167,6 +165,35 @@ class Stack:
                         "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = :k "
                         "AND d.datname = current_database()", k=ADVISORY_LOCK_KEY)
         return [r[0] for r in rows]
+
+    def pump_passes(self, count: int, timeout: float = 30, during: Callable[[], None] | None = None) -> None:
+        """Block until the leading pump has finished ``count`` more passes (it announces each
+        on a Redis channel), calling ``during`` after each. Two passes, not one: the pass
+        under way when this starts may have read the timers before the moment of interest."""
+        pubsub = self.redis().pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(PUMP_PASSES)
+        try:
+            deadline = time.monotonic() + timeout
+            seen = 0
+            while seen < count:
+                left = deadline - time.monotonic()
+                assert left > 0, f"the timer pump finished {seen} of {count} passes within {timeout} s"
+                if pubsub.get_message(timeout=left) is not None:  # blocks until a pass is announced
+                    seen += 1
+                    if during is not None:
+                        during()
+        finally:
+            pubsub.close()
+
+    def settled(self) -> None:
+        """Two more pump passes, then the queue empty: whatever those passes handed out has run."""
+        self.pump_passes(2)
+        live = {w.pid for w in self.live_workers()}  # a killed worker's registration outlives it
+
+        def idle() -> bool:
+            running = set(self.current_jobs()) & live
+            return not running and not Queue(self.config.queue_name, connection=self.redis()).count
+        wait_for(idle, 30, "the job queue empty and no job running on a live worker")
 
     def worker_logs(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.logdir.glob("worker-*.log")))
