@@ -69,9 +69,13 @@ test: check install services browser
 # Mutation testing (mutmut), not part of `make test`: each module of scripts/mutation.py
 # against its own test files, in var/mutation/<name>/; scores and survivors in
 # docs/mutation.md. One module: make mutation MODULE=sla/breaches.py
+# SURVIVORS=1 lists the last run's survivors with their diffs (runs nothing); REST=1 resumes
+# an interrupted run.
 MODULE ?=
+SURVIVORS ?=
+REST ?=
 mutation: install services
-	nice -n 19 $(BIN)/python scripts/mutation.py $(MODULE)
+	nice -n 19 $(BIN)/python scripts/mutation.py $(MODULE) $(if $(SURVIVORS),--score --show) $(if $(REST),--rest)
 
 services:
 	./scripts/ensure-services

@@ -170,6 +170,17 @@ def test_memory_growth_is_stopped_by_the_memory_budget():
     assert "64 MB" in error.message
 
 
+def test_a_result_bigger_than_the_memory_budget_is_refused_before_it_is_built():
+    # 10**6 list slots are 8 MB: counted ahead against a 4 MB budget, the list is never made
+    # (after the fact, the script would already be done and nothing would stop it).
+    evaluator = RestrictedEvaluator(budgets=Budgets(cpu_seconds=30, memory_bytes=4 * 1024 * 1024))
+    error = budget_error(evaluator.execute, "x = [0] * 1000000", {})
+    assert error.budget == "memory"
+    assert "4 MB" in error.message
+    # The same list on the default budget is fine.
+    assert len(RestrictedEvaluator().execute("x = [0] * 1000000", {})["x"]) == 1000000
+
+
 # ---------------------------------------------------------------- configuration
 
 

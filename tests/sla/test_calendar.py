@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from bpm_server.sla.calendar import (
     BusinessCalendar,
     CalendarFileError,
+    OfficialNotice,
     WorkingDuration,
     parse_working_duration,
 )
@@ -334,3 +335,20 @@ def test_add_is_monotonic(cal: BusinessCalendar, start: datetime, a: int, b: int
 @given(start=STARTS, days=st.integers(min_value=0, max_value=40))
 def test_days_equal_their_minutes(start: datetime, days: int) -> None:
     assert CAL.add_working_time(start, DAYS(days)) == CAL.add_working_time(start, days * 480)
+
+
+def test_an_official_notice_decides_its_year_over_the_holiday_package() -> None:
+    # 2025's notice as imported: one weekday off, one Saturday worked. The package's own
+    # 2025 days (National Day, 1 October) no longer count; weekends otherwise stay off.
+    notice = OfficialNotice(year=2025, revision=1, holidays=frozenset({date(2025, 3, 5)}),
+                            working_days=frozenset({date(2025, 3, 8)}))
+    cal = CAL.with_notices([notice])
+    assert not cal.is_working_day(date(2025, 3, 5))  # Wednesday, off by the notice
+    assert cal.is_working_day(date(2025, 3, 6))  # an ordinary Thursday
+    assert cal.is_working_day(date(2025, 3, 8))  # Saturday, a make-up working day
+    assert not cal.is_working_day(date(2025, 3, 9))  # Sunday
+    assert not cal.is_working_day(date(2025, 3, 15))  # an ordinary Saturday
+    assert cal.is_working_day(date(2025, 10, 1))  # a package holiday the notice does not list
+    # What a user sees: 2 working hours from Friday 17:00 end on the make-up Saturday.
+    friday = datetime(2025, 3, 7, 17, 0, tzinfo=SH)
+    assert cal.add_working_time(friday, WorkingDuration(2, "hour")) == datetime(2025, 3, 8, 10, 0, tzinfo=SH)
