@@ -57,7 +57,6 @@ class InProcessJobQueue:
         self._waiting: set[str] = set()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.pump_passes = 0
 
     def enqueue(self, job: str, *args: Any, job_id: str | None = None) -> None:
         # Same contract as rq: while a job with this id waits, enqueueing it again is a no-op.
@@ -82,7 +81,7 @@ class InProcessJobQueue:
         return False  # it lives and dies with this process
 
     def announce_pump_pass(self) -> None:
-        self.pump_passes += 1  # nobody outside this process can watch; kept for symmetry and tests
+        pass  # nobody outside this process can watch the embedded pump
 
     def drain(self) -> None:
         """Block until every queued job has run (used by tests and shutdown)."""
