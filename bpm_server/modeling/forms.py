@@ -2,8 +2,10 @@
 jsonschema's errors into per-field messages a person can act on."""
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -20,7 +22,19 @@ def schema_problem(schema: Any) -> str | None:
     if not isinstance(schema, dict):
         return "a form must be a JSON object (a JSON Schema)"
     try:
-        Draft202012Validator.check_schema(schema)
+        text = json.dumps(schema, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return "a form must be a JSON object (a JSON Schema)"
+    return _checked(text)
+
+
+@lru_cache(maxsize=1024)
+def _checked(text: str) -> str | None:
+    # Checking a schema against the metaschema costs ~20 ms per form, and every models
+    # sync (each replica's start, each test's setup) checks the same forms again: the
+    # answer depends on the schema's text alone, so it is kept per text.
+    try:
+        Draft202012Validator.check_schema(json.loads(text))
     except SchemaError as exc:
         return f"not a valid JSON Schema: {exc.message}"
     return None

@@ -87,9 +87,18 @@ def complete_task(session: Session, rt: Deployment, user: User, task_id: str, da
     # it cannot be one a competing request completed while we waited.
     instance = instances.lock_instance_of_task(session, task_id)
     task = tasks.get_task(session, task_id, fresh=True)
-    tasks.check_completion(user, task, data)
     if instance is None:  # the foreign key makes this unreachable short of a damaged database
+        tasks.check_completion(user, task, data)
         raise NotFound(f"the process instance of task {task_id!r} does not exist", code="unknown_instance")
+    return complete_locked(session, rt, user, instance, task, data, now)
+
+
+def complete_locked(session: Session, rt: Deployment, user: User, instance: ProcessInstance, task: HumanTask,
+                    data: Any, now: datetime) -> HumanTask:
+    """``complete_task`` for a caller that already holds the instance's lock and read the
+    task under it (``verbs.finish_task``): locking and reading again would cost two statements."""
+    task_id = task.id
+    tasks.check_completion(user, task, data)
     tasks.note_version(session, instance)
     tasks.validate_form(session, task, data)
     _ensure_moving(instance)

@@ -16,7 +16,7 @@ from bpm_server.extensions import Deployment
 from bpm_server.identity.models import User
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
-from bpm_server.runtime.commands import _ensure_moving, complete_task
+from bpm_server.runtime.commands import _ensure_moving, complete_locked
 from bpm_server.runtime.step import load, run_step
 from bpm_server.tasks import service as tasks
 from bpm_server.tasks import verbs
@@ -135,7 +135,7 @@ def finish_task(session: Session, rt: Deployment, user: User, task_id: str, data
         task.submitted = dict(data)
         verbs.open_after_signer(session, rt, task, now)
         return task
-    return complete_task(session, rt, user, task_id, data, now)
+    return complete_locked(session, rt, user, instance, task, data, now)
 
 
 def _complete_held(session: Session, rt: Deployment, instance: ProcessInstance, parent: HumanTask,
