@@ -39,6 +39,9 @@ _TEXTS: dict[str, tuple[Any, Any]] = {
                                  _l("%(actor)s asks you to sign before them on “%(title)s” (account %(account)s).")),
     "task_signer_added:after": (_l("Please sign: %(title)s"),
                                 _l("%(actor)s asks you to sign after them on “%(title)s” (account %(account)s).")),
+    "task_sign_decided": (_l("No longer needed: your signature on %(title)s"),
+                          _l("%(actor)s signed “%(title)s” (account %(account)s) first; one signature was "
+                             "enough, so yours is no longer needed.")),
     "task_signed": (_l("Signed: %(title)s"),
                     _l("%(actor)s signed “%(title)s” (account %(account)s); the task is back with you.")),
     "task_cc": (_l("Copied to you: %(title)s"),

@@ -57,7 +57,11 @@ class HumanTask(Model):
     kind: Mapped[str] = mapped_column(String(20), default="stage", server_default="stage")
     parent_task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     waiting_on_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # a signer before me
-    after_signers: Mapped[list | None] = mapped_column(JsonType, nullable=True)  # user ids to sign after me
+    # Who signs after me, in turn: a user id (one signer), or {"users": [ids], "mode": "all"|"any"}
+    # for a group signing together (tasks.signers).
+    after_signers: Mapped[list | None] = mapped_column(JsonType, nullable=True)
+    # A signer's step in a group: 会签 "all" (every one signs) or 或签 "any" (the first decides).
+    sign_mode: Mapped[str | None] = mapped_column(String(3), nullable=True)
     # 委托: the person this task was meant for, when a delegation gave it to its assignee instead.
     on_behalf_of_id: Mapped[str | None] = mapped_column(ForeignKey("user_account.id"), nullable=True)
 
@@ -67,10 +71,13 @@ class HumanTask(Model):
 
     # Not stored: the single-task view attaches the form's JSON Schema here.
     # (Typed for the checker only: SQLAlchemy would take an annotation for a column.)
+    # 加签 to a group answers the signers' steps here (tasks.signers).
     if TYPE_CHECKING:
         form: dict[str, Any] | None = None
+        signer_steps: list[HumanTask] | None = None
     else:
         form = None
+        signer_steps = None
 
     # Two claims or completions racing on the same row: the second UPDATE
     # finds the version moved on and becomes a 409.

@@ -1,5 +1,5 @@
 """委托: delegations for a period and a scope replace the out-of-office substitutes;
-a task remembers on whose behalf its assignee holds it
+a task remembers on whose behalf its assignee holds it; 加签 to a group (会签 / 或签)
 
 Revision ID: 0018
 Revises: 0016
@@ -56,6 +56,7 @@ def upgrade() -> None:
                               unique=False)
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.add_column(sa.Column('on_behalf_of_id', sa.String(length=36), nullable=True))
+        batch_op.add_column(sa.Column('sign_mode', sa.String(length=3), nullable=True))
         batch_op.create_foreign_key(op.f('fk_human_task_on_behalf_of_id_user_account'), 'user_account',
                                     ['on_behalf_of_id'], ['id'])
 
@@ -118,6 +119,7 @@ def downgrade() -> None:
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('fk_human_task_on_behalf_of_id_user_account'), type_='foreignkey')
         batch_op.drop_column('on_behalf_of_id')
+        batch_op.drop_column('sign_mode')
     with op.batch_alter_table('delegation', schema=None) as batch_op:
         batch_op.drop_index('ix_delegation_delegator_period')
     op.drop_table('delegation')
