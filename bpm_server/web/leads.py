@@ -59,7 +59,7 @@ def lead_inbox() -> Any:
         glances=inbox_service.glances(session, open_tasks, rt.calendar, now),
         people=leads.department_people(session, department), staff=staff,
         delegations=delegation.listed(session, user, now=now, department_id=department),
-        models=settings.process_models(), starts=settings.local_input(now))
+        models=settings.process_models(), model_names=settings.model_names(), starts=settings.local_input(now))
 
 
 def _back() -> Any:

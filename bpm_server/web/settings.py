@@ -1,5 +1,5 @@
-"""The user's own settings page (委托: my delegations), and the delegation forms that
-both it and the department lead's page post to."""
+"""The user's own settings page: the language of their notifications, and 委托 (my
+delegations); also the delegation forms the department lead's page posts to."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -16,6 +16,8 @@ from bpm_server.extensions import deployment
 from bpm_server.identity.auth import current_user
 from bpm_server.identity.models import User
 from bpm_server.modeling.models import ProcessModel
+from bpm_server.notifications import service as notifications
+from bpm_server.notifications.texts import LANGUAGES
 from bpm_server.tasks import delegation
 from bpm_server.web.i18n import TIMEZONE
 from bpm_server.web.session import page_blueprint, page_requires
@@ -49,6 +51,10 @@ def process_models() -> list[ProcessModel]:
     return list(db.session.scalars(select(ProcessModel).order_by(ProcessModel.name)))
 
 
+def model_names() -> dict[str, str]:
+    return {m.id: m.name for m in process_models()}
+
+
 def local_input(moment: datetime) -> str:
     """A moment as a datetime-local field shows it (the pages' time zone, to the minute)."""
     return moment.astimezone(ZoneInfo(TIMEZONE)).strftime("%Y-%m-%dT%H:%M")
@@ -77,7 +83,22 @@ def settings() -> Any:
     return render_template("settings/settings.html", works=user.has_role("staff", "admin"),
                            given=[d for d in rows if d.delegator_id == user.id],
                            taken=[d for d in rows if d.delegate_id == user.id], staff=staff_people(),
-                           models=process_models(), starts=local_input(now), now=now)
+                           models=process_models(), model_names=model_names(), starts=local_input(now), now=now,
+                           languages=LANGUAGES, language=notifications.language_of(db.session, user))
+
+
+@blp.route("/settings/notification-language", methods=["POST"])
+@page_requires()
+def set_notification_language() -> Any:
+    try:
+        notifications.set_language(db.session, current_user(), request.form.get("locale", ""),
+                                   deployment().clock.now())
+    except AppError:
+        db.session.rollback()
+        flash(_("Choose one of the languages offered."), "error")
+        return redirect(url_for("settings.settings"))
+    flash(_("Your notifications will be written in the language you chose."), "ok")
+    return redirect(url_for("settings.settings"))
 
 
 @blp.route("/delegations", methods=["POST"])

@@ -104,7 +104,7 @@ def test_lead_delegates_an_absent_persons_work_and_their_new_tasks_land_on_the_d
     expect(page.get_by_test_id("task-assignee")).to_have_text("sales2 代 sales")
 
     page.goto("/leads")
-    page.get_by_test_id("delegation-row").get_by_role("button", name="结束").click()
+    page.get_by_test_id("delegation-row").get_by_role("button", name="结束委托").click()
     expect(page.locator(".flash.ok")).to_contain_text("委托已结束")
     expect(page.get_by_test_id("delegation-row")).to_have_count(0)
 
@@ -127,7 +127,7 @@ def test_a_person_delegates_their_own_work_on_the_settings_page(page, login, liv
     expect(page.locator(".flash.ok")).to_contain_text("consulting 代 sales")
     row = page.get_by_test_id("my-delegations").get_by_test_id("delegation-row")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("account-project")
+    expect(row).to_contain_text("New key-account project")  # the name, not the id
 
     # The delegate sees the work delegated to them, and cannot end it themselves.
     page.get_by_role("button", name="退出").click()
@@ -135,4 +135,4 @@ def test_a_person_delegates_their_own_work_on_the_settings_page(page, login, liv
     page.goto("/settings")
     taken = page.get_by_test_id("delegations-taken")
     expect(taken.get_by_test_id("delegation-row")).to_contain_text("sales")
-    expect(taken.get_by_role("button", name="结束")).to_have_count(0)
+    expect(taken.get_by_role("button", name="结束委托")).to_have_count(0)
