@@ -102,6 +102,8 @@ def test_lead_delegates_an_absent_persons_work_and_their_new_tasks_land_on_the_d
     expect(reassign.get_by_test_id("assignee")).to_have_text(["sales2"])
     reassign.get_by_test_id("open-task").first.locator("a").click()
     expect(page.get_by_test_id("task-assignee")).to_have_text("sales2 代 sales")
+    page.goto("/inbox")  # the delegate's inbox says for whom
+    expect(page.get_by_test_id("inbox-assignee")).to_have_text(["sales2 代 sales"])
 
     page.goto("/leads")
     page.get_by_test_id("delegation-row").get_by_role("button", name="结束委托").click()
