@@ -36,6 +36,7 @@ from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.sla.notices import refresh_if_changed
 from bpm_server.sla.views import blp as sla
 from bpm_server.sla.views import test_clock_blp
+from bpm_server.tasks.delegation_api.views import blp as delegations
 from bpm_server.tasks.inbox_view_api.views import blp as inbox_views
 from bpm_server.tasks.verb_api.views import blp as task_verbs
 from bpm_server.tasks.views import blp as tasks
@@ -125,6 +126,5 @@ def script_budgets(config: Config) -> Budgets:
 
 
 def _blueprints() -> list:
-    return [health, identity, accounts, account_rules, modeling, instances, tasks, task_verbs, inbox_views, sla,
-            notifications,
-            audit, erp, messages, integration_log, external_tasks]
+    return [health, identity, accounts, account_rules, modeling, instances, tasks, task_verbs, delegations, inbox_views,
+            sla, notifications, audit, erp, messages, integration_log, external_tasks]

@@ -1,9 +1,9 @@
 """Departments, users and their API tokens."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bpm_server.database import JsonType, Model, UTCDateTime
@@ -58,27 +58,6 @@ class ApiToken(Model):
     revoked_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined")
-
-
-class Substitute(Model):
-    """While a person is out of office (``starts_on``..``ends_on``, whole days in
-    the calendar's time zone), tasks assigned to them go to ``substitute``."""
-
-    __tablename__ = "substitute"
-    __table_args__ = (Index("ix_substitute_user_period", "user_id", "starts_on", "ends_on"),)
-
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
-    substitute_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
-    starts_on: Mapped[date] = mapped_column(Date)
-    ends_on: Mapped[date] = mapped_column(Date)
-    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    created_by: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
-    substitute: Mapped[User] = relationship(foreign_keys=[substitute_id], lazy="joined")
 
 
 class LoginFailure(Model):

@@ -5,7 +5,7 @@ import hashlib
 import math
 import secrets
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bpm_server.audit.service import record as audit
 from bpm_server.database import new_id
 from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound, TooManyAttempts
-from bpm_server.identity.models import ROLES, ApiToken, Department, LoginFailure, Substitute, User, WebSession
+from bpm_server.identity.models import ROLES, ApiToken, Department, LoginFailure, User, WebSession
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "bpm_"
@@ -355,87 +355,12 @@ def user_for_web_session(session: Session, session_id: str | None) -> User | Non
         WebSession.id == session_id, WebSession.ended_at.is_(None), User.active))
 
 
-# --------------------------------------------------------------------------- out-of-office substitutes
+# --------------------------------------------------------------------------- leads
 
 
 def leads_department(session: Session, user: User, department_id: str | None) -> bool:
     department = session.get(Department, department_id) if department_id else None
     return bool(department and department.lead_user_id == user.id)
-
-
-def _active_user(session: Session, username: str, field: str) -> User:
-    user = find_user(session, username) if username else None
-    if user is None or not user.active:
-        raise Invalid(f"no active user {username!r}", code="unknown_user", details={field: ["no such active user"]})
-    return user
-
-
-def set_substitute(session: Session, lead: User, *, username: str, substitute: str, starts_on: date,
-                   ends_on: date, reason: str | None, now: datetime) -> Substitute:
-    """Record that ``username`` is out of office; their new tasks go to ``substitute`` for the period.
-    Only the lead of the person's department (or an admin) may do this."""
-    person = _active_user(session, username, "user")
-    stand_in = _active_user(session, substitute, "substitute")
-    if not (lead.has_role("admin") or leads_department(session, lead, person.department_id)):
-        raise Forbidden(f"only the lead of department {person.department_id!r} can set {username}'s substitute",
-                        code="not_department_lead")
-    if stand_in.id == person.id:
-        raise Invalid("a person cannot substitute for themselves", code="invalid_substitute",
-                      details={"substitute": ["must be someone else"]})
-    if ends_on < starts_on:
-        raise Invalid("the period ends before it starts", code="invalid_period",
-                      details={"until": ["must be on or after the start date"]})
-    overlapping = session.scalar(select(Substitute).where(
-        Substitute.user_id == person.id, Substitute.cancelled_at.is_(None),
-        Substitute.starts_on <= ends_on, Substitute.ends_on >= starts_on))
-    if overlapping is not None:
-        raise Conflict(f"{username} already has a substitute from {overlapping.starts_on} to {overlapping.ends_on}",
-                       code="substitute_overlaps")
-    row = Substitute(id=new_id(), user_id=person.id, substitute_id=stand_in.id, starts_on=starts_on, ends_on=ends_on,
-                     reason=reason, created_by=lead.username, created_at=now)
-    session.add(row)
-    session.flush()
-    audit(session, actor=lead.username, action="substitute.set", object_type="user", object_id=person.username,
-          now=now, substitute=stand_in.username, starts_on=starts_on.isoformat(), ends_on=ends_on.isoformat(),
-          reason=reason)
-    return row
-
-
-def cancel_substitute(session: Session, lead: User, substitute_id: str, now: datetime) -> Substitute:
-    row = session.get(Substitute, substitute_id)
-    if row is None or row.cancelled_at is not None:
-        raise NotFound(f"substitute {substitute_id!r} does not exist", code="unknown_substitute")
-    if not (lead.has_role("admin") or leads_department(session, lead, row.user.department_id)):
-        raise Forbidden("only the department lead can cancel this substitute", code="not_department_lead")
-    row.cancelled_at = now
-    audit(session, actor=lead.username, action="substitute.cancel", object_type="user", object_id=row.user.username,
-          now=now, substitute=row.substitute.username)
-    return row
-
-
-def substitutes(session: Session, *, department_id: str | None, today: date) -> list[Substitute]:
-    """Current and coming substitutes (of one department, or all), soonest first."""
-    query = select(Substitute).join(User, Substitute.user_id == User.id).where(
-        Substitute.cancelled_at.is_(None), Substitute.ends_on >= today)
-    if department_id:
-        query = query.where(User.department_id == department_id)
-    return list(session.scalars(query.order_by(Substitute.starts_on, Substitute.id)))
-
-
-def stand_in_for(session: Session, user: User, today: date) -> User:
-    """Who takes ``user``'s new tasks today: their substitute (following a
-    substitute who is away too), or ``user`` when nobody stands in."""
-    seen = {user.id}
-    current = user
-    for _ in range(5):  # a short chain at most; a loop ends where it started
-        row = session.scalar(select(Substitute).where(
-            Substitute.user_id == current.id, Substitute.cancelled_at.is_(None),
-            Substitute.starts_on <= today, Substitute.ends_on >= today).limit(1))
-        if row is None or row.substitute_id in seen or not row.substitute.active:
-            return current
-        seen.add(row.substitute_id)
-        current = row.substitute
-    return current
 
 
 def users(session: Session, *, department: str | None = None, active: bool | None = None, page: int = 1,

@@ -41,6 +41,8 @@ class HistorySchema(Schema):
     title = fields.String()
     department = fields.String(attribute="department_id")
     completed_by = fields.Function(lambda t: t.completed_by.username if t.completed_by else None)
+    on_behalf_of = fields.Function(lambda t: t.on_behalf_of.username if t.on_behalf_of else None,
+                                   metadata={"description": "委托: `completed_by` completed it on their behalf"})
     completed_at = fields.DateTime()
     due_at = fields.DateTime(allow_none=True)
     data = fields.Dict(attribute="submitted")

@@ -32,10 +32,16 @@ _TEXTS: dict[str, tuple[Any, Any]] = {
                           "Reason: %(reason)s")),
     "task_transferred": (_l("Transferred to you: %(title)s"),
                          _l("%(actor)s transferred “%(title)s” (account %(account)s) to you. Reason: %(reason)s")),
+    "task_delegated": (_l("On behalf of %(delegator)s: %(title)s"),
+                       _l("“%(title)s” (account %(account)s) was meant for %(delegator)s, who delegated their work "
+                          "to you for now: please handle it on their behalf.")),
     "task_signer_added:before": (_l("Please sign: %(title)s"),
                                  _l("%(actor)s asks you to sign before them on “%(title)s” (account %(account)s).")),
     "task_signer_added:after": (_l("Please sign: %(title)s"),
                                 _l("%(actor)s asks you to sign after them on “%(title)s” (account %(account)s).")),
+    "task_sign_decided": (_l("No longer needed: your signature on %(title)s"),
+                          _l("%(actor)s signed “%(title)s” (account %(account)s) first; one signature was "
+                             "enough, so yours is no longer needed.")),
     "task_signed": (_l("Signed: %(title)s"),
                     _l("%(actor)s signed “%(title)s” (account %(account)s); the task is back with you.")),
     "task_cc": (_l("Copied to you: %(title)s"),

@@ -19,7 +19,7 @@ from bpm_server.instances.models import ProcessInstance
 from bpm_server.runtime.commands import _ensure_moving, complete_locked
 from bpm_server.runtime.step import load, run_step
 from bpm_server.tasks import service as tasks
-from bpm_server.tasks import verbs
+from bpm_server.tasks import signers, verbs
 from bpm_server.tasks.models import HumanTask
 
 
@@ -52,9 +52,13 @@ def release(session: Session, rt: Deployment, user: User, task_id: str, now: dat
 
 
 def add_signer(session: Session, rt: Deployment, user: User, task_id: str, username: object, position: str,
-               reason: object, now: datetime) -> HumanTask:
+               reason: object, now: datetime, *, users: object = None, mode: str = "all") -> HumanTask:
+    """加签: one signer (``username``), or a group (``users``) signing all (会签) or any (或签)."""
     instance, task = _locked(session, user, task_id)
     _ensure_moving(instance)
+    if users is not None:
+        return signers.add_signers(session, rt, user, task, users, mode, position, _reason(reason, required=False),
+                                   now)
     add = verbs.add_signer_before if position == "before" else verbs.add_signer_after
     return add(session, rt, user, task, username, _reason(reason, required=False), now)
 
@@ -120,8 +124,8 @@ def finish_task(session: Session, rt: Deployment, user: User, task_id: str, data
     or a signer's step (the last after-signer's signature moves the process on)."""
     instance, task = _locked(session, user, task_id)
     if task.kind != "stage":
-        parent = verbs.sign(session, rt, user, task, now)
-        if task.kind == "sign_after" and verbs.open_after_signer(session, rt, parent, now) is None:
+        parent, done = verbs.sign(session, rt, user, task, now)
+        if task.kind == "sign_after" and done and verbs.open_after_signer(session, rt, parent, now) is None:
             _complete_held(session, rt, instance, parent, now)
         return task
     if task.waiting_on_id:

@@ -1,32 +1,23 @@
 """What department leads do: reassign tasks (one or many, with a reason, into
 the audit trail), see what will breach within the next N working days grouped
-by account, and - through identity's substitutes - send an absent person's new
-tasks to a stand-in.
-
-The stand-in rule lives in one place, ``_assign_to_stand_ins`` below: every
-flush that gives an open task to someone other than the acting user (a lead's
-reassignment, an escalation's ``reassign``) is redirected to that person's
-substitute for the day. A person claiming or completing a task themselves is
-never redirected.
+by account. An absent person's work goes to their delegate (``tasks.delegation``),
+applied as each reassigned task is written.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, cast
+from datetime import datetime
 
-from flask import g, has_app_context
-from sqlalchemy import event, inspect, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bpm_server.accounts.models import Account
 from bpm_server.audit.service import record as audit
 from bpm_server.errors import Conflict, Forbidden, Invalid, NotFound
-from bpm_server.extensions import Deployment, deployment
+from bpm_server.extensions import Deployment
 from bpm_server.identity import service as identity
 from bpm_server.identity.models import Department, User
-from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.tasks.inbox import SlaGlance, glances
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
@@ -94,7 +85,7 @@ def reassign(session: Session, lead: User, task_ids: Iterable[str], *, to: str |
             task.assignee, task.state, task.claimed_at = None, "ready", None
         else:
             task.assignee, task.state, task.claimed_at = target, "claimed", now
-        session.flush()  # the stand-in rule may redirect to a substitute here
+        session.flush()  # a delegation may redirect the task here (tasks.delegation)
         after = task.assignee.username if task.assignee else None
         audit(session, actor=lead.username, action="task.reassign", object_type="task", object_id=task.id, now=now,
               before=before, after=after, requested=to, reason=reason.strip(),
@@ -151,35 +142,3 @@ def open_department_tasks(session: Session, department_id: str, limit: int = MAX
 def department_people(session: Session, department_id: str) -> list[User]:
     return list(session.scalars(select(User).where(User.department_id == department_id, User.active)
                                 .order_by(User.username)))
-
-
-# --------------------------------------------------------------------------- the stand-in rule
-
-
-def _today(calendar: BusinessCalendar, now: datetime) -> date:
-    return now.astimezone(calendar.time_zone).date()
-
-
-@event.listens_for(Session, "before_flush")
-def _assign_to_stand_ins(session: Session, flush_context: Any, instances: Any) -> None:
-    if not has_app_context():
-        return
-    changed = [obj for obj in (*session.new, *session.dirty)
-               if isinstance(obj, HumanTask) and obj.state in OPEN_STATES and obj.assignee is not None]
-    if not changed:
-        return
-    actor = g.get("user")
-    rt = deployment()
-    today = _today(rt.calendar, rt.clock.now())
-    for task in changed:
-        if not inspect(task).attrs.assignee.history.added and not inspect(task).attrs.assignee_id.history.added:
-            continue
-        assignee = cast(User, task.assignee)  # `changed` holds only assigned tasks
-        if actor is not None and assignee.id == actor.id:
-            continue  # people claiming work themselves keep it
-        stand_in = identity.stand_in_for(session, assignee, today)
-        if stand_in.id != assignee.id:
-            task.assignee = stand_in
-            audit(session, actor=actor.username if actor is not None else "system", action="task.substitute",
-                  object_type="task", object_id=task.id, now=rt.clock.now(), absent=assignee.username,
-                  substitute=stand_in.username)

@@ -57,17 +57,27 @@ class HumanTask(Model):
     kind: Mapped[str] = mapped_column(String(20), default="stage", server_default="stage")
     parent_task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     waiting_on_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # a signer before me
-    after_signers: Mapped[list | None] = mapped_column(JsonType, nullable=True)  # user ids to sign after me
+    # Who signs after me, in turn: a user id (one signer), or {"users": [ids], "mode": "all"|"any"}
+    # for a group signing together (tasks.signers).
+    after_signers: Mapped[list | None] = mapped_column(JsonType, nullable=True)
+    # A signer's step in a group: 会签 "all" (every one signs) or 或签 "any" (the first decides).
+    sign_mode: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    # 委托: the person this task was meant for, when a delegation gave it to its assignee instead.
+    on_behalf_of_id: Mapped[str | None] = mapped_column(ForeignKey("user_account.id"), nullable=True)
 
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
     completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id], lazy="joined")
+    on_behalf_of: Mapped[User | None] = relationship(foreign_keys=[on_behalf_of_id], lazy="joined")
 
     # Not stored: the single-task view attaches the form's JSON Schema here.
     # (Typed for the checker only: SQLAlchemy would take an annotation for a column.)
+    # 加签 to a group answers the signers' steps here (tasks.signers).
     if TYPE_CHECKING:
         form: dict[str, Any] | None = None
+        signer_steps: list[HumanTask] | None = None
     else:
         form = None
+        signer_steps = None
 
     # Two claims or completions racing on the same row: the second UPDATE
     # finds the version moved on and becomes a 409.
@@ -173,3 +183,29 @@ class InboxView(Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     owner: Mapped[User] = relationship(lazy="joined")
+
+
+class Delegation(Model):
+    """委托: from ``starts_at`` until ``ends_at`` (exclusive), tasks that would land on
+    ``delegator`` land on ``delegate`` instead, for every process (``process_model_ids``
+    empty) or only the named models. Replaced the day-based out-of-office substitutes."""
+
+    __tablename__ = "delegation"
+    __table_args__ = (Index("ix_delegation_delegator_period", "delegator_id", "starts_at", "ends_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    delegator_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    delegate_id: Mapped[str] = mapped_column(ForeignKey("user_account.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    process_model_ids: Mapped[list] = mapped_column(JsonType)  # empty: every process
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    delegator: Mapped[User] = relationship(foreign_keys=[delegator_id], lazy="joined")
+    delegate: Mapped[User] = relationship(foreign_keys=[delegate_id], lazy="joined")
+
+    def covers(self, process_model_id: str) -> bool:
+        return not self.process_model_ids or process_model_id in self.process_model_ids

@@ -28,6 +28,8 @@ class TaskSchema(Schema):
     claimed_at = fields.DateTime(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
     completed_by = fields.Function(lambda t: t.completed_by.username if t.completed_by else None)
+    on_behalf_of = fields.Function(lambda t: t.on_behalf_of.username if t.on_behalf_of else None, metadata={
+        "description": "委托: whom the assignee (or completer) holds the task for, through a delegation"})
     account_id = fields.String()
     process_instance_id = fields.String()
     process_model_id = fields.String()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -135,11 +136,7 @@ def add_signer_before(session: Session, rt: Deployment, user: User, task: HumanT
     signer = _signer(session, user, task, username)
     if task.waiting_on_id:
         raise Conflict("the task already waits for a signer", code="waiting_for_signer")
-    step = HumanTask(id=new_id(), process_instance_id=task.process_instance_id, engine_task_id=task.engine_task_id,
-                     name=task.name, title=task.title, department_id=task.department_id, lane=task.lane,
-                     form_name=None, instructions=reason, state="claimed", assignee=signer,
-                     account_id=task.account_id, process_model_id=task.process_model_id, data=task.data,
-                     created_at=now, claimed_at=now, kind="sign_before", parent_task_id=task.id)
+    step = signer_step(task, signer, "sign_before", now, reason=reason)
     session.add(step)
     task.waiting_on_id = step.id
     _act(session, task, "add_signer", user, now, target=signer, reason=reason, new_task_id=step.id,
@@ -161,47 +158,71 @@ def add_signer_after(session: Session, rt: Deployment, user: User, task: HumanTa
     return task
 
 
-def _signer(session: Session, user: User, task: HumanTask, username: object) -> User:
-    signer = person(session, username, "user")
+def _signer(session: Session, user: User, task: HumanTask, username: object, field: str = "user") -> User:
+    signer = person(session, username, field)
     if signer.id == user.id:
-        raise Invalid("user: you cannot add yourself as a signer", code="signer_is_self",
-                      details={"user": ["is yourself"]})
+        raise Invalid(f"{field}: you cannot add yourself as a signer", code="signer_is_self",
+                      details={field: ["is yourself"]})
     if task.kind != "stage":
         raise Conflict("a signer's step cannot get signers of its own", code="signer_step")
     return signer
 
 
 def open_after_signer(session: Session, rt: Deployment, parent: HumanTask, now: datetime) -> HumanTask | None:
-    """The next after-signer's step of a task its holder completed, or None when all signed."""
+    """The next after-signer's step (or a group's steps, the first returned) of a task its
+    holder completed, or None when all signed."""
     pending = list(parent.after_signers or [])
     if not pending:
         return None
-    signer = session.get(User, pending.pop(0))
+    entry = pending.pop(0)
     parent.after_signers = pending
-    step = HumanTask(id=new_id(), process_instance_id=parent.process_instance_id,
+    ids, mode = (entry["users"], entry["mode"]) if isinstance(entry, dict) else ([entry], None)
+    steps = [signer_step(parent, cast(User, session.get(User, uid)), "sign_after", now, mode=mode) for uid in ids]
+    session.add_all(steps)
+    parent.waiting_on_id = steps[0].id
+    return steps[0]
+
+
+def signer_step(parent: HumanTask, signer: User, kind: str, now: datetime, *, mode: str | None = None,
+                reason: str | None = None) -> HumanTask:
+    """A signer's own step on ``parent`` (same engine task), claimed for them."""
+    return HumanTask(id=new_id(), process_instance_id=parent.process_instance_id,
                      engine_task_id=parent.engine_task_id, name=parent.name, title=parent.title,
-                     department_id=parent.department_id, lane=parent.lane, form_name=None, state="claimed",
-                     assignee=signer, account_id=parent.account_id, process_model_id=parent.process_model_id,
-                     data=parent.data, created_at=now, claimed_at=now, kind="sign_after", parent_task_id=parent.id)
-    session.add(step)
-    parent.waiting_on_id = step.id
-    return step
+                     department_id=parent.department_id, lane=parent.lane, form_name=None, instructions=reason,
+                     state="claimed", assignee=signer, account_id=parent.account_id,
+                     process_model_id=parent.process_model_id, data=parent.data, created_at=now, claimed_at=now,
+                     kind=kind, parent_task_id=parent.id, sign_mode=mode)
 
 
-def sign(session: Session, rt: Deployment, user: User, step: HumanTask, now: datetime) -> HumanTask:
-    """A signer signs their step; returns the parent task (back with its holder, for a before-signer)."""
+def sign(session: Session, rt: Deployment, user: User, step: HumanTask, now: datetime) -> tuple[HumanTask, bool]:
+    """A signer signs their step; returns the parent task and whether its signers are done
+    (a group signing "all" waits for every one; with "any" the first signature decides and
+    the others' steps are cancelled, their signers told). A before-group done: the task is
+    back with its holder."""
     if step.state != "claimed" or step.assignee_id != user.id:
         raise Conflict(f"task {step.id} is not yours to sign", code="not_claimed_by_you")
     parent = session.get(HumanTask, step.parent_task_id)
     if parent is None or parent.state not in OPEN_STATES:
         raise Conflict("the task this signature was for is closed", code="task_cancelled")
     step.state, step.completed_at, step.completed_by_id, step.submitted = "completed", now, user.id, {}
-    parent.waiting_on_id = None
     audit(session, actor=user.username, action="task.sign", object_type="task", object_id=step.id, now=now,
-          process_instance_id=step.process_instance_id, stage=step.name)
+          process_instance_id=step.process_instance_id, stage=step.name, mode=step.sign_mode)
+    others = list(session.scalars(select(HumanTask).where(
+        HumanTask.parent_task_id == parent.id, HumanTask.kind == step.kind, HumanTask.id != step.id,
+        HumanTask.state.in_(OPEN_STATES))))
+    if others and step.sign_mode != "any":
+        parent.waiting_on_id = others[0].id  # 会签: the others still sign
+        return parent, False
+    for row in others:  # 或签: the first signature decided
+        row.state = "cancelled"
+        audit(session, actor=user.username, action="task.sign_cancelled", object_type="task", object_id=row.id,
+              now=now, process_instance_id=row.process_instance_id, stage=row.name, signed_by=user.username)
+    _notify(session, rt, [row.assignee for row in others if row.assignee is not None], "task_sign_decided", parent,
+            now, actor=user.display_name)
+    parent.waiting_on_id = None
     if parent.assignee is not None and step.kind == "sign_before":
         _notify(session, rt, [parent.assignee], "task_signed", parent, now, actor=user.display_name)
-    return parent
+    return parent, True
 
 
 def urge(session: Session, rt: Deployment, user: User, task: HumanTask, reason: str | None, now: datetime) -> int:

@@ -114,7 +114,7 @@ def _attach_form(session: Any, task: Any) -> None:
 @blp.alt_response(409, description="a task is already completed or cancelled; nothing was moved")
 def reassign(body: dict):
     """Department leads: give one or many tasks to a person (or back to the queue with `to: null`).
-    The reason goes into the audit trail; an absent person's tasks go to their substitute."""
+    The reason goes into the audit trail; an absent person's tasks go to their delegate (委托)."""
     rt = deployment()
     moved = leads.reassign(db_session(), current_user(), body["task_ids"], to=body["to"], reason=body["reason"],
                            now=rt.clock.now())

@@ -25,6 +25,7 @@ from bpm_server.web.leads import blp as leads
 from bpm_server.web.modeler import blp as modeler
 from bpm_server.web.session import blp as session
 from bpm_server.web.session import init_session
+from bpm_server.web.settings import blp as settings
 from bpm_server.web.sso import blp as sso
 from bpm_server.web.start_page import blp as start_page
 from bpm_server.web.task_page import blp as task_page
@@ -35,7 +36,7 @@ from bpm_server.web.task_verbs import unread_notifications
 def _page_blueprints() -> list[Blueprint]:
     return [session, inbox, task_page, leads, account_pages,  # engineer B
             modeler, instance_pages, incident_pages, breaches, dashboard,  # engineer C
-            task_verbs_pages, start_page, sso]
+            task_verbs_pages, start_page, sso, settings]
 
 
 def register_pages(app: Flask) -> None:

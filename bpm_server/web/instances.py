@@ -52,6 +52,13 @@ class Event:
     detail: str | None = None
 
 
+def on_behalf(who: str | None, task: HumanTask) -> str | None:
+    """委托: "X 代 Y" when ``who`` holds (or held) the task for someone else."""
+    if who is None or task.on_behalf_of is None:
+        return who
+    return _("%(who)s on behalf of %(whom)s", who=who, whom=task.on_behalf_of.username)
+
+
 def stage_rows(tasks: list[HumanTask], clocks: dict[str, SlaClock], calendar: BusinessCalendar,
                now: datetime) -> list[StageRow]:
     """Each stage with its SLA status at ``now`` (completed ones: on time or late)."""
@@ -59,7 +66,7 @@ def stage_rows(tasks: list[HumanTask], clocks: dict[str, SlaClock], calendar: Bu
     for task in tasks:
         clock = clocks.get(task.id)
         if task.state == "completed":
-            who = task.completed_by.username if task.completed_by else None
+            who = on_behalf(task.completed_by.username if task.completed_by else None, task)
             completed_at = cast(datetime, task.completed_at)  # set on every completed task
             if task.due_at is None:
                 rows.append(StageRow(task, "none", who))
@@ -69,7 +76,7 @@ def stage_rows(tasks: list[HumanTask], clocks: dict[str, SlaClock], calendar: Bu
                 rows.append(StageRow(task, "late", who, working_late=calendar.working_time_between(
                     task.due_at, completed_at)))
             continue
-        who = task.assignee.username if task.assignee else None
+        who = on_behalf(task.assignee.username if task.assignee else None, task)
         if clock is not None and clock.state == "paused":
             rows.append(StageRow(task, "paused", who))
         elif task.due_at is None:

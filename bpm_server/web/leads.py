@@ -1,23 +1,20 @@
 """The department lead's page: what will breach within the next N working days
 (grouped by account), reassigning one or many tasks with a reason, and
-out-of-office substitutes."""
+delegating an absent person's work (``web.settings`` holds the delegation forms)."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from bpm_server.database import db
 from bpm_server.errors import AppError
 from bpm_server.extensions import deployment
-from bpm_server.identity import service as identity
 from bpm_server.identity.auth import current_user
-from bpm_server.identity.models import User
+from bpm_server.tasks import delegation, leads
 from bpm_server.tasks import inbox as inbox_service
-from bpm_server.tasks import leads
+from bpm_server.web import settings
 from bpm_server.web.session import LEAD, page_blueprint, page_requires
 
 blp = page_blueprint("leads", __name__)
@@ -29,9 +26,6 @@ _MESSAGES = {
     "unknown_user": lambda: _("There is no such active person."),
     "not_staff": lambda: _("That person is not staff and cannot work on tasks."),
     "task_closed": lambda: _("A ticked task is already closed; nothing was moved."),
-    "invalid_period": lambda: _("The period ends before it starts."),
-    "invalid_substitute": lambda: _("A person cannot substitute for themselves."),
-    "substitute_overlaps": lambda: _("That person already has a substitute in this period."),
 }
 
 
@@ -58,14 +52,14 @@ def lead_inbox() -> Any:
     department, horizon, groups = leads.forecast(session, rt, user, days=days, now=now,
                                                  department_id=request.args.get("department") or None)
     open_tasks = leads.open_department_tasks(session, department)
-    today = now.astimezone(rt.calendar.time_zone).date()
-    staff = [u for u in session.scalars(select(User).where(User.active).order_by(User.username)) if u.has_role("staff")]
+    staff = settings.staff_people()
     return render_template(
         "leads/leads.html", department=department, departments=leads.led_departments(session, user), days=days,
         horizon=horizon, groups=groups, open_tasks=open_tasks,
         glances=inbox_service.glances(session, open_tasks, rt.calendar, now),
         people=leads.department_people(session, department), staff=staff,
-        substitutes=identity.substitutes(session, department_id=department, today=today), today=today)
+        delegations=delegation.listed(session, user, now=now, department_id=department),
+        models=settings.process_models(), model_names=settings.model_names(), starts=settings.local_input(now))
 
 
 def _back() -> Any:
@@ -88,40 +82,4 @@ def reassign() -> Any:
     names = sorted({t.assignee.display_name for t in moved if t.assignee})
     flash(_("%(n)d task(s) reassigned to %(who)s.", n=len(moved),
             who=", ".join(names) if names else _("the department queue")), "ok")
-    return _back()
-
-
-def _date(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.form.get(name, ""))
-    except ValueError:
-        return None
-
-
-@blp.route("/leads/substitutes", methods=["POST"])
-@page_requires(LEAD)
-def add_substitute() -> Any:
-    starts_on, ends_on = _date("from"), _date("until")
-    if starts_on is None or ends_on is None:
-        flash(_("Enter the first and the last day away."), "error")
-        return _back()
-    try:
-        row = identity.set_substitute(db.session, current_user(), username=request.form.get("user", ""),
-                                      substitute=request.form.get("substitute", ""), starts_on=starts_on,
-                                      ends_on=ends_on, reason=request.form.get("reason") or None,
-                                      now=deployment().clock.now())
-    except AppError as exc:
-        db.session.rollback()
-        flash(_say(exc), "error")
-        return _back()
-    flash(_("While %(who)s is away, their new tasks go to %(stand_in)s.", who=row.user.display_name,
-            stand_in=row.substitute.display_name), "ok")
-    return _back()
-
-
-@blp.route("/leads/substitutes/<substitute_id>/cancel", methods=["POST"])
-@page_requires(LEAD)
-def cancel_substitute(substitute_id: str) -> Any:
-    identity.cancel_substitute(db.session, current_user(), substitute_id, deployment().clock.now())
-    flash(_("Substitute ended."), "ok")
     return _back()

@@ -1,6 +1,6 @@
 """Department leads through the API: reassign (one or many, with a reason, all
-or nothing), the breach forecast grouped by account, and out-of-office
-substitutes that catch an absent person's new tasks - also from escalations."""
+or nothing) and the breach forecast grouped by account. An absent person's work:
+delegations (tests/delegation)."""
 from __future__ import annotations
 
 import pytest
@@ -79,49 +79,3 @@ def test_breach_forecast_groups_by_account_within_n_working_days(leads):
     assert people["sales"].get("/api/v1/tasks/breach-forecast").status_code == 403  # not a lead
 
 
-def test_substitute_takes_new_tasks_for_the_period_and_escalations_respect_it(leads):
-    people = leads
-    # The lead herself is away; 'sales' stands in for her.
-    body = {"user": "sales2", "substitute": "sales", "from": "2026-03-04", "until": "2026-03-06", "reason": "leave"}
-    response = people["sales2"].post("/api/v1/substitutes", json=body)
-    assert response.status_code == 201, response.get_json()
-    assert people["sales2"].post("/api/v1/substitutes", json=body).status_code == 409  # overlapping
-    assert people["sales"].post("/api/v1/substitutes", json={**body, "from": "2026-04-01", "until": "2026-04-02"}
-                                ).status_code == 403  # only the lead
-    response = people["sales2"].post("/api/v1/substitutes", json={**body, "from": "2026-04-02", "until": "2026-04-01"})
-    assert response.status_code == 422
-    assert [s["substitute"] for s in people["sales"].get("/api/v1/substitutes").get_json()["items"]] == ["sales"]
-
-    [task_id] = _kickoffs(people, "GAMMA")  # standard: due Tuesday 18:00
-    people["sales2"].post(f"/api/v1/tasks/{task_id}/claim")  # the lead claims it herself: hers
-    assert people["sales"].get(f"/api/v1/tasks/{task_id}").get_json()["assignee"] == "sales2"
-    people["sales2"].post("/api/v1/tasks/reassign", json={"task_ids": [task_id], "to": None, "reason": "queue"})
-    people["sales"].post(f"/api/v1/tasks/{task_id}/claim")
-    # Breached Tuesday 18:00; a working day later the ladder reassigns to the lead - who is away by then.
-    move_clock(people["admin"], "2026-03-05T09:30:00+08:00")
-    detail = people["sales"].get(f"/api/v1/tasks/{task_id}").get_json()
-    assert detail["assignee"] == "sales" and detail["state"] == "claimed"
-    [event] = _audit(people, "task.substitute")
-    assert event["details"] == {"absent": "sales2", "substitute": "sales"} and event["object_id"] == task_id
-    # The breach log names who really received the task, not the absent lead the rule named.
-    [breach] = people["auditor"].get("/api/v1/sla/breaches").get_json()["items"]
-    actions = [a for e in breach["escalations"] for a in e["actions"] if a.startswith("reassigned")]
-    assert actions == ["reassigned to sales (standing in for sales2, who is away)"]
-
-
-def test_before_and_after_the_period_nobody_stands_in(leads):
-    people = leads
-    people["sales2"].post("/api/v1/substitutes", json={"user": "sales", "substitute": "sales2",
-                                                       "from": "2026-03-03", "until": "2026-03-03"})
-    [a, b] = _kickoffs(people, "ACME", "BETA")
-    moved = people["sales2"].post("/api/v1/tasks/reassign", json={"task_ids": [a], "to": "sales", "reason": "r"})
-    assert moved.get_json()["items"][0]["assignee"] == "sales"  # Monday: not away yet
-    move_clock(people["admin"], "2026-03-03T10:00:00+08:00")
-    moved = people["sales2"].post("/api/v1/tasks/reassign", json={"task_ids": [b], "to": "sales", "reason": "r"})
-    assert moved.get_json()["items"][0]["assignee"] == "sales2"  # Tuesday: away
-    [sub] = people["sales2"].get("/api/v1/substitutes").get_json()["items"]
-    lead = people["sales2"]
-    response = lead.client.delete(f"/api/v1/substitutes/{sub['id']}", headers={"Authorization": f"Bearer {lead.token}"})
-    assert response.status_code == 204
-    moved = people["sales2"].post("/api/v1/tasks/reassign", json={"task_ids": [b], "to": "sales", "reason": "back"})
-    assert moved.get_json()["items"][0]["assignee"] == "sales"

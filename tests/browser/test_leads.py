@@ -1,4 +1,5 @@
-"""Department leads in the browser: what will breach, bulk reassign with a reason, substitutes."""
+"""Department leads in the browser: what will breach, bulk reassign with a reason, delegations
+(委托, also a person's own on the settings page)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -64,26 +65,76 @@ def test_lead_reassigns_two_tasks_at_once_with_a_reason_recorded_in_the_audit_tr
     assert {e["actor"] for e in events} == {"sales2"}
 
 
-def test_lead_sets_a_substitute_and_the_absent_persons_new_tasks_go_there(page, login, live_server):
+def test_lead_delegates_an_absent_persons_work_and_their_new_tasks_land_on_the_delegate(page, login, live_server):
     people = live_server.people
     start_project(people["sales"], "ACME")
     login(page, "sales2")
     page.goto("/leads")
-    form = page.get_by_test_id("substitute-form")
-    form.locator("select[name=user]").select_option("sales")
-    form.locator("select[name=substitute]").select_option("sales2")
-    form.locator("input[name=from]").fill("2026-03-02")
-    form.locator("input[name=until]").fill("2026-03-06")
+    section = page.get_by_test_id("department-delegations")
+    expect(section.get_by_role("heading", name="委托")).to_be_visible()
+    form = page.get_by_test_id("delegation-form")
+    form.locator("select[name=delegator]").select_option("sales")
+    form.locator("select[name=delegate]").select_option("sales2")
+    form.locator("input[name=starts_at]").fill("2026-03-02T08:00")
+    form.locator("input[name=ends_at]").fill("2026-03-01T08:00")  # ends before it starts: refused
+    form.get_by_role("button", name="委托", exact=True).click()
+    expect(page.locator(".flash.error")).to_contain_text("结束时间必须晚于开始时间")
+    expect(page.get_by_test_id("delegation-row")).to_have_count(0)
+
+    form.locator("select[name=delegator]").select_option("sales")
+    form.locator("select[name=delegate]").select_option("sales2")
+    form.locator("input[name=starts_at]").fill("2026-03-02T08:00")
+    form.locator("input[name=ends_at]").fill("2026-03-07T00:00")
     form.locator("input[name=reason]").fill("<i>annual leave</i>")
-    form.get_by_role("button", name="设置代理人").click()
-    row = page.get_by_test_id("substitute-row")
+    form.get_by_role("button", name="委托", exact=True).click()
+    expect(page.locator(".flash.ok")).to_contain_text("代 sales")
+    row = page.get_by_test_id("delegation-row")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("<i>annual leave</i>")  # escaped, shown as typed
+    expect(row).to_contain_text("全部流程")
 
     reassign = page.get_by_test_id("reassign-form")
     reassign.locator("input[name=task_id]").first.check()
     page.select_option("select[name=to]", "sales")
     page.fill("input[name=reason]", "customer asked for Li")
     reassign.get_by_role("button", name="重新分配所选").click()
-    # Li (sales) is away this week: the task went to the substitute.
+    # Li (sales) is away this week: the task went to the delegate, on Li's behalf.
     expect(reassign.get_by_test_id("assignee")).to_have_text(["sales2"])
+    reassign.get_by_test_id("open-task").first.locator("a").click()
+    expect(page.get_by_test_id("task-assignee")).to_have_text("sales2 代 sales")
+    page.goto("/inbox")  # the delegate's inbox says for whom
+    expect(page.get_by_test_id("inbox-assignee")).to_have_text(["sales2 代 sales"])
+
+    page.goto("/leads")
+    page.get_by_test_id("delegation-row").get_by_role("button", name="结束委托").click()
+    expect(page.locator(".flash.ok")).to_contain_text("委托已结束")
+    expect(page.get_by_test_id("delegation-row")).to_have_count(0)
+
+
+def test_a_person_delegates_their_own_work_on_the_settings_page(page, login, live_server):
+    login(page, "sales")
+    page.get_by_test_id("settings-link").click()
+    section = page.get_by_test_id("my-delegations")
+    form = section.get_by_test_id("delegation-form")
+    form.locator("select[name=delegate]").select_option("sales")  # oneself: refused
+    form.locator("input[name=ends_at]").fill("2026-03-06T18:00")
+    form.get_by_role("button", name="委托", exact=True).click()
+    expect(page.locator(".flash.error")).to_contain_text("不能委托给自己")
+
+    form = page.get_by_test_id("delegation-form")
+    form.locator("select[name=delegate]").select_option("consulting")
+    form.locator("select[name=process_model_id]").select_option(["account-project"])
+    form.locator("input[name=ends_at]").fill("2026-03-06T18:00")
+    form.get_by_role("button", name="委托", exact=True).click()
+    expect(page.locator(".flash.ok")).to_contain_text("consulting 代 sales")
+    row = page.get_by_test_id("my-delegations").get_by_test_id("delegation-row")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("New key-account project")  # the name, not the id
+
+    # The delegate sees the work delegated to them, and cannot end it themselves.
+    page.get_by_role("button", name="退出").click()
+    login(page, "consulting")
+    page.goto("/settings")
+    taken = page.get_by_test_id("delegations-taken")
+    expect(taken.get_by_test_id("delegation-row")).to_contain_text("sales")
+    expect(taken.get_by_role("button", name="结束委托")).to_have_count(0)

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import request, send_file
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from bpm_server.errors import Invalid
 from bpm_server.extensions import db_session, deployment
@@ -30,9 +30,23 @@ class TransferSchema(Schema):
 
 
 class AddSignerSchema(Schema):
-    user = fields.String(required=True)
+    user = fields.String(metadata={"description": "one signer (username)"})
+    users = fields.List(fields.String(), metadata={"description": "several signers (usernames), with `mode`"})
+    mode = fields.String(load_default="all", validate=validate.OneOf(["all", "any"]), metadata={
+        "description": "with `users`: all (会签, every one signs) or any (或签, the first signature decides; the "
+                       "others' steps are cancelled and they are told)"})
     position = fields.String(required=True, validate=validate.OneOf(["before", "after"]))
     reason = fields.String(load_default=None)
+
+    @validates_schema
+    def _one_form(self, data: dict, **_: Any) -> None:
+        if ("user" in data) == ("users" in data):
+            raise ValidationError("name either `user` (one signer) or `users` (several)", field_name="users")
+
+
+class AddSignerResultSchema(TaskSchema):
+    signer_steps = fields.List(fields.Nested(TaskSchema), allow_none=True, metadata={
+        "description": "with `users` and `before`: each signer's step"})
 
 
 class ReasonSchema(Schema):
@@ -135,15 +149,17 @@ def transfer(body: dict, task_id: str) -> Any:
 @blp.route("/tasks/<task_id>/add-signer", methods=["POST"])
 @requires(*WORKERS)
 @blp.arguments(AddSignerSchema)
-@blp.response(200, TaskSchema)
-@blp.alt_response(422, description="unknown person, or yourself")
+@blp.response(200, AddSignerResultSchema)
+@blp.alt_response(422, description="unknown person, or yourself; both or neither of `user` and `users`")
 @blp.alt_response(409, description="the task is closed or held by someone else, or the instance is not running")
 def add_signer(body: dict, task_id: str) -> Any:
     """加签: `before` gives the signer a step now and the task returns to you once signed;
     `after` adds a signature step after your completion. Answers the signer's step (before)
-    or your task (after)."""
-    return rt_verbs.add_signer(db_session(), deployment(), current_user(), task_id, body["user"], body["position"],
-                               body.get("reason"), _now())
+    or your task (after). With `users` and `mode` (会签 `all` / 或签 `any`) several sign
+    together; the answer is then your task, the signers' steps in `signer_steps` (before)."""
+    return rt_verbs.add_signer(db_session(), deployment(), current_user(), task_id, body.get("user"),
+                               body["position"], body.get("reason"), _now(), users=body.get("users"),
+                               mode=body["mode"])
 
 
 @blp.route("/tasks/<task_id>/release", methods=["POST"])

@@ -1,0 +1,1 @@
+"""委托 over the API (kept apart from the task verbs)."""
