@@ -240,6 +240,13 @@ def _breach(session: Session, rt: Deployment, task: HumanTask, clock: NamedClock
     return f"{clock.kind} clock {clock.name} breach logged: " + "; ".join(applied.actions)
 
 
+def stop_all(session: Session, instance_id: str, how: str, now: datetime) -> None:
+    """The instance ended outside a step (cancelled): every clock of it stops."""
+    for clock in session.scalars(select(NamedClock).where(NamedClock.process_instance_id == instance_id,
+                                                          NamedClock.state != "stopped")):
+        stop(session, clock, None, how, None, now)
+
+
 def clocks_of(session: Session, instance_id: str) -> list[NamedClock]:
     return list(session.scalars(select(NamedClock).where(NamedClock.process_instance_id == instance_id)
                                 .order_by(NamedClock.started_at, NamedClock.name)))

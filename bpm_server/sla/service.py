@@ -154,6 +154,11 @@ def stop_clock(session: Session, rt: Deployment, task: HumanTask, now: datetime)
                                  "late_working_hours": round(late.total_seconds() / 3600, 2)})
 
 
+def stop_named_clocks(session: Session, instance_id: str, now: datetime) -> None:
+    """The instance was cancelled: its named clocks (named_clocks) stop with it."""
+    named_clocks.stop_all(session, instance_id, "instance cancelled", now)
+
+
 def pause(session: Session, rt: Deployment, user: User, task: HumanTask, reason: str, now: datetime) -> SlaClock:
     clock = _clock_for_change(session, user, task)
     if not clock.pausable:

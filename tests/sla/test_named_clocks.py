@@ -73,6 +73,11 @@ def test_a_response_clock_breaches_when_nobody_acts_in_time_and_not_when_someone
     assert [b["process_instance_id"] for b in breaches(people["auditor"], kind="response")] == [ignored]
     assert breaches(people["auditor"], kind="resolution") == []
     assert breaches(people["auditor"], kind="ola") == []
+    # The dashboard's numbers tell the kinds apart too.
+    stats = people["owner"].get("/api/v1/sla/stats", query_string={"from": "2026-03-01T00:00:00+08:00"}).get_json()
+    assert stats["breaches_by_kind"] == {"response": 1, "resolution": 0, "ola": 0, "end_to_end": 0}
+    assert [(b["kind"], b["clock"], b["process_instance_id"]) for b in stats["open_breaches"]] == [
+        ("response", "first_touch", ignored)]
 
     # The late first action is logged as the breach's follow-up, the breach entry stays as it was.
     assert sales.post(f"/api/v1/tasks/{open_task(sales, ignored, 'kickoff')['id']}/claim").status_code == 200
