@@ -79,8 +79,14 @@ def test_a_response_clock_breaches_when_nobody_acts_in_time_and_not_when_someone
     assert [(b["kind"], b["clock"], b["process_instance_id"]) for b in stats["open_breaches"]] == [
         ("response", "first_touch", ignored)]
 
+    # The stage's timeline says which clock breached (its own SLA has not).
+    late = open_task(sales, ignored, "kickoff")
+    events = sales.get(f"/api/v1/tasks/{late['id']}/timeline").get_json()["events"]
+    assert [(e["kind"], e["clock"], e["clock_kind"]) for e in events if e["kind"] in ("warning", "breach")] == [
+        ("warning", "first_touch", "response"), ("breach", "first_touch", "response")]
+
     # The late first action is logged as the breach's follow-up, the breach entry stays as it was.
-    assert sales.post(f"/api/v1/tasks/{open_task(sales, ignored, 'kickoff')['id']}/claim").status_code == 200
+    assert sales.post(f"/api/v1/tasks/{late['id']}/claim").status_code == 200
     [breach] = breaches(people["auditor"], kind="response")
     assert breach["completed_by"] == "sales" and breach["completed_at"].startswith("2026-03-02T03:30")
 
