@@ -25,7 +25,7 @@ from bpm_server.modeling.service import department_of
 from bpm_server.sla import breaches, policies
 from bpm_server.sla.calendar import BusinessCalendar, WorkingDuration
 from bpm_server.sla.clock_stops import BREACH, ESCALATION, TIMER_KINDS, WARNING, cancel_clock_timers, stop
-from bpm_server.sla.definitions import STAGE_CLOCK_KINDS, ClockDefinition, parse_clocks
+from bpm_server.sla.definitions import CLOCK_PREFIX, STAGE_CLOCK_KINDS, ClockDefinition, parse_clocks
 from bpm_server.sla.models import NamedClock, SlaClock, Timer
 from bpm_server.sla.timers import add_timer
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
@@ -47,6 +47,8 @@ def apply_step(session: Session, rt: Deployment, instance: ProcessInstance, mode
                opened: list[HumanTask], closed: list[HumanTask], now: datetime) -> None:
     """Stop what the closed stages end, start what the opened ones begin, and let each
     ola clock follow whether its department holds an open stage."""
+    if not any(key.startswith(CLOCK_PREFIX) for spec in model.human_tasks.values() for key in spec.properties):
+        return  # a model without named clocks costs a step nothing (no query)
     everywhere = _instance_clocks(model)
     existing = {c.name: c for c in session.scalars(select(NamedClock).where(
         NamedClock.process_instance_id == instance.id, NamedClock.kind.in_(("ola", "end_to_end"))))}

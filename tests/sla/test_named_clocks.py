@@ -129,6 +129,25 @@ def test_an_ola_clock_stands_still_while_its_stage_is_paused(people):
     assert at(breach["breached_at"]) == at("2026-03-03T12:00:00+08:00")
 
 
+def test_a_named_resolution_clock_pauses_and_is_re_armed_with_the_stage(people):
+    publish(people, {"solution_signoff": {"slaClock.signoff.kind": "resolution",
+                                          "slaClock.signoff.length": "2 working hours"}})
+    iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
+    do_stage(people, iid, "kickoff")
+    do_stage(people, iid, "needs_research")
+    task = open_task(people["sales"], iid, "solution_signoff")
+    assert people["sales"].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    move_clock(people["admin"], "2026-03-02T10:00:00+08:00")
+    assert people["sales"].post(f"/api/v1/tasks/{task['id']}/sla/pause",
+                                json={"reason": "等客户确认方案"}).status_code == 200
+    move_clock(people["admin"], "2026-03-03T10:00:00+08:00")
+    assert breaches(people["auditor"], kind="resolution") == []
+    assert people["sales"].post(f"/api/v1/tasks/{task['id']}/sla/resume", json={}).status_code == 200
+    move_clock(people["admin"], "2026-03-03T11:30:00+08:00")  # 1 h used before the pause, 1 h left: due 11:00
+    [breach] = breaches(people["auditor"], kind="resolution")
+    assert breach["clock"] == "signoff" and at(breach["breached_at"]) == at("2026-03-03T11:00:00+08:00")
+
+
 def test_an_end_to_end_clock_spans_its_named_stages(people):
     publish(people, {"needs_research": {"slaClock.to_research.kind": "end_to_end",
                                         "slaClock.to_research.from": "kickoff",
