@@ -49,6 +49,7 @@ def cancel(session: Session, rt: Deployment, instance_id: str, *, reason: str, a
         raise Conflict(f"the process instance is already {instance.state}", code="instance_ended")
     for task in tasks.cancel_open(session, instance):
         sla.stop_clock(session, rt, task, now)
+    sla.stop_named_clocks(session, instance.id, now)
     timers.cancel_timers(session, instance_id=instance.id, now=now)
     messages.apply_step(session, instance, [], now)
     withdrawn = outbound_calls.withdraw(session, instance.id, now)

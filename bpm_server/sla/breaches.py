@@ -23,7 +23,10 @@ from bpm_server.sla.models import BreachEntry, BreachLogHead
 
 GENESIS = "0" * 64
 CSV_COLUMNS = ["id", "process_instance_id", "process_model_id", "account_id", "task_name", "department",
-               "assignee", "due_at", "breached_at", "completed_at", "late_working_hours", "escalations"]
+               "assignee", "due_at", "breached_at", "completed_at", "late_working_hours", "escalations",
+               "kind", "clock"]
+#: What the log calls a breach of a stage's own SLA (``clock_kind`` NULL): ready to completed.
+DEFAULT_KIND = "resolution"
 
 
 def _digest(fields: dict[str, Any], prev_hash: str) -> str:
@@ -32,6 +35,13 @@ def _digest(fields: dict[str, Any], prev_hash: str) -> str:
 
 
 def _hashed_fields(entry: BreachEntry) -> dict[str, Any]:
+    fields = _base_fields(entry)
+    if entry.clock_kind is not None:  # only when set, so entries from before named clocks still verify
+        fields["clock_kind"] = entry.clock_kind
+    return fields
+
+
+def _base_fields(entry: BreachEntry) -> dict[str, Any]:
     return {"seq": entry.seq, "id": entry.id, "kind": entry.kind, "breach_id": entry.breach_id,
             "process_instance_id": entry.process_instance_id, "process_model_id": entry.process_model_id,
             "account_id": entry.account_id, "task_id": entry.task_id, "task_name": entry.task_name,
@@ -52,14 +62,15 @@ class NewEntry:
     now: datetime
     details: dict[str, Any]
     entry_id: str | None = None
+    clock_kind: str | None = None  # a named clock's kind; None for the stage's own SLA
 
 
 def append(session: Session, *, kind: str, breach_id: str | None, task: Any, assignee: str | None,
            due_at: datetime, breached_at: datetime, now: datetime, details: dict[str, Any],
-           entry_id: str | None = None) -> BreachEntry:
+           entry_id: str | None = None, clock_kind: str | None = None) -> BreachEntry:
     """Add one entry at the end of the chain (inside the caller's transaction)."""
     return append_all(session, [NewEntry(kind, breach_id, task, assignee, due_at, breached_at, now, details,
-                                         entry_id)])[0]
+                                         entry_id, clock_kind)])[0]
 
 
 def append_all(session: Session, new: list[NewEntry]) -> list[BreachEntry]:
@@ -79,7 +90,7 @@ def append_all(session: Session, new: list[NewEntry]) -> list[BreachEntry]:
                             account_id=task.account_id, task_id=task.id, task_name=task.name,
                             department=task.department_id, assignee=item.assignee, due_at=item.due_at,
                             breached_at=item.breached_at, recorded_at=item.now, details=item.details,
-                            prev_hash=prev_hash, hash="")
+                            clock_kind=item.clock_kind, prev_hash=prev_hash, hash="")
         entry.hash = prev_hash = _digest(_hashed_fields(entry), prev_hash)
         entries.append(entry)
     session.add_all(entries)
@@ -131,6 +142,7 @@ class BreachFilter:
     task_name: str | None = None
     department: str | None = None
     account_id: str | None = None
+    kind: str | None = None  # the clock's kind; "resolution" includes the stages' own SLAs
     start: datetime | None = None
     end: datetime | None = None
     page: int = 1
@@ -145,6 +157,10 @@ def search(session: Session, filters: BreachFilter, *, paged: bool = True) -> tu
                           (BreachEntry.account_id, filters.account_id)):
         if value:
             query = query.where(column == value)
+    if filters.kind == DEFAULT_KIND:
+        query = query.where((BreachEntry.clock_kind == DEFAULT_KIND) | BreachEntry.clock_kind.is_(None))
+    elif filters.kind:
+        query = query.where(BreachEntry.clock_kind == filters.kind)
     if filters.start:
         query = query.where(BreachEntry.breached_at >= filters.start)
     if filters.end:
@@ -180,7 +196,8 @@ def _view(breach: BreachEntry, follow_ups: Iterable[BreachEntry]) -> dict[str, A
             "process_model_id": breach.process_model_id, "account_id": breach.account_id,
             "task_id": breach.task_id, "task_name": breach.task_name, "department": breach.department,
             "assignee": breach.assignee, "due_at": breach.due_at, "breached_at": breach.breached_at,
-            "recorded_at": breach.recorded_at,
+            "recorded_at": breach.recorded_at, "kind": breach.clock_kind or DEFAULT_KIND,
+            "clock": breach.details.get("clock"),
             "completed_at": completion.details.get("completed_at") if completion else None,
             "completed_by": completion.details.get("completed_by") if completion else None,
             "late_working_hours": completion.details.get("late_working_hours") if completion else None,

@@ -39,6 +39,42 @@ class SlaClock(Model):
     task: Mapped[HumanTask] = relationship(lazy="raise")
 
 
+class NamedClock(Model):
+    """A named clock of a stage (response, resolution: ``task_id`` is that stage) or of
+    the whole instance (ola, end_to_end: ``task_id`` is the stage it last ran for,
+    which the breach log names). Declared in the model (``slaClock.<name>.*``).
+
+    Working time is banked in ``consumed_seconds`` whenever the clock stops running
+    (paused, or an ola clock whose department holds no open stage: "idle"), and
+    ``due_at`` is recomputed each time it runs again.
+    """
+
+    __tablename__ = "sla_named_clock"
+    __table_args__ = (Index("ix_named_clock_instance", "process_instance_id"),
+                      Index("ix_named_clock_task", "task_id"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    process_instance_id: Mapped[str] = mapped_column(String(36))
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    name: Mapped[str] = mapped_column(String(50))
+    kind: Mapped[str] = mapped_column(String(20))  # response, resolution, ola, end_to_end
+    department: Mapped[str | None] = mapped_column(String(64), nullable=True)  # ola
+    length: Mapped[str] = mapped_column(String(50))
+    total_seconds: Mapped[int] = mapped_column(Integer)
+    warn_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    policy: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    consumed_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    running_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    state: Mapped[str] = mapped_column(String(20))  # running, paused, idle, stopped
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    breach_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # its breach-log entry
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    stopped_by: Mapped[str | None] = mapped_column(String(100), nullable=True)  # what stopped it: claim, ...
+
+
 class SlaClockEvent(Model):
     """Every pause and resume, with who and why (append-only)."""
 
@@ -132,6 +168,9 @@ class BreachEntry(Model):
     breached_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     details: Mapped[dict] = mapped_column(JsonType)  # escalation actions, completion lateness, ...
+    # The kind of named clock that breached (response, resolution, ola, end_to_end);
+    # None for a stage's own SLA, as every entry before named clocks existed.
+    clock_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

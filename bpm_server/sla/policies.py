@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from bpm_server.notifications.texts import render
 from bpm_server.sla import breaches
 from bpm_server.sla.escalation import PolicyError, Rule, parse_rules, parse_settings
 from bpm_server.sla.gaps import fallback_people
-from bpm_server.sla.models import EscalationPolicy, EscalationSetting, SlaClock, Timer
+from bpm_server.sla.models import EscalationPolicy, EscalationSetting, Timer
 from bpm_server.sla.timers import add_timer
 from bpm_server.tasks.models import HumanTask
 
@@ -31,6 +31,16 @@ log = logging.getLogger(__name__)
 
 #: The timer kind of an escalation's "start_process" action (fired by the runtime).
 START_PROCESS_TIMER = "start_process"
+
+
+class Clocked(Protocol):
+    """What a ladder needs of a clock: a stage's own (``SlaClock``) or a named one (``NamedClock``)."""
+
+    @property
+    def policy(self) -> str | None: ...
+
+    @property
+    def breached_at(self) -> datetime | None: ...
 
 
 def _known(session: Session) -> dict[str, set[str]]:
@@ -105,7 +115,7 @@ def resolve(session: Session, tier: str | None, stage_policy: str | None) -> str
     return stage_policy or settings.get("default")
 
 
-def _rules(session: Session, clock: SlaClock) -> list[Rule]:
+def _rules(session: Session, clock: Clocked) -> list[Rule]:
     policy = session.get(EscalationPolicy, clock.policy) if clock.policy else None
     if policy is None:
         return []
@@ -119,7 +129,7 @@ class _AnySet(set):
         return True
 
 
-def later_rungs(session: Session, clock: SlaClock) -> list[Rule]:
+def later_rungs(session: Session, clock: Clocked) -> list[Rule]:
     return [r for r in _rules(session, clock) if r.on == "breach" and r.after is not None]
 
 
@@ -130,7 +140,7 @@ class Applied:
     escalations: list[dict[str, Any]] = field(default_factory=list)
 
 
-def apply(session: Session, rt: Deployment, task: HumanTask, clock: SlaClock, event: str, timer: Timer,
+def apply(session: Session, rt: Deployment, task: HumanTask, clock: Clocked, event: str, timer: Timer,
           now: datetime, *, level: int | None = None) -> Applied:
     """Run the rules for ``event`` (or the one rung ``level``). Breach rungs are
     logged through ``escalation_entries``, which the caller chains last (see there)."""
@@ -151,8 +161,8 @@ def apply(session: Session, rt: Deployment, task: HumanTask, clock: SlaClock, ev
     return applied
 
 
-def escalation_entries(task: HumanTask, clock: SlaClock, breach_id: str | None, applied: Applied,
-                       now: datetime) -> list[breaches.NewEntry]:
+def escalation_entries(task: HumanTask, clock: Clocked, breach_id: str | None, applied: Applied,
+                       now: datetime, *, clock_kind: str | None = None) -> list[breaches.NewEntry]:
     """One breach-log entry per breach rung that acted. The caller chains them as
     the last step of its transaction: appending locks the log's head row until
     commit, so concurrent timer jobs then wait for each other only that long."""
@@ -161,7 +171,7 @@ def escalation_entries(task: HumanTask, clock: SlaClock, breach_id: str | None, 
                               # Breach rungs act only on a breached clock, so breached_at is set.
                               due_at=cast(datetime, task.due_at or clock.breached_at),
                               breached_at=cast(datetime, clock.breached_at), now=now,
-                              details=details)
+                              details=details, clock_kind=clock_kind)
             for details in applied.escalations]
 
 

@@ -19,6 +19,10 @@ class ClockEventSchema(Schema):
     working_seconds = fields.Integer(allow_none=True)
     level = fields.Integer(allow_none=True, metadata={"description": "an escalation's rung"})
     actions = fields.List(fields.String(), metadata={"description": "what an escalation rung did"})
+    clock = fields.String(allow_none=True, metadata={"description": "a named clock's name (slaClock.<name>); "
+                                                                    "null for the stage's own SLA"})
+    clock_kind = fields.String(allow_none=True, metadata={"description": "the named clock's kind: response, "
+                                                                         "resolution, ola or end_to_end"})
 
 
 class TimelineSchema(Schema):

@@ -22,7 +22,7 @@ from bpm_server.extensions import Deployment
 from bpm_server.identity.models import Department, User
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.service import compiled
-from bpm_server.sla import breaches, definitions, policies, timers
+from bpm_server.sla import breaches, definitions, named_clocks, policies, timers
 from bpm_server.sla.calendar import BusinessCalendar, WorkingDuration
 from bpm_server.sla.models import SlaClock, SlaClockEvent, Timer
 from bpm_server.sla.timers import add_timer, cancel_timers
@@ -44,6 +44,7 @@ def apply_step(session: Session, rt: Deployment, instance: ProcessInstance, mode
         stop_clock(session, rt, task, now)
     for task in opened:
         start_clock(session, rt, task, instance, now, model=model)
+    named_clocks.apply_step(session, rt, instance, model, opened=opened, closed=closed, now=now)
     if arm_engine_timer and model.has_timer_events:  # no timer element, so no row to look for
         timers.arm_engine_timer(session, instance.id, next_timer if instance.state == "running" else None, now)
 
@@ -153,6 +154,11 @@ def stop_clock(session: Session, rt: Deployment, task: HumanTask, now: datetime)
                                  "late_working_hours": round(late.total_seconds() / 3600, 2)})
 
 
+def stop_named_clocks(session: Session, instance_id: str, now: datetime) -> None:
+    """The instance was cancelled: its named clocks (named_clocks) stop with it."""
+    named_clocks.stop_all(session, instance_id, "instance cancelled", now)
+
+
 def pause(session: Session, rt: Deployment, user: User, task: HumanTask, reason: str, now: datetime) -> SlaClock:
     clock = _clock_for_change(session, user, task)
     if not clock.pausable:
@@ -168,6 +174,7 @@ def pause(session: Session, rt: Deployment, user: User, task: HumanTask, reason:
     clock.state, clock.running_since, clock.pause_reason = "paused", None, reason
     task.due_at = task.warn_at = None
     cancel_timers(session, task_id=task.id, now=now)
+    named_clocks.pause_for(session, rt, task, now)
     session.add(SlaClockEvent(task_id=task.id, kind="pause", at=now, actor=user.username, reason=reason))
     audit(session, actor=user.username, action="sla.pause", object_type="task", object_id=task.id, now=now,
           reason=reason)
@@ -181,6 +188,7 @@ def resume(session: Session, rt: Deployment, user: User, task: HumanTask, reason
         raise Conflict("the SLA clock is not paused", code="not_paused")
     clock.state, clock.running_since, clock.pause_reason = "running", now, None
     _schedule(session, rt.calendar, task, clock, now)
+    named_clocks.resume_for(session, rt, task, now)
     session.add(SlaClockEvent(task_id=task.id, kind="resume", at=now, actor=user.username, reason=reason,
                               due_at_after=task.due_at))
     audit(session, actor=user.username, action="sla.resume", object_type="task", object_id=task.id, now=now,
@@ -208,6 +216,8 @@ def clock_events(session: Session, task_id: str) -> list[SlaClockEvent]:
 
 def fire(session: Session, rt: Deployment, timer: Timer, now: datetime) -> str:
     """Act on a claimed SLA timer (warning, breach, escalation rung). Returns what happened."""
+    if named_clocks.is_clock_timer(timer):
+        return named_clocks.fire(session, rt, timer, now)
     task = session.get(HumanTask, timer.task_id)
     clock = session.get(SlaClock, timer.task_id)
     if task is None or clock is None or task.state not in OPEN_STATES or clock.state != "running":

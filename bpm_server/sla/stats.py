@@ -12,7 +12,10 @@ Definitions (the dashboard and its CSV say the same):
   between ranks, so one sample is its own median and 90th percentile.
 * *Open work* and *open breaches* are about the moment ``now`` (the injected
   clock), not the period: an open stage is breached once ``now`` is at or past
-  its due moment, in warning from its warning moment.
+  its due moment, in warning from its warning moment. Open breaches also list
+  named clocks (``slaClock.*``) that breached and have not stopped, each with its kind.
+* *Breaches by clock kind* count the breach log's breaches inside the period, a
+  stage's own SLA counting as ``resolution``.
 """
 from __future__ import annotations
 
@@ -23,13 +26,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bpm_server.identity.models import Department, User
 from bpm_server.sla.calendar import BusinessCalendar
+from bpm_server.sla.definitions import CLOCK_KINDS
+from bpm_server.sla.models import BreachEntry, NamedClock
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
 CSV_COLUMNS = ["section", "process_model_id", "stage", "department", "measure", "value"]
@@ -91,6 +96,8 @@ class OpenBreach:
     assignee: str | None
     due_at: datetime
     overdue_hours: float  # working hours past the due moment, at ``now``
+    kind: str = "resolution"  # which clock: a stage's own SLA is a resolution clock
+    clock: str | None = None  # a named clock's name
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,7 @@ class SlaStats:
     departments: list[DepartmentStats] = field(default_factory=list)
     open_work: list[OpenWork] = field(default_factory=list)
     open_breaches: list[OpenBreach] = field(default_factory=list)
+    breaches_by_kind: dict[str, int] = field(default_factory=dict)
 
 
 def percentile(values: Iterable[float], fraction: float) -> float | None:
@@ -125,7 +133,42 @@ def sla_stats(session: Session, calendar: BusinessCalendar, *, start: datetime, 
     open_rows = _open_tasks(session, process_model_id)
     stats.open_work.extend(_open_work(open_rows, now, names))
     stats.open_breaches.extend(_open_breaches(open_rows, calendar, now))
+    stats.open_breaches.extend(_open_clock_breaches(session, calendar, now, process_model_id))
+    stats.breaches_by_kind.update(_breaches_by_kind(session, start, end, process_model_id))
     return stats
+
+
+def _open_clock_breaches(session: Session, calendar: BusinessCalendar, now: datetime,
+                         process_model_id: str | None) -> list[OpenBreach]:
+    """Named clocks that breached and are still counting (or waiting to count again)."""
+    query = (select(NamedClock, HumanTask.process_model_id, HumanTask.account_id, HumanTask.name, HumanTask.title,
+                    HumanTask.department_id, User.username)
+             .join(HumanTask, HumanTask.id == NamedClock.task_id)
+             .outerjoin(User, User.id == HumanTask.assignee_id)
+             .where(NamedClock.breached_at.is_not(None), NamedClock.state != "stopped")
+             .order_by(NamedClock.breached_at))
+    if process_model_id:
+        query = query.where(HumanTask.process_model_id == process_model_id)
+    result = []
+    for clock, model_id, account_id, stage, title, department, assignee in session.execute(query):
+        due = cast(datetime, clock.due_at or clock.breached_at)  # the query keeps breached clocks only
+        result.append(OpenBreach(task_id=cast(str, clock.task_id), process_instance_id=clock.process_instance_id,
+                                 process_model_id=model_id, account_id=account_id, stage=stage, title=title,
+                                 department=clock.department or department, assignee=assignee, due_at=due,
+                                 overdue_hours=round(calendar.working_time_between(due, now).total_seconds()
+                                                     / 3600, 2), kind=clock.kind, clock=clock.name))
+    return result
+
+
+def _breaches_by_kind(session: Session, start: datetime, end: datetime,
+                      process_model_id: str | None) -> dict[str, int]:
+    kind = func.coalesce(BreachEntry.clock_kind, "resolution")
+    query = (select(kind, func.count()).where(BreachEntry.kind == "breach", BreachEntry.breached_at >= start,
+                                              BreachEntry.breached_at < end).group_by(kind))
+    if process_model_id:
+        query = query.where(BreachEntry.process_model_id == process_model_id)
+    counts: dict[str, int] = {row[0]: int(row[1]) for row in session.execute(query)}
+    return {k: counts.get(k, 0) for k in CLOCK_KINDS}
 
 
 def _stage_stats(session: Session, calendar: BusinessCalendar, start: datetime, end: datetime,
@@ -232,7 +275,9 @@ def as_dict(stats: SlaStats) -> dict[str, Any]:
         "open_breaches": [{"task_id": b.task_id, "process_instance_id": b.process_instance_id,
                            "process_model_id": b.process_model_id, "account_id": b.account_id, "stage": b.stage,
                            "title": b.title, "department": b.department, "assignee": b.assignee, "due_at": b.due_at,
-                           "overdue_working_hours": b.overdue_hours} for b in stats.open_breaches],
+                           "overdue_working_hours": b.overdue_hours, "kind": b.kind, "clock": b.clock}
+                          for b in stats.open_breaches],
+        "breaches_by_kind": dict(stats.breaches_by_kind),
     }
 
 
@@ -257,6 +302,8 @@ def to_csv(stats: SlaStats) -> str:
             row("open_work", "", "", w.department, measure, getattr(w, measure))
     for b in stats.open_breaches:
         row("open_breach", b.process_model_id, b.stage, b.department, "overdue_working_hours", b.overdue_hours)
+    for kind, count in stats.breaches_by_kind.items():
+        row("breaches_by_kind", "", "", "", kind, count)
     return out.getvalue()
 
 

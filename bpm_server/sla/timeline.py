@@ -40,12 +40,14 @@ class ClockEvent:
     working_seconds: int | None = None  # the same length in working seconds of the calendar
     level: int | None = None  # an escalation's rung
     actions: tuple[str, ...] = ()  # what an escalation rung did
+    clock: str | None = None  # a named clock's name (slaClock.<name>); None for the stage's own SLA
+    clock_kind: str | None = None  # its kind: response, resolution, ola, end_to_end
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": self.at, "kind": self.kind, "actor": self.actor, "task_id": self.task_id, "stage": self.stage,
                 "reason": self.reason, "due_at": self.due_at, "length": self.length,
                 "working_seconds": self.working_seconds, "level": self.level,
-                "actions": list(self.actions)}
+                "actions": list(self.actions), "clock": self.clock, "clock_kind": self.clock_kind}
 
 
 def task_timeline(session: Session, task: HumanTask, calendar: BusinessCalendar) -> list[ClockEvent]:
@@ -93,22 +95,29 @@ def _events(session: Session, tasks: list[HumanTask], instance_ids: set[str],
         task = by_id[event.task_id]
         events.append(ClockEvent(event.at, event.kind, event.actor, task.id, task.title, event.reason,
                                  due_at=event.due_at_after))
-    for timer in session.scalars(select(Timer).where(Timer.task_id.in_(ids), Timer.kind == "sla_warning",
+    for timer in session.scalars(select(Timer).where(Timer.task_id.in_(ids),
+                                                     Timer.kind.in_(("sla_warning", "clock_warning")),
                                                      Timer.fired_at.is_not(None))):
         task = by_id[timer.task_id or ""]
-        events.append(ClockEvent(timer.due_at, "warning", None, task.id, task.title, due_at=task.due_at))
+        if timer.kind == "sla_warning":
+            events.append(ClockEvent(timer.due_at, "warning", None, task.id, task.title, due_at=task.due_at))
+        else:  # a named clock's warning (its own due moment is on the clock, not the task)
+            events.append(ClockEvent(timer.due_at, "warning", None, task.id, task.title,
+                                     clock=timer.payload.get("clock"), clock_kind=timer.payload.get("clock_kind")))
     for entry in session.scalars(select(BreachEntry).where(BreachEntry.process_instance_id.in_(instance_ids),
                                                            BreachEntry.task_id.in_(ids))
                                  .order_by(BreachEntry.seq)):
         task = by_id[entry.task_id]
+        named = entry.details.get("clock") if entry.clock_kind else None
         if entry.kind == "breach":
             events.append(ClockEvent(entry.breached_at, "breach", entry.assignee, task.id, task.title,
-                                     due_at=entry.due_at))
+                                     due_at=entry.due_at, clock=named, clock_kind=entry.clock_kind))
         elif entry.kind == "escalation":
             level = entry.details.get("level")
             events.append(ClockEvent(entry.recorded_at, "escalation", None, task.id, task.title,
                                      level=level if isinstance(level, int) else None,
-                                     actions=tuple(str(a) for a in entry.details.get("actions", []))))
+                                     actions=tuple(str(a) for a in entry.details.get("actions", [])),
+                                     clock=named, clock_kind=entry.clock_kind))
     return events
 
 

@@ -16,6 +16,7 @@ from bpm_server.errors import AppError, Invalid, NotFound, TooLarge
 from bpm_server.extensions import Deployment
 from bpm_server.identity.models import User
 from bpm_server.instances.models import ProcessInstance
+from bpm_server.sla.clock_stops import first_action
 from bpm_server.tasks.models import Attachment, Comment, HumanTask
 from bpm_server.tasks.verbs import can_view
 
@@ -52,6 +53,9 @@ def add_comment(session: Session, user: User, instance_id: str, task_id: str | N
     comment = Comment(id=new_id(), process_instance_id=instance_id, task_id=task_id, author_id=user.id, author=user,
                       body=text, created_at=now)
     session.add(comment)
+    stage = session.get(HumanTask, task_id) if task_id else None
+    if stage is not None:  # a comment on the stage is a response to it
+        first_action(session, stage, "comment", user.username, now)
     return comment
 
 

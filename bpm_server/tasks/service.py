@@ -21,6 +21,7 @@ from bpm_server.modeling import texts
 from bpm_server.modeling.assignment import resolve_assignee, resolve_department
 from bpm_server.modeling.forms import EMPTY_FORM, field_errors, validator_for
 from bpm_server.modeling.service import department_of, form_name_of, forms_of_version
+from bpm_server.sla.clock_stops import first_action
 from bpm_server.tasks import inbox_query
 from bpm_server.tasks.models import OPEN_STATES, HumanTask
 
@@ -162,6 +163,7 @@ def claim(session: Session, user: User, task_id: str, now: datetime) -> HumanTas
     except StaleDataError:
         raise Conflict(f"task {task_id} was changed by someone else at the same moment",
                        code="concurrent_change") from None
+    first_action(session, task, "claim", user.username, now)  # after the flush: a lost race stops no clock
     return task
 
 

@@ -21,6 +21,7 @@ from bpm_server.identity.models import User
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.notifications.service import Message
 from bpm_server.notifications.texts import render
+from bpm_server.sla.clock_stops import first_action
 from bpm_server.tasks.models import OPEN_STATES, HumanTask, TaskAction, TaskCopy
 from bpm_server.tasks.service import _authorize_act, _ensure_open, authorize_view
 
@@ -108,6 +109,7 @@ def transfer(session: Session, rt: Deployment, user: User, task: HumanTask, to: 
         raise Invalid(f"to: {target.username} does not work on tasks", code="not_staff",
                       details={"to": ["is not staff"]})
     task.state, task.assignee, task.claimed_at = "claimed", target, now
+    first_action(session, task, "transfer", user.username, now)
     _act(session, task, "transfer", user, now, target=target, reason=reason)
     _notify(session, rt, [target], "task_transferred", task, now, actor=user.display_name, reason=reason)
     return task

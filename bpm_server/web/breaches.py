@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import current_app, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from bpm_server.database import db
@@ -25,6 +26,9 @@ blp = page_blueprint("breaches", __name__)
 PER_PAGE = 20
 CHAIN_RECHECK = timedelta(minutes=10)  # the longest a page relies on an earlier full walk of the chain
 TEXT_FILTERS = ("process_model_id", "task_name", "department", "account_id")
+#: What a person reads for each clock kind (the breach log and the SLA dashboard).
+KIND_LABELS = {"response": _l("Response"), "resolution": _l("Resolution"), "ola": _l("Department (OLA)"),
+               "end_to_end": _l("End to end")}
 
 
 @dataclass
@@ -66,7 +70,8 @@ def _whole(text: str | None, default: int, highest: int) -> int:
 @page_requires("auditor", "process_owner")
 def breach_log() -> str:
     session, rt = db.session, deployment()
-    args = {key: request.args.get(key, "").strip()[:200] for key in (*TEXT_FILTERS, "from", "to")}
+    args = {key: request.args.get(key, "").strip()[:200] for key in (*TEXT_FILTERS, "kind", "from", "to")}
+    kind = args["kind"] if args["kind"] in KIND_LABELS else None  # anything else: every kind
     period = parse_period(args["from"], args["to"], rt.calendar.time_zone)
     page = _whole(request.args.get("page"), 1, 1_000_000)
     per_page = _whole(request.args.get("per_page"), PER_PAGE, 200)
@@ -74,10 +79,12 @@ def breach_log() -> str:
     total = 0
     csv_url = None
     if not period.errors:
-        filters = breaches.BreachFilter(**{k: args[k] or None for k in TEXT_FILTERS}, start=period.start,
+        filters = breaches.BreachFilter(**{k: args[k] or None for k in TEXT_FILTERS}, kind=kind, start=period.start,
                                         end=period.end, page=page, per_page=per_page)
         rows, total = breaches.search(session, filters)
         query: dict[str, Any] = {k: args[k] for k in TEXT_FILTERS if args[k]}
+        if kind:
+            query["kind"] = kind
         if period.start:
             query["from"] = period.start.isoformat()
         if period.end:
@@ -90,7 +97,7 @@ def breach_log() -> str:
         "departments": [(d.id, d.name) for d in session.scalars(select(Department).order_by(Department.id))],
     }
     return render_template("breaches/log.html", args=args, errors=period.errors, rows=rows, total=total, page=page,
-                           pages=pages, csv_url=csv_url, chain=chain, chain_checked_at=checked_at,
+                           pages=pages, csv_url=csv_url, chain=chain, chain_checked_at=checked_at, kinds=KIND_LABELS,
                            chain_recheck_minutes=int(CHAIN_RECHECK.total_seconds() // 60), choices=choices,
                            page_url=lambda number: url_for("breaches.breach_log",
                                                            **{**_kept(args), "per_page": per_page, "page": number}))

@@ -17,6 +17,7 @@ from bpm_server.extensions import deployment
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.sla import stats as sla_stats
 from bpm_server.sla import trends as sla_trends
+from bpm_server.web.breaches import KIND_LABELS
 from bpm_server.web.session import LEAD, page_blueprint, page_requires
 
 blp = page_blueprint("dashboard", __name__)
@@ -100,7 +101,7 @@ def dashboard() -> str:
     first, last, errors = parse_dates(request.args.get("from", "").strip(), request.args.get("to", "").strip(), today)
     models = list(session.scalars(select(ProcessModel.id).order_by(ProcessModel.id)))
     context: dict[str, Any] = {"first": first, "last": last, "errors": errors, "model_id": model_id,
-                               "models": models, "colors": COLORS, "today": today}
+                               "models": models, "colors": COLORS, "today": today, "kinds": KIND_LABELS}
     if not errors:
         start, end = datetime.combine(first, time(0), zone), datetime.combine(last + timedelta(days=1), time(0), zone)
         result = sla_stats.sla_stats(session, rt.calendar, start=start, end=end, now=now, process_model_id=model_id)

@@ -28,6 +28,7 @@ from bpm_server.sla import timeline as sla_timeline
 from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.sla.models import SlaClock
 from bpm_server.tasks.models import HumanTask
+from bpm_server.web.breaches import KIND_LABELS
 from bpm_server.web.i18n import datetime_filter, working_duration_filter
 from bpm_server.web.session import page_blueprint, page_requires
 
@@ -137,6 +138,9 @@ def _describe(event: sla_timeline.ClockEvent, department: str) -> str:
 
 def _detail(event: sla_timeline.ClockEvent) -> str | None:
     parts = [event.reason] if event.reason else []
+    if event.clock:  # a named clock's warning, breach or rung, not the stage's own SLA
+        label = KIND_LABELS.get(event.clock_kind or "")
+        parts.append(_("%(kind)s clock %(name)s", kind=label or event.clock_kind, name=event.clock))
     if event.actions:
         parts.append(", ".join(event.actions))
     if event.due_at and event.kind in ("clock_started", "resume", "due_moved"):

@@ -65,3 +65,28 @@ def test_the_breach_log_is_read_only_and_not_for_staff(page, login, live_server)
     response = page.goto("/breaches")
     assert response.status == 403
     expect(page.get_by_test_id("forbidden")).to_be_visible()
+
+
+def test_the_log_and_the_dashboard_tell_the_clock_kinds_apart(page, login, live_server):
+    """A green-channel request nobody takes up breaches its response clock (30 working
+    minutes for a strategic account) before the reply itself is late (1 working hour)."""
+    people = live_server.people
+    response = people["sales"].post("/api/v1/process-instances", json={
+        "process_model_id": "green-channel-request", "account_id": "ACME",
+        "data": {"request_no": "GC-B1", "summary": "订单同步中断", "severity": "urgent"}})
+    assert response.status_code == 201, response.get_json()
+    move_clock(people["admin"], "2026-03-02T10:30:00+08:00")
+    login(page, "owner")
+    page.goto("/breaches")  # Chinese by default
+    expect(page.get_by_test_id("breach-row")).to_have_count(2)
+    expect(page.get_by_test_id("breach-kind")).to_contain_text(["解决", "响应 first_response"])
+    page.get_by_test_id("filter-kind").select_option("response")
+    page.get_by_test_id("breach-filters").get_by_role("button").first.click()
+    expect(page.get_by_test_id("breach-row")).to_have_count(1)
+    expect(page.get_by_test_id("breach-kind")).to_have_text("响应 first_response")
+
+    page.goto("/dashboard?lang=en")
+    counts = page.get_by_test_id("breaches-by-kind")
+    expect(counts.locator("td[data-kind=response]")).to_have_text("1")
+    expect(counts.locator("td[data-kind=resolution]")).to_have_text("1")
+    expect(page.get_by_test_id("open-breach-kind")).to_contain_text(["Resolution", "Response first_response"])

@@ -30,14 +30,39 @@ def test_strategic_accounts_get_a_first_reply_within_one_working_hour_others_wit
     assert strategic["priority"] == standard["priority"] == 5
 
     move_clock(admin, "2026-03-02T10:05:00+08:00")
-    late = breaches(leads["auditor"], process_model_id="green-channel-request")
+    late = breaches(leads["auditor"], process_model_id="green-channel-request", kind="resolution")
     assert [(b["account_id"], b["task_name"]) for b in late] == [("ACME", "first_reply")]
     # The strategic tier's ladder: 4 working hours after the breach the department lead takes it over.
     move_clock(admin, "2026-03-02T15:05:00+08:00")
     taken = sales.get(f"/api/v1/tasks/{strategic['id']}").get_json()
     assert taken["assignee"] == "sales2" and taken["priority"] > 5
     move_clock(admin, "2026-03-02T15:10:00+08:00")
-    assert [b["account_id"] for b in breaches(leads["auditor"], process_model_id="green-channel-request")] == ["ACME"]
+    assert [b["account_id"] for b in breaches(leads["auditor"], process_model_id="green-channel-request",
+                                              kind="resolution")] == ["ACME"]
+
+
+def test_a_request_must_be_taken_up_quickly_and_fixed_within_three_working_days_end_to_end(leads) -> None:
+    """The response clock (claim or comment: 30 working minutes strategic, 4 working hours
+    others) and the end-to-end clock from first reply ready to fix completed (3 working days)."""
+    sales, delivery, admin = leads["sales"], leads["delivery"], leads["admin"]
+    ignored = request(sales, "ACME", "GC-10")["id"]
+    answered = request(sales, "ACME", "GC-11")
+    slow = request(sales, "GAMMA", "GC-12")["id"]
+    move_clock(admin, "2026-03-02T09:20:00+08:00")
+    response = sales.post(f"/api/v1/tasks/{answered['tasks'][0]['id']}/comments", json={"body": "收到 马上处理"})
+    assert response.status_code in (200, 201), response.get_json()
+    move_clock(admin, "2026-03-02T09:45:00+08:00")
+    [late] = breaches(leads["auditor"], kind="response")
+    assert (late["process_instance_id"], late["clock"], late["task_name"]) == (ignored, "first_response", "first_reply")
+    assert moment(late["breached_at"]) == at("2026-03-02T09:30:00+08:00")
+
+    work(sales, slow, "first_reply", {"reply_summary": "已确认问题 技术支持正在处理"})
+    assert breaches(leads["auditor"], kind="end_to_end") == []
+    move_clock(admin, "2026-03-05T09:30:00+08:00")  # Monday 09:00 + 3 working days = Wednesday 18:00
+    mine = [b for b in breaches(leads["auditor"], kind="end_to_end") if b["process_instance_id"] == slow]
+    assert [(b["clock"], b["task_name"], moment(b["breached_at"])) for b in mine] == [
+        ("request_to_fix", "fix", at("2026-03-04T18:00:00+08:00"))]
+    assert delivery.get("/api/v1/sla/breaches").status_code == 403
 
 
 def test_the_customer_confirms_the_fix_and_the_request_closes(leads) -> None:

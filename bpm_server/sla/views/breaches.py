@@ -11,6 +11,7 @@ from bpm_server.errors import Invalid
 from bpm_server.extensions import db_session
 from bpm_server.identity.auth import requires
 from bpm_server.sla import breaches
+from bpm_server.sla.definitions import CLOCK_KINDS
 from bpm_server.sla.views.blueprint import blp
 
 
@@ -38,6 +39,11 @@ class BreachSchema(Schema):
     completed_by = fields.String(allow_none=True)
     late_working_hours = fields.Float(allow_none=True)
     escalations = fields.List(fields.Nested(EscalationSchema))
+    kind = fields.String(metadata={"enum": list(CLOCK_KINDS), "description": (
+        "which clock breached: response (ready to first action), resolution (ready to completed; a stage's "
+        "own SLA), ola (a department's total across the instance), end_to_end (between two named stages)")})
+    clock = fields.String(allow_none=True, metadata={"description": "the named clock (slaClock.<name>); "
+                                                                    "null for a stage's own SLA"})
 
 
 class BreachPageSchema(Schema):
@@ -52,6 +58,7 @@ class BreachArgs(PageArgs):
     task_name = fields.String()
     department = fields.String()
     account_id = fields.String()
+    kind = fields.String(validate=validate.OneOf(CLOCK_KINDS))
     start = Moment(data_key="from")
     end = Moment(data_key="to")
     format = fields.String(validate=validate.OneOf(["json", "csv"]), load_default="json")

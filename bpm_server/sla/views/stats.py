@@ -12,6 +12,7 @@ from bpm_server.errors import Forbidden, Invalid
 from bpm_server.extensions import db_session, deployment
 from bpm_server.identity.auth import current_user, requires
 from bpm_server.sla import stats
+from bpm_server.sla.definitions import CLOCK_KINDS
 from bpm_server.sla.views.blueprint import blp
 
 STATS_DEFAULT_DAYS = 30
@@ -67,6 +68,9 @@ class OpenBreachSchema(Schema):
     assignee = fields.String(allow_none=True)
     due_at = fields.DateTime()
     overdue_working_hours = fields.Float()
+    kind = fields.String(metadata={"enum": list(CLOCK_KINDS), "description": "which clock breached"})
+    clock = fields.String(allow_none=True, metadata={"description": "a named clock's name; null for the "
+                                                                    "stage's own SLA"})
 
 
 class StatsSchema(Schema):
@@ -78,6 +82,8 @@ class StatsSchema(Schema):
     departments = fields.List(fields.Nested(DepartmentStatsSchema))
     open_work = fields.List(fields.Nested(OpenWorkSchema))
     open_breaches = fields.List(fields.Nested(OpenBreachSchema))
+    breaches_by_kind = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "breaches logged in the period per clock kind (response, resolution, ola, end_to_end)"})
 
 
 def stats_period(start: datetime | None, end: datetime | None, now: datetime) -> tuple[datetime, datetime]:
