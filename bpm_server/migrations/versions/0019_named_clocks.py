@@ -1,7 +1,7 @@
 """several clocks per stage and instance: named clocks, the breach log's clock kind
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-04 01:30:00
 
 """
