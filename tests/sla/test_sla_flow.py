@@ -102,11 +102,11 @@ def test_each_later_rung_of_a_ladder_fires_once_at_its_own_time(leads):
     assert [e["event"] for e in breach["escalations"]] == [
         "breach", "breach + 1 working hour", "breach + 4 working hours"]
     trail = people["auditor"].get("/api/v1/audit", query_string={"object_id": task["id"]}).get_json()["items"]
-    rungs = sorted((e["details"]["level"], e["action"], e["actor"], e["details"]["actions"])
+    rungs = sorted((e["details"]["level"], e["action"], e["actor"], e["object_type"], e["details"]["actions"])
                    for e in trail if e["action"].startswith("sla."))
-    assert [r[:3] for r in rungs] == [(1, "sla.warning", "system"), (2, "sla.breach", "system"),
-                                      (3, "sla.breach", "system"), (4, "sla.breach", "system")]
-    assert rungs[3][3] == ["notify user:finance: finance"]
+    assert [r[:4] for r in rungs] == [(level, f"sla.{event}", "system", "task") for level, event in (
+        (1, "warning"), (2, "breach"), (3, "breach"), (4, "breach"))]
+    assert rungs[3][4] == ["notify user:finance: finance"]
 
 
 def test_a_rung_naming_a_department_notifies_its_members_when_it_fires(leads):
