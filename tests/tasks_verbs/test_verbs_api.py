@@ -127,3 +127,18 @@ def test_urge_is_rate_limited_and_cc_gives_read_receipts(people):
     assert people["finance"].get(url).status_code == 200
     assert people["sales"].get(url + "/cc").get_json()["items"][0]["read_at"] is not None
     assert people["finance"].post(url + "/complete", json={"data": STAGE_DATA["kickoff"]}).status_code in (403, 409)
+
+
+def test_claim_and_completion_are_on_the_audit_trail_with_who_which_stage_and_which_instance(people):
+    instance = start_project(people["sales"], account_id="GAMMA")
+    task = open_task(people["sales2"], instance["id"], "kickoff")
+    assert task["state"] == "ready"
+    assert people["sales2"].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    done = people["sales2"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": STAGE_DATA["kickoff"]})
+    assert done.status_code == 200, done.get_json()
+    trail = people["auditor"].get("/api/v1/audit", query_string={"object_id": task["id"]}).get_json()["items"]
+    acts = sorted((e["id"], e["action"], e["actor"], e["object_type"]) for e in trail if e["action"].startswith("task."))
+    assert [a[1:] for a in acts] == [("task.claim", "sales2", "task"), ("task.complete", "sales2", "task")]
+    [completion] = [e for e in trail if e["action"] == "task.complete"]
+    assert completion["details"]["process_instance_id"] == instance["id"]
+    assert completion["details"]["stage"] == "kickoff"
