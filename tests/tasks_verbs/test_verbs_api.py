@@ -142,3 +142,12 @@ def test_claim_and_completion_are_on_the_audit_trail_with_who_which_stage_and_wh
     [completion] = [e for e in trail if e["action"] == "task.complete"]
     assert completion["details"]["process_instance_id"] == instance["id"]
     assert completion["details"]["stage"] == "kickoff"
+
+
+def test_a_stage_cannot_be_withdrawn_once_a_later_stage_was_completed(people):
+    instance = start_project(people["sales"])
+    kickoff = do_stage(people, instance["id"], "kickoff")
+    do_stage(people, instance["id"], "needs_research")
+    late = people["sales"].post(f"/api/v1/tasks/{kickoff['id']}/withdraw", json={})
+    assert late.status_code == 409 and late.get_json()["error"]["code"] == "next_stage_done", late.get_json()
+    assert people["sales"].get(f"/api/v1/tasks/{kickoff['id']}").get_json()["state"] == "completed"
