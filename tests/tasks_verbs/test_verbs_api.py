@@ -151,3 +151,18 @@ def test_a_stage_cannot_be_withdrawn_once_a_later_stage_was_completed(people):
     late = people["sales"].post(f"/api/v1/tasks/{kickoff['id']}/withdraw", json={})
     assert late.status_code == 409 and late.get_json()["error"]["code"] == "next_stage_done", late.get_json()
     assert people["sales"].get(f"/api/v1/tasks/{kickoff['id']}").get_json()["state"] == "completed"
+
+
+def test_a_completion_the_form_refuses_names_each_field_and_changes_nothing(people):
+    instance = start_project(people["sales"])
+    task = _claimed(people["sales"], instance["id"], "kickoff")
+    bad = {**STAGE_DATA["kickoff"], "kickoff_date": "next week"}
+    del bad["kickoff_minutes"]
+    refused = people["sales"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": bad})
+    assert refused.status_code == 422, refused.get_json()
+    error = refused.get_json()["error"]
+    assert error["code"] == "invalid_form_data" and set(error["details"]) == {"kickoff_date", "kickoff_minutes"}, error
+    assert error["message"] == "the form has errors in: kickoff_date, kickoff_minutes", error
+    still = people["sales"].get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert still["state"] == "claimed" and still["assignee"] == "sales"
+    assert open_task(people["sales"], instance["id"], "kickoff")["id"] == task["id"]
