@@ -122,7 +122,8 @@ def test_a_rung_naming_a_department_notifies_its_members_when_it_fires(leads):
     [breach] = breaches(people["auditor"])
     assert [e["level"] for e in breach["escalations"]] == [1, 2]
     [it_notice] = breach["escalations"][0]["actions"]
-    assert it_notice.startswith("notify department:it: ") and set(it_notice.split(": ")[1].split(", ")) == {"it", "admin"}
+    assert it_notice.startswith("notify department:it: ")
+    assert set(it_notice.split(": ")[1].split(", ")) == {"it", "admin"}
     assert breach["escalations"][1]["actions"] == ["notify department:finance: finance"]
     for who in ("it", "admin", "finance"):
         assert [n["kind"] for n in notifications(people[who]) if n["task_id"] == task["id"]] == ["sla_breach"], who

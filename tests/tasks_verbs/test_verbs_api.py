@@ -137,7 +137,8 @@ def test_claim_and_completion_are_on_the_audit_trail_with_who_which_stage_and_wh
     done = people["sales2"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": STAGE_DATA["kickoff"]})
     assert done.status_code == 200, done.get_json()
     trail = people["auditor"].get("/api/v1/audit", query_string={"object_id": task["id"]}).get_json()["items"]
-    acts = sorted((e["id"], e["action"], e["actor"], e["object_type"]) for e in trail if e["action"].startswith("task."))
+    acts = sorted((e["id"], e["action"], e["actor"], e["object_type"])
+                  for e in trail if e["action"].startswith("task."))
     assert [a[1:] for a in acts] == [("task.claim", "sales2", "task"), ("task.complete", "sales2", "task")]
     [completion] = [e for e in trail if e["action"] == "task.complete"]
     assert completion["details"]["process_instance_id"] == instance["id"]
