@@ -83,10 +83,16 @@ TARGETS = [
            # Narrowed (441 mutants in all): the chain and the CSV formula guard.
            functions=tuple(f"bpm_server.sla.breaches.x_{f}__mutmut_*" for f in (
                "_digest", "_hashed_fields", "verify", "_cell"))),
-    # Ladders as data: their validation (upload) and the ladders firing.
-    Target("escalation", ("bpm_server/sla/escalation.py",),
+    # Ladders: narrowed to their firing, the rungs run per timer (issue 18: a timer applying
+    # every later rung). Their validation (escalation.py, on upload) is left for a later run.
+    Target("escalation", ("bpm_server/sla/policies.py", "bpm_server/sla/service.py"),
            ("tests/sla/test_sla_definitions_upload.py", "tests/sla/test_escalation_gaps.py",
-            "tests/sla/test_sla_flow.py")),
+            "tests/sla/test_sla_flow.py"),
+           # Narrowed: which rungs one timer runs. escalation_entries (29 mutants) and
+           # service._breach (106) are left for a later run (docs/mutation.md).
+           (*(f"bpm_server.sla.policies.x_{f}__mutmut_*" for f in ("apply", "later_rungs", "_rules")),
+            "bpm_server.sla.service.x_fire__mutmut_*"),
+           keyword="not postgresql"),
     Target("erp", ("bpm_server/erp/service.py",),
            ("tests/integrations/test_invoicing.py", "tests/integrations/test_webhook.py"), keyword="not postgresql"),
     # The claim/complete path, by function: the rest of these two files is other verbs.
@@ -95,7 +101,9 @@ TARGETS = [
            tuple(f"{_TASKS}{f}__mutmut_*" for f in (
                "claim", "_authorize_act", "_ensure_open", "check_completion", "record_completion",
                "audit_completion", "validate_form", "get_task", "get_task_and_version"))
-           + tuple(f"{_COMMANDS}{f}__mutmut_*" for f in ("complete_task", "_ensure_moving"))),
+           + tuple(f"{_COMMANDS}{f}__mutmut_*" for f in ("complete_task", "_ensure_moving")),
+           # The SQLite half, except the races: two connections at once on PostgreSQL are the point there.
+           keyword="not postgresql or concurrency"),
 ]
 
 

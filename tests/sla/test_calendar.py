@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -256,6 +257,19 @@ def test_uncovered_year_is_provisional_with_statutory_days_and_warns_once(caplog
     assert all("2098" in m for m in warnings), warnings
     assert len([m for m in warnings if "provisional" in m]) == 1, warnings
     assert len([m for m in warnings if "solar" in m]) <= 1, warnings
+
+
+def test_the_provisional_year_warning_says_why_the_holiday_package_has_no_data(caplog) -> None:
+    """The operator reads this warning to learn what to do; the package's own reason
+    (asked of the package here, not of our code) tells them it is a coverage gap."""
+    with pytest.raises(NotImplementedError) as gap:
+        chinese_calendar.is_workday(date(2097, 1, 1))
+    cal = BusinessCalendar.from_mapping({})
+    with caplog.at_level(logging.WARNING, logger="bpm_server.sla.calendar"):
+        cal.is_working_day(date(2097, 3, 4))
+    [warning] = [r.getMessage() for r in caplog.records if "provisional" in r.getMessage()]
+    assert f"2097 ({gap.value})" in warning and "None" not in warning, warning
+    assert "bpm-server calendar import" in warning, warning
 
 
 def test_covered_years_do_not_warn(caplog) -> None:

@@ -98,6 +98,35 @@ def test_each_later_rung_of_a_ladder_fires_once_at_its_own_time(leads):
     assert [e["level"] for e in breach["escalations"]] == [2, 3, 4]
     assert breach["escalations"][2]["actions"] == ["notify user:finance: finance"]
     assert breach_kinds("consulting") == ["sla_breach"] and breach_kinds("finance") == ["sla_breach"]
+    # The auditor reads which rung acted and when it was due, in the log and on the audit trail.
+    assert [e["event"] for e in breach["escalations"]] == [
+        "breach", "breach + 1 working hour", "breach + 4 working hours"]
+    trail = people["auditor"].get("/api/v1/audit", query_string={"object_id": task["id"]}).get_json()["items"]
+    rungs = sorted((e["details"]["level"], e["action"], e["actor"], e["object_type"], e["details"]["actions"])
+                   for e in trail if e["action"].startswith("sla."))
+    assert [r[:4] for r in rungs] == [(level, f"sla.{event}", "system", "task") for level, event in (
+        (1, "warning"), (2, "breach"), (3, "breach"), (4, "breach"))]
+    assert rungs[3][4] == ["notify user:finance: finance"]
+
+
+def test_a_rung_naming_a_department_notifies_its_members_when_it_fires(leads):
+    """Saved ladders are re-read when a timer fires; a department target must still resolve then."""
+    people = leads
+    ladder = [{"on": "breach", "actions": [{"notify": "department:it"}]},
+              {"on": "breach", "after": "1 working hour", "actions": [{"notify": "department:finance"}]}]
+    assert people["owner"].put("/api/v1/sla/policies/standard", json={"rules": ladder}).status_code == 200
+    iid = start_project(people["sales"], account_id="GAMMA", signed_at=SIGNED)["id"]
+    task = open_task(people["sales"], iid, "kickoff")
+
+    move_clock(people["admin"], "2026-03-04T10:30:00+08:00")  # breached Tue 18:00, the second rung Wed 10:00
+    [breach] = breaches(people["auditor"])
+    assert [e["level"] for e in breach["escalations"]] == [1, 2]
+    [it_notice] = breach["escalations"][0]["actions"]
+    assert it_notice.startswith("notify department:it: ")
+    assert set(it_notice.split(": ")[1].split(", ")) == {"it", "admin"}
+    assert breach["escalations"][1]["actions"] == ["notify department:finance: finance"]
+    for who in ("it", "admin", "finance"):
+        assert [n["kind"] for n in notifications(people[who]) if n["task_id"] == task["id"]] == ["sla_breach"], who
 
 
 def test_the_test_clock_fires_timers_in_due_order_each_at_its_own_moment(leads):

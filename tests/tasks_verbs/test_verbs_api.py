@@ -127,3 +127,43 @@ def test_urge_is_rate_limited_and_cc_gives_read_receipts(people):
     assert people["finance"].get(url).status_code == 200
     assert people["sales"].get(url + "/cc").get_json()["items"][0]["read_at"] is not None
     assert people["finance"].post(url + "/complete", json={"data": STAGE_DATA["kickoff"]}).status_code in (403, 409)
+
+
+def test_claim_and_completion_are_on_the_audit_trail_with_who_which_stage_and_which_instance(people):
+    instance = start_project(people["sales"], account_id="GAMMA")
+    task = open_task(people["sales2"], instance["id"], "kickoff")
+    assert task["state"] == "ready"
+    assert people["sales2"].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    done = people["sales2"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": STAGE_DATA["kickoff"]})
+    assert done.status_code == 200, done.get_json()
+    trail = people["auditor"].get("/api/v1/audit", query_string={"object_id": task["id"]}).get_json()["items"]
+    acts = sorted((e["id"], e["action"], e["actor"], e["object_type"])
+                  for e in trail if e["action"].startswith("task."))
+    assert [a[1:] for a in acts] == [("task.claim", "sales2", "task"), ("task.complete", "sales2", "task")]
+    [completion] = [e for e in trail if e["action"] == "task.complete"]
+    assert completion["details"]["process_instance_id"] == instance["id"]
+    assert completion["details"]["stage"] == "kickoff"
+
+
+def test_a_stage_cannot_be_withdrawn_once_a_later_stage_was_completed(people):
+    instance = start_project(people["sales"])
+    kickoff = do_stage(people, instance["id"], "kickoff")
+    do_stage(people, instance["id"], "needs_research")
+    late = people["sales"].post(f"/api/v1/tasks/{kickoff['id']}/withdraw", json={})
+    assert late.status_code == 409 and late.get_json()["error"]["code"] == "next_stage_done", late.get_json()
+    assert people["sales"].get(f"/api/v1/tasks/{kickoff['id']}").get_json()["state"] == "completed"
+
+
+def test_a_completion_the_form_refuses_names_each_field_and_changes_nothing(people):
+    instance = start_project(people["sales"])
+    task = _claimed(people["sales"], instance["id"], "kickoff")
+    bad = {**STAGE_DATA["kickoff"], "kickoff_date": "next week"}
+    del bad["kickoff_minutes"]
+    refused = people["sales"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": bad})
+    assert refused.status_code == 422, refused.get_json()
+    error = refused.get_json()["error"]
+    assert error["code"] == "invalid_form_data" and set(error["details"]) == {"kickoff_date", "kickoff_minutes"}, error
+    assert error["message"] == "the form has errors in: kickoff_date, kickoff_minutes", error
+    still = people["sales"].get(f"/api/v1/tasks/{task['id']}").get_json()
+    assert still["state"] == "claimed" and still["assignee"] == "sales"
+    assert open_task(people["sales"], instance["id"], "kickoff")["id"] == task["id"]
