@@ -3,8 +3,8 @@ decide from an account's facts which process to start.
 
 A rule's table outputs ``process_model_id`` (the model to start) and
 ``priority``. Evaluating records a ``RuleFiring`` (with the facts) for every
-rule that matches, at most one open per account and rule; the entry points
-(``accounts.jobs``) then start the processes through the runtime.
+rule that matches, at most one open per account and rule; the runtime
+(``bpm_server.runtime.accounts``) then starts the processes.
 """
 from __future__ import annotations
 

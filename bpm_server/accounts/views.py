@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from bpm_server import runtime
-from bpm_server.accounts import health, jobs, rules, service, signals
+from bpm_server.accounts import health, rules, service, signals
 from bpm_server.accounts.models import Account
 from bpm_server.accounts.schemas import (
     AccountCreate,
@@ -84,7 +84,7 @@ def value_matrix() -> dict:
     """Every account's place in the value matrix (seeds/001), the cuts and weights used."""
     session, rt = db_session(), deployment()
     accounts = service.list_accounts(session)
-    placements, cuts = health.value_matrix(session, accounts, jobs.local_day(rt, rt.clock.now()))
+    placements, cuts = health.value_matrix(session, accounts, runtime.local_day(rt, rt.clock.now()))
     names = {a.id: a.name for a in accounts}
     return {"items": [{**p.__dict__, "name": names[p.account_id]} for p in placements], "total": len(placements),
             **cuts}
@@ -173,7 +173,7 @@ def post_signal(body: dict, account_id: str) -> tuple[dict, int]:
     now = rt.clock.now()
     account = service.get_account(session, account_id)
     signal, created = signals.record_signal(session, account, now=now, actor=current_user().username, **body)
-    fired = jobs.evaluate_account(session, rt, account, f"signal:{signal.signal_id}", now) if created else []
+    fired = runtime.evaluate_account(session, rt, account, f"signal:{signal.signal_id}", now) if created else []
     return SignalAnswer().dump({"signal": signal, "created": created, "firings": fired}), 201 if created else 200
 
 
@@ -222,7 +222,7 @@ def start_tier_review(body: dict, account_id: str) -> dict:
     session, rt = db_session(), deployment()
     now = rt.clock.now()
     account = service.get_account(session, account_id)
-    placements, _ = health.value_matrix(session, service.list_accounts(session), jobs.local_day(rt, now))
+    placements, _ = health.value_matrix(session, service.list_accounts(session), runtime.local_day(rt, now))
     placement = next((p for p in placements if p.account_id == account_id), None)
     suggested = body.get("suggested_tier") or (placement.suggested_tier if placement else account.tier)
     facts = {"current_tier": account.tier, "suggested_tier": suggested, "reason": body.get("reason", ""),
@@ -293,4 +293,4 @@ def patch_rule(body: dict, rule_id: str) -> dict:
 def evaluate_now() -> dict:
     """Run today's evaluation now (what the daily job does), even if it already ran today."""
     session, rt = db_session(), deployment()
-    return {"outcome": jobs.daily(session, rt, rt.clock.now(), force=True)}
+    return {"outcome": runtime.evaluate_daily(session, rt, rt.clock.now(), force=True)}
