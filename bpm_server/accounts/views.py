@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from bpm_server import runtime
-from bpm_server.accounts import health, rules, service, signals
+from bpm_server.accounts import health, rules, service, signals, tiers
 from bpm_server.accounts.models import Account
 from bpm_server.accounts.schemas import (
     AccountCreate,
@@ -222,15 +222,12 @@ def start_tier_review(body: dict, account_id: str) -> dict:
     session, rt = db_session(), deployment()
     now = rt.clock.now()
     account = service.get_account(session, account_id)
-    placements, _ = health.value_matrix(session, service.list_accounts(session), runtime.local_day(rt, now))
-    placement = next((p for p in placements if p.account_id == account_id), None)
-    suggested = body.get("suggested_tier") or (placement.suggested_tier if placement else account.tier)
-    facts = {"current_tier": account.tier, "suggested_tier": suggested, "reason": body.get("reason", ""),
-             "quadrant": placement.quadrant if placement else None}
+    suggested = tiers.suggestion(session, account, runtime.local_day(rt, now), suggested=body.get("suggested_tier"),
+                                 why=body.get("reason") or None)
+    data = {"account_id": account_id, **suggested, "trigger": {"rule": "manual", "facts": suggested}}
     instance = runtime.start_instance(session, rt, process_model_id=service.TIER_REVIEW_MODEL, account_id=account_id,
-                                      data={"account_id": account_id, "trigger": {"rule": "manual", "facts": facts}},
-                                      now=now, started_by=current_user().username)
-    return {"process_instance_id": instance.id, "suggested_tier": suggested}
+                                      data=data, now=now, started_by=current_user().username)
+    return {"process_instance_id": instance.id, "suggested_tier": suggested["suggested_tier"]}
 
 
 # --------------------------------------------------------------------------- rules

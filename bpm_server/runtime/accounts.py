@@ -33,7 +33,7 @@ def local_day(rt: Deployment, now: datetime) -> date:
 def start_firings(session: Session, rt: Deployment, fired: list[RuleFiring], now: datetime) -> None:
     """Start each firing's process; a start that fails is recorded on the firing, the others go on."""
     for firing in fired:
-        data = {"account_id": firing.account_id, "trigger": {"rule": firing.rule_id, "facts": firing.facts}}
+        data = rules.start_data(session, firing, local_day(rt, now))
         try:
             with session.begin_nested():  # a failed start leaves no half-written instance
                 instance = start_instance(session, rt, process_model_id=firing.process_model_id,
