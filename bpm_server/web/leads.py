@@ -18,6 +18,8 @@ from bpm_server.identity.auth import current_user
 from bpm_server.identity.models import User
 from bpm_server.tasks import inbox as inbox_service
 from bpm_server.tasks import leads
+from bpm_server.tasks import service as tasks
+from bpm_server.web.i18n import current_language
 from bpm_server.web.session import LEAD, page_blueprint, page_requires
 
 blp = page_blueprint("leads", __name__)
@@ -60,8 +62,11 @@ def lead_inbox() -> Any:
     open_tasks = leads.open_department_tasks(session, department)
     today = now.astimezone(rt.calendar.time_zone).date()
     staff = [u for u in session.scalars(select(User).where(User.active).order_by(User.username)) if u.has_role("staff")]
+    # Stage titles in the reader's language (each instance's version's messages file).
+    shown = [t for group in groups for t, _glance in group.items] + open_tasks
     return render_template(
-        "leads/leads.html", department=department, departments=leads.led_departments(session, user), days=days,
+        "leads/leads.html", titles=tasks.titles_in(session, shown, current_language()), department=department,
+        departments=leads.led_departments(session, user), days=days,
         horizon=horizon, groups=groups, open_tasks=open_tasks,
         glances=inbox_service.glances(session, open_tasks, rt.calendar, now),
         people=leads.department_people(session, department), staff=staff,
