@@ -1,11 +1,13 @@
 """Customer accounts over HTTP: records, signals, health, value matrix, rules and settings."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
+from sqlalchemy.orm import Session
 
 from bpm_server import runtime
 from bpm_server.accounts import health, rules, service, signals, tiers
@@ -177,24 +179,32 @@ def post_signal(body: dict, account_id: str) -> tuple[dict, int]:
     return SignalAnswer().dump({"signal": signal, "created": created, "firings": fired}), 201 if created else 200
 
 
-@blp.route("/<account_id>/signals")
-@requires(*WATCHERS)
-@blp.response(200)
-def list_signals(account_id: str) -> dict:
-    """The account's signal history, newest first (filter ``kind``)."""
+def _history_view(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``GET /accounts/{id}/<path>``: one account's history, for watchers (200)."""
+    def register(view: Callable[..., Any]) -> Callable[..., Any]:
+        return blp.route(f"/<account_id>/{path}")(requires(*WATCHERS)(blp.response(200)(view)))
+    return register
+
+
+def _known(account_id: str) -> Session:
+    """The request's session, once the account is known to exist (404 otherwise)."""
     session = db_session()
     service.get_account(session, account_id)
+    return session
+
+
+@_history_view("signals")
+def list_signals(account_id: str) -> dict:
+    """The account's signal history, newest first (filter ``kind``)."""
+    session = _known(account_id)
     rows = signals.history(session, account_id, kind=request.args.get("kind"))
     return {"items": SignalSchema(many=True).dump(rows), "total": len(rows), "kinds": list(signals.KINDS)}
 
 
-@blp.route("/<account_id>/health")
-@requires(*WATCHERS)
-@blp.response(200)
+@_history_view("health")
 def account_health(account_id: str) -> dict:
     """Today's health score with the components and facts behind it, and the daily history."""
-    session = db_session()
-    service.get_account(session, account_id)
+    session = _known(account_id)
     rows = health.health_history(session, account_id)
     today = rows[-1] if rows else None
     return {"score": today.score if today else None, "band": health.band(today.score if today else None),
@@ -202,13 +212,10 @@ def account_health(account_id: str) -> dict:
             "history": [{"day": r.day.isoformat(), "score": r.score} for r in rows]}
 
 
-@blp.route("/<account_id>/firings")
-@requires(*WATCHERS)
-@blp.response(200)
+@_history_view("firings")
 def account_firings(account_id: str) -> dict:
     """Every rule firing of the account with the facts that made it fire, newest first."""
-    session = db_session()
-    service.get_account(session, account_id)
+    session = _known(account_id)
     rows = rules.firings(session, account_id)
     return {"items": FiringSchema(many=True).dump(rows), "total": len(rows)}
 
