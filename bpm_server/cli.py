@@ -417,15 +417,16 @@ def accounts() -> None:
 @accounts.command("daily")
 @click.option("--force", is_flag=True, help="Evaluate again even if today's evaluation already ran.")
 def accounts_daily(force: bool) -> None:
-    """Keep today's health row of every account and, on a working day, evaluate the rules
-    (run it once a day, e.g. from cron; a second run the same day does nothing)."""
-    from bpm_server.accounts.jobs import daily
+    """Keep today's health row of every account and, on a working day, evaluate the rules now.
+    The server runs this itself each day at BPM_ACCOUNTS_DAILY_AT; a second run the same day
+    does nothing (unless --force)."""
     from bpm_server.database import db
+    from bpm_server.runtime import evaluate_daily
 
     app = _app()
     with app.app_context():
         rt = app.extensions["bpm"]
-        outcome = daily(db.session, rt, rt.clock.now(), force=force)
+        outcome = evaluate_daily(db.session, rt, rt.clock.now(), force=force)
         db.session.commit()
     click.echo(outcome)
 

@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,20 @@ def _log_level(raw: str | None) -> str:
     if value not in LOG_LEVELS:
         raise ValueError(f"BPM_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {raw!r}")
     return value
+
+
+def _daily_at(raw: str | None, default: time | None) -> time | None:
+    """BPM_ACCOUNTS_DAILY_AT: a local time of day "HH:MM" (the business calendar's time zone), or "off"."""
+    value = (raw or "").strip().lower()
+    if not value:
+        return default
+    if value == "off":
+        return None
+    hours, _, minutes = value.partition(":")
+    if (len(hours), len(minutes)) == (2, 2) and hours.isdigit() and minutes.isdigit() \
+            and int(hours) < 24 and int(minutes) < 60:
+        return time(int(hours), int(minutes))
+    raise ValueError(f'BPM_ACCOUNTS_DAILY_AT must be a time of day "HH:MM" (e.g. "06:00") or "off", not {raw!r}')
 
 
 def _json_mapping(values: Mapping[str, str], name: str) -> dict[str, Any]:
@@ -224,6 +239,10 @@ class Config:
     oidc: OidcSettings | None = None
     workplace_apps: tuple[WorkplaceAppSettings, ...] = ()
     sso_mapping: SsoMapping = field(default_factory=SsoMapping)
+    # When the accounts' daily evaluation (health history, rules) runs, in the business
+    # calendar's time zone: a durable timer armed each day by the timer pump (and the test
+    # clock). None (BPM_ACCOUNTS_DAILY_AT=off): nothing runs it but ``bpm-server accounts daily``.
+    accounts_daily_at: time | None = time(6, 0)
     testing: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -288,6 +307,7 @@ class Config:
             urge_limit=_positive(values, "BPM_URGE_LIMIT", int, defaults.urge_limit),
             urge_window_seconds=_positive(values, "BPM_URGE_WINDOW_SECONDS", int, defaults.urge_window_seconds),
             log_level=_log_level(values.get("BPM_LOG_LEVEL")),
+            accounts_daily_at=_daily_at(values.get("BPM_ACCOUNTS_DAILY_AT"), defaults.accounts_daily_at),
         )
 
     def but(self, **changes: Any) -> Config:

@@ -10,7 +10,6 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bpm_server.accounts.jobs import evaluate_account
 from bpm_server.accounts.models import Account
 from bpm_server.accounts.service import upsert_account
 from bpm_server.accounts.signals import record_signal
@@ -20,7 +19,7 @@ from bpm_server.identity.models import Department
 from bpm_server.identity.service import add_user, find_user, issue_token
 from bpm_server.instances.service import list_instances
 from bpm_server.modeling.models import ProcessModel
-from bpm_server.runtime import start_instance
+from bpm_server.runtime import evaluate_account, start_instance
 
 DEMO_PASSWORD = "demo"
 DEMO_USERS = [

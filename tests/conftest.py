@@ -174,7 +174,10 @@ def clock() -> SettableClock:
 def config(database_url: str) -> Config:
     return Config(database_url=database_url, testing=True, secret_key="test-secret",
                   erp_webhook_secret="test-webhook-secret", models_dir=PROJECT_ROOT / "process_models",
-                  forms_dir=PROJECT_ROOT / "forms", queue_name="bpm-test")
+                  forms_dir=PROJECT_ROOT / "forms", queue_name="bpm-test",
+                  # The accounts' daily evaluation is a timer every test-clock advance past 06:00 would fire;
+                  # tests of accounts switch it on (tests/accounts/conftest.py), the rest are spared it.
+                  accounts_daily_at=None)
 
 
 @pytest.fixture

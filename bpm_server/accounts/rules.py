@@ -3,8 +3,8 @@ decide from an account's facts which process to start.
 
 A rule's table outputs ``process_model_id`` (the model to start) and
 ``priority``. Evaluating records a ``RuleFiring`` (with the facts) for every
-rule that matches, at most one open per account and rule; the entry points
-(``accounts.jobs``) then start the processes through the runtime.
+rule that matches, at most one open per account and rule; the runtime
+(``bpm_server.runtime.accounts``) then starts the processes.
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bpm_server.accounts import health as health_service
-from bpm_server.accounts import signals
+from bpm_server.accounts import signals, tiers
 from bpm_server.accounts.defaults import DEFAULT_RULES, table_xml
 from bpm_server.accounts.models import Account, AccountRuleVersion, RuleFiring
+from bpm_server.accounts.service import TIER_REVIEW_MODEL
 from bpm_server.audit import service as audit
 from bpm_server.engine.compiler import BpmnInvalid
 from bpm_server.engine.decisions import DecisionFailed, Table, check_table, decide, input_values
@@ -158,6 +159,17 @@ def evaluate(session: Session, account: Account, *, evaluator: Any, day: date, t
         fired.append(firing)
     session.flush()
     return fired
+
+
+def start_data(session: Session, firing: RuleFiring, day: date) -> dict[str, Any]:
+    """What a firing's process starts with: the account, the rule and its facts; a tier
+    review also the value matrix's suggested tier (``tiers.suggestion``)."""
+    data: dict[str, Any] = {"account_id": firing.account_id, "trigger": {"rule": firing.rule_id,
+                                                                         "facts": firing.facts}}
+    if firing.process_model_id == TIER_REVIEW_MODEL:
+        account = session.get_one(Account, firing.account_id)
+        data.update(tiers.suggestion(session, account, day, why=tiers.rule_reason(firing.rule_id, firing.facts)))
+    return data
 
 
 def _suppressed(session: Session, account_id: str, rule_id: str, inputs: list[Any]) -> bool:

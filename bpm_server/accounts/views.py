@@ -1,14 +1,16 @@
 """Customer accounts over HTTP: records, signals, health, value matrix, rules and settings."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
+from sqlalchemy.orm import Session
 
 from bpm_server import runtime
-from bpm_server.accounts import health, jobs, rules, service, signals
+from bpm_server.accounts import health, rules, service, signals, tiers
 from bpm_server.accounts.models import Account
 from bpm_server.accounts.schemas import (
     AccountCreate,
@@ -84,7 +86,7 @@ def value_matrix() -> dict:
     """Every account's place in the value matrix (seeds/001), the cuts and weights used."""
     session, rt = db_session(), deployment()
     accounts = service.list_accounts(session)
-    placements, cuts = health.value_matrix(session, accounts, jobs.local_day(rt, rt.clock.now()))
+    placements, cuts = health.value_matrix(session, accounts, runtime.local_day(rt, rt.clock.now()))
     names = {a.id: a.name for a in accounts}
     return {"items": [{**p.__dict__, "name": names[p.account_id]} for p in placements], "total": len(placements),
             **cuts}
@@ -173,28 +175,36 @@ def post_signal(body: dict, account_id: str) -> tuple[dict, int]:
     now = rt.clock.now()
     account = service.get_account(session, account_id)
     signal, created = signals.record_signal(session, account, now=now, actor=current_user().username, **body)
-    fired = jobs.evaluate_account(session, rt, account, f"signal:{signal.signal_id}", now) if created else []
+    fired = runtime.evaluate_account(session, rt, account, f"signal:{signal.signal_id}", now) if created else []
     return SignalAnswer().dump({"signal": signal, "created": created, "firings": fired}), 201 if created else 200
 
 
-@blp.route("/<account_id>/signals")
-@requires(*WATCHERS)
-@blp.response(200)
-def list_signals(account_id: str) -> dict:
-    """The account's signal history, newest first (filter ``kind``)."""
+def _history_view(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``GET /accounts/{id}/<path>``: one account's history, for watchers (200)."""
+    def register(view: Callable[..., Any]) -> Callable[..., Any]:
+        return blp.route(f"/<account_id>/{path}")(requires(*WATCHERS)(blp.response(200)(view)))
+    return register
+
+
+def _known(account_id: str) -> Session:
+    """The request's session, once the account is known to exist (404 otherwise)."""
     session = db_session()
     service.get_account(session, account_id)
+    return session
+
+
+@_history_view("signals")
+def list_signals(account_id: str) -> dict:
+    """The account's signal history, newest first (filter ``kind``)."""
+    session = _known(account_id)
     rows = signals.history(session, account_id, kind=request.args.get("kind"))
     return {"items": SignalSchema(many=True).dump(rows), "total": len(rows), "kinds": list(signals.KINDS)}
 
 
-@blp.route("/<account_id>/health")
-@requires(*WATCHERS)
-@blp.response(200)
+@_history_view("health")
 def account_health(account_id: str) -> dict:
     """Today's health score with the components and facts behind it, and the daily history."""
-    session = db_session()
-    service.get_account(session, account_id)
+    session = _known(account_id)
     rows = health.health_history(session, account_id)
     today = rows[-1] if rows else None
     return {"score": today.score if today else None, "band": health.band(today.score if today else None),
@@ -202,13 +212,10 @@ def account_health(account_id: str) -> dict:
             "history": [{"day": r.day.isoformat(), "score": r.score} for r in rows]}
 
 
-@blp.route("/<account_id>/firings")
-@requires(*WATCHERS)
-@blp.response(200)
+@_history_view("firings")
 def account_firings(account_id: str) -> dict:
     """Every rule firing of the account with the facts that made it fire, newest first."""
-    session = db_session()
-    service.get_account(session, account_id)
+    session = _known(account_id)
     rows = rules.firings(session, account_id)
     return {"items": FiringSchema(many=True).dump(rows), "total": len(rows)}
 
@@ -222,15 +229,12 @@ def start_tier_review(body: dict, account_id: str) -> dict:
     session, rt = db_session(), deployment()
     now = rt.clock.now()
     account = service.get_account(session, account_id)
-    placements, _ = health.value_matrix(session, service.list_accounts(session), jobs.local_day(rt, now))
-    placement = next((p for p in placements if p.account_id == account_id), None)
-    suggested = body.get("suggested_tier") or (placement.suggested_tier if placement else account.tier)
-    facts = {"current_tier": account.tier, "suggested_tier": suggested, "reason": body.get("reason", ""),
-             "quadrant": placement.quadrant if placement else None}
+    suggested = tiers.suggestion(session, account, runtime.local_day(rt, now), suggested=body.get("suggested_tier"),
+                                 why=body.get("reason") or None)
+    data = {"account_id": account_id, **suggested, "trigger": {"rule": "manual", "facts": suggested}}
     instance = runtime.start_instance(session, rt, process_model_id=service.TIER_REVIEW_MODEL, account_id=account_id,
-                                      data={"account_id": account_id, "trigger": {"rule": "manual", "facts": facts}},
-                                      now=now, started_by=current_user().username)
-    return {"process_instance_id": instance.id, "suggested_tier": suggested}
+                                      data=data, now=now, started_by=current_user().username)
+    return {"process_instance_id": instance.id, "suggested_tier": suggested["suggested_tier"]}
 
 
 # --------------------------------------------------------------------------- rules
@@ -293,4 +297,4 @@ def patch_rule(body: dict, rule_id: str) -> dict:
 def evaluate_now() -> dict:
     """Run today's evaluation now (what the daily job does), even if it already ran today."""
     session, rt = db_session(), deployment()
-    return {"outcome": jobs.daily(session, rt, rt.clock.now(), force=True)}
+    return {"outcome": runtime.evaluate_daily(session, rt, rt.clock.now(), force=True)}

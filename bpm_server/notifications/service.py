@@ -6,6 +6,7 @@ outbound channels (e-mail, group-chat robots) plug in behind the same
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -20,6 +21,8 @@ from bpm_server.identity.models import User
 from bpm_server.notifications import texts
 from bpm_server.notifications.channels import dispatch
 from bpm_server.notifications.models import Notification, NotificationPreference
+from bpm_server.tasks import service as tasks
+from bpm_server.tasks.models import HumanTask
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,19 @@ class InAppNotifier:
         language = language_of(session, user)
         title, body = message.title, message.body
         if message.params is not None and texts.knows(message.kind, message.params):
-            title, body = texts.render(message.kind, message.params, language)
+            title, body = texts.render(message.kind, message.params, language,
+                                       model_texts_of(session, message.task_id, language))
         notification = Notification(id=new_id(), user_id=user.id, kind=message.kind, title=title[:300],
                                     body=body, task_id=message.task_id, params=message.params, created_at=now)
         session.add(notification)
         dispatch(session, deployment(), user, kind=message.kind, title=title, body=body, task_id=message.task_id,
                  notification_id=notification.id, now=now, language=language)
+
+
+def model_texts_of(session: Session, task_id: str | None, language: str) -> Mapping[str, str]:
+    """The translations into ``language`` of the model whose stage a notification is about."""
+    task = session.get(HumanTask, task_id) if task_id else None
+    return tasks.catalog_of(session, task, language) if task is not None else {}
 
 
 def language_of(session: Session, user: User) -> str:

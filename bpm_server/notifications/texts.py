@@ -82,11 +82,19 @@ def language_of(language: str | None) -> str:
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
-def render(kind: str, params: Mapping[str, Any], language: str | None = DEFAULT_LANGUAGE) -> tuple[str, str]:
-    """(title, body) of a notification of ``kind`` in ``language`` (Chinese when unknown)."""
+#: Parameters that are a model's own texts (stage titles), shown through its messages file.
+MODEL_TEXTS = ("title", "from_title")
+
+
+def render(kind: str, params: Mapping[str, Any], language: str | None = DEFAULT_LANGUAGE,
+           model_texts: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(title, body) of a notification of ``kind`` in ``language`` (Chinese when unknown);
+    ``model_texts``: the task's model's translations into that language, for its stage titles."""
     title, body = _TEXTS[template_of(kind, params)]
     with force_locale(language_of(language)):
-        values = _Blank({key: _shown(key, value) for key, value in params.items()})
+        values = _Blank({key: _shown(key, (model_texts or {}).get(value, value)
+                                     if key in MODEL_TEXTS and isinstance(value, str) else value)
+                         for key, value in params.items()})
         return str(title) % values, str(body) % values
 
 

@@ -3,7 +3,8 @@
 Commands (``commands``): ``start_instance``, ``complete_task``,
 ``deliver_message``, ``advance`` (due BPMN timers), ``finish_service_call``,
 ``fire_timer`` (any due timer row, dispatched by kind) and
-``advance_test_clock``. Each locks the instance, loads its run, applies the
+``advance_test_clock``; the accounts' evaluation (``accounts``: ``evaluate_account``,
+``evaluate_daily``, the daily timer's firing). Each locks the instance, loads its run, applies the
 command, runs the engine, and hands the step's outcome to the domains in a
 fixed order (``step``): instance row, task rows, SLA clocks and timers,
 message subscriptions, outbound calls, audit.
@@ -13,6 +14,7 @@ never do.
 """
 from __future__ import annotations
 
+from bpm_server.runtime.accounts import evaluate_account, evaluate_daily, local_day
 from bpm_server.runtime.commands import (
     Advance,
     advance,
@@ -27,4 +29,5 @@ from bpm_server.runtime.commands import (
 from bpm_server.runtime.verbs import finish_task
 
 __all__ = ["Advance", "advance", "advance_test_clock", "complete_external_task", "complete_task", "deliver_message",
-           "finish_service_call", "finish_task", "fire_timer", "start_instance"]
+           "evaluate_account", "evaluate_daily", "finish_service_call", "finish_task", "fire_timer", "local_day",
+           "start_instance"]

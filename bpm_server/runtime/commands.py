@@ -6,7 +6,7 @@ caller owns the transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
@@ -16,8 +16,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bpm_server.accounts.models import Account
 from bpm_server.accounts.service import get_account, internal_account
-from bpm_server.audit.service import record as audit
-from bpm_server.engine.adapter import EngineError, Run
 from bpm_server.errors import AppError, Conflict, Invalid, NotFound
 from bpm_server.extensions import Deployment
 from bpm_server.external_tasks import service as external_tasks
@@ -26,13 +24,13 @@ from bpm_server.identity.models import User
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.messages import service as messages
-from bpm_server.modeling.management import check_startable
 from bpm_server.modeling.models import ProcessModelVersion
-from bpm_server.modeling.service import callee_resolver, compiled, current_version
 from bpm_server.outbound import service as outbound
-from bpm_server.runtime.step import Before, load, run_step
+from bpm_server.runtime.accounts import fire_daily
+from bpm_server.runtime.starting import start_instance, start_version
+from bpm_server.runtime.step import load, run_step
+from bpm_server.sla import daily, start_timers, timers
 from bpm_server.sla import service as sla
-from bpm_server.sla import start_timers, timers
 from bpm_server.sla.models import Timer
 from bpm_server.sla.policies import START_PROCESS_TIMER
 from bpm_server.tasks import service as tasks
@@ -44,40 +42,6 @@ log = logging.getLogger(__name__)
 # now); fired at exactly ``due`` it would re-arm the same timer. So the test clock
 # fires BPMN timers a microsecond later.
 _ENGINE_TICK = timedelta(microseconds=1)
-
-
-def start_instance(session: Session, rt: Deployment, *, process_model_id: str, account_id: str,
-                   data: Mapping[str, Any], now: datetime, started_by: str | None) -> ProcessInstance:
-    """Start the current version of a model for an account and run it to its first wait."""
-    check_startable(session, process_model_id)
-    version = current_version(session, process_model_id)
-    account = get_account(session, account_id)
-    instances.check_start_data(version, compiled(version), data)
-    return _start(session, rt, version, account, data, now=now, started_by=started_by)
-
-
-def _start(session: Session, rt: Deployment, version: ProcessModelVersion, account: Account,
-           data: Mapping[str, Any], *, now: datetime, started_by: str | None, fired_start: str | None = None,
-           action: Callable[[Run], None] | None = None) -> ProcessInstance:
-    """Create the instance and run it to its first wait (``action``: what the start event
-    is handed first, e.g. the message that started it)."""
-    model = compiled(version)
-    instance = instances.new_instance(session, version, account, now=now, started_by=started_by)
-    audit(session, actor=started_by or "system", action="instance.start", object_type="process_instance",
-          object_id=instance.id, now=now, process_model_id=version.process_model_id, version=version.version,
-          account_id=account.id, **({"start_event": fired_start} if fired_start else {}))
-    try:
-        run = Run.start(model, rt.evaluator, instances.start_data(account, data),  # type: ignore[arg-type]
-                        fired_start=fired_start, resolver=callee_resolver(session))
-    except EngineError as exc:
-        # The diagram failed before its first wait: keep the instance, in error, so
-        # the incident is visible instead of a lost start.
-        instances.record_error(instance, exc, now, engine_state="{}")
-        instance.data = instances.json_safe(instances.start_data(account, data))  # what a retry starts from
-        session.flush()
-        return instance
-    run_step(session, rt, instance, model, run, Before(), action, now)
-    return instance
 
 
 def complete_task(session: Session, rt: Deployment, user: User, task_id: str, data: Any,
@@ -132,8 +96,8 @@ def deliver_message(session: Session, rt: Deployment, *, name: str, correlation:
         return received
     if isinstance(received, messages.StartByMessage):  # a model's message start event waits for it
         account = _account_for_start(session, {**dict(payload), **dict(correlation)}, now)
-        started = _start(session, rt, received.version, account, {}, now=now, started_by=f"message:{name}",
-                         action=lambda r: r.deliver_message(name, payload, correlation))
+        started = start_version(session, rt, received.version, account, {}, now=now, started_by=f"message:{name}",
+                              action=lambda r: r.deliver_message(name, payload, correlation))
         return messages.record_start(session, received, started.id)
     instance = instances.lock_instance(session, received.process_instance_id)
     overdue = timers.overdue_engine_timer(session, instance.id, now)
@@ -202,6 +166,8 @@ def fire_timer(session: Session, rt: Deployment, timer_id: str, now: datetime) -
         return outbound.fire_timer(session, rt, timer, now)
     if timer.kind == START_PROCESS_TIMER:  # an escalation asked for a process
         return _start_for_escalation(session, rt, timer.payload, now)
+    if timer.kind == daily.KIND:  # the accounts' daily evaluation
+        return fire_daily(session, rt, timer, now)
     return sla.fire(session, rt, timer, now)
 
 
@@ -214,8 +180,8 @@ def _start_by_timer(session: Session, rt: Deployment, timer: Timer, now: datetim
     element = timer.payload["element_id"]
     try:
         with session.begin_nested():  # a start that fails leaves no half-written instance
-            started = _start(session, rt, version, internal_account(session, now), {}, now=now,
-                             started_by=f"timer:{element}", fired_start=element)
+            started = start_version(session, rt, version, internal_account(session, now), {}, now=now,
+                                    started_by=f"timer:{element}", fired_start=element)
     except AppError as exc:
         log.warning("timer start event %s of %s could not start: %s", element, version.process_model_id, exc)
         return f"timer start {version.process_model_id} failed: {exc}"
@@ -253,6 +219,8 @@ def advance_test_clock(session: Session, rt: Deployment, target: datetime, *, li
     (``done`` is False if more are due): the caller commits each batch, so a long advance
     keeps what it did and never holds one transaction for minutes."""
     clock = cast(MovableClock, rt.clock)
+    # As the pump would have: the next daily evaluation is armed before time moves past it.
+    daily.arm(session, rt.config.accounts_daily_at, rt.calendar.time_zone, clock.now())
     fired = 0
     while limit is None or fired < limit:
         due = timers.due_timers(session, target, limit=1)

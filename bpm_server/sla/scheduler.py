@@ -26,7 +26,7 @@ from flask import Flask
 from sqlalchemy import Connection, text
 
 from bpm_server.database import db
-from bpm_server.sla import timers
+from bpm_server.sla import daily, timers
 
 log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x42504D54  # "BPMT"
@@ -45,6 +45,7 @@ class TimerPump:
         self._leader_connection: Connection | None = None
         self._reconciling = True
         self._reconcile_before: datetime | None = None
+        self._daily_armed: str | None = None  # the daily row this pump last saw there
 
     def run_forever(self) -> None:
         log.info("timer pump started")
@@ -82,6 +83,9 @@ class TimerPump:
             log.warning("the job queue lost its contents: handing out every due timer again")
             self._reconciling, self._reconcile_before = True, None
         try:
+            # The next daily evaluation gets its row (once a day: the row's id is the day's).
+            self._daily_armed = daily.arm(session, rt.config.accounts_daily_at, rt.calendar.time_zone, now,
+                                          known=self._daily_armed)
             # Hand out again what was handed out long ago and never fired (a
             # flushed Redis, a killed worker), but only once the queue has
             # drained: while a backlog waits, those jobs are most likely in it.

@@ -341,6 +341,13 @@ def titles_in(session: Session, rows: Iterable[HumanTask], locale: str) -> dict[
     return titles
 
 
+def catalog_of(session: Session, task: HumanTask, locale: str) -> Mapping[str, str]:
+    """The translations into ``locale`` of the version that published the task's stage (its
+    title, and the other stages' titles of that version, e.g. where it was sent back from)."""
+    version_id, _ = _form_source(session, task)
+    return texts.catalog(forms_of_version(session, version_id or _version_id(session, task)), locale)
+
+
 def shown_in(session: Session, task: HumanTask, locale: str) -> ShownTask:
     """The task as a reader of ``locale`` sees it, through the messages file for that locale of
     the version that published the stage (the instance's, or a called model's)."""

@@ -18,8 +18,12 @@ from sqlalchemy import select
 from bpm_server.database import db
 from bpm_server.extensions import deployment
 from bpm_server.identity.models import Department
+from bpm_server.modeling.catalogs import ModelTexts
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.sla import breaches
+from bpm_server.tasks import service as tasks
+from bpm_server.tasks.models import HumanTask
+from bpm_server.web.i18n import current_language
 from bpm_server.web.session import page_blueprint, page_requires
 
 blp = page_blueprint("breaches", __name__)
@@ -91,14 +95,21 @@ def breach_log() -> str:
             query["to"] = period.end.isoformat()
         csv_url = url_for("sla.list_breaches", format="csv", **query)
     pages = max((total + per_page - 1) // per_page, 1)
+    # The stage as its task's reader sees it (the instance's version's messages file), the model by its name.
+    language = current_language()
+    titles = tasks.titles_in(session, session.scalars(select(HumanTask).where(
+        HumanTask.id.in_({row["task_id"] for row in rows}))), language) if rows else {}
+    model_names = ModelTexts(session, language).model_names()
     chain, checked_at = _chain_status(session, rt.clock.now(), force=request.args.get("verify") == "1")
     choices = {
-        "models": list(session.scalars(select(ProcessModel.id).order_by(ProcessModel.id))),
+        "models": [(m, model_names.get(m, m))
+                   for m in session.scalars(select(ProcessModel.id).order_by(ProcessModel.id))],
         "departments": [(d.id, d.name) for d in session.scalars(select(Department).order_by(Department.id))],
     }
     return render_template("breaches/log.html", args=args, errors=period.errors, rows=rows, total=total, page=page,
                            pages=pages, csv_url=csv_url, chain=chain, chain_checked_at=checked_at, kinds=KIND_LABELS,
                            chain_recheck_minutes=int(CHAIN_RECHECK.total_seconds() // 60), choices=choices,
+                           titles=titles, model_names=model_names,
                            page_url=lambda number: url_for("breaches.breach_log",
                                                            **{**_kept(args), "per_page": per_page, "page": number}))
 

@@ -14,10 +14,12 @@ from sqlalchemy import select
 
 from bpm_server.database import db
 from bpm_server.extensions import deployment
+from bpm_server.modeling.catalogs import ModelTexts
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.sla import stats as sla_stats
 from bpm_server.sla import trends as sla_trends
 from bpm_server.web.breaches import KIND_LABELS
+from bpm_server.web.i18n import current_language
 from bpm_server.web.session import LEAD, page_blueprint, page_requires
 
 blp = page_blueprint("dashboard", __name__)
@@ -50,14 +52,14 @@ def rate_rows(items: list[Any], label: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def time_rows(stages: list[sla_stats.StageStats]) -> tuple[list[dict[str, Any]], float]:
+def time_rows(stages: list[sla_stats.StageStats], label: Any) -> tuple[list[dict[str, Any]], float]:
     """Median and 90th percentile of working hours per stage, as two bars on one scale."""
     scale = max([s.p90_hours or 0 for s in stages] + [1.0])
     rows = []
     for s in stages:
         for kind, value in (("median", s.median_hours), ("p90", s.p90_hours)):
             # The stage names its pair of bars once; the values say which bar is which.
-            rows.append({"label": s.title if kind == "median" else "",
+            rows.append({"label": label(s) if kind == "median" else "",
                          "text": f"{_('median') if kind == 'median' else _('P90')} {_hours(value)}",
                          "segments": [{"value": (value or 0) / scale, "color": COLORS[kind], "title": _hours(value)}]})
     return rows, scale
@@ -100,20 +102,24 @@ def dashboard() -> str:
     today = now.astimezone(zone).date()  # the deployment's clock, not the browser's
     first, last, errors = parse_dates(request.args.get("from", "").strip(), request.args.get("to", "").strip(), today)
     models = list(session.scalars(select(ProcessModel.id).order_by(ProcessModel.id)))
+    # Stage titles and model names in the reader's language (each model's messages file).
+    model_texts = ModelTexts(session, current_language())
+    stage_title = lambda s: model_texts.shown(s.process_model_id, s.title)  # noqa: E731
     context: dict[str, Any] = {"first": first, "last": last, "errors": errors, "model_id": model_id,
-                               "models": models, "colors": COLORS, "today": today, "kinds": KIND_LABELS}
+                               "models": models, "model_names": model_texts.model_names(), "colors": COLORS,
+                               "today": today, "shown": model_texts.shown, "kinds": KIND_LABELS}
     if not errors:
         start, end = datetime.combine(first, time(0), zone), datetime.combine(last + timedelta(days=1), time(0), zone)
         result = sla_stats.sla_stats(session, rt.calendar, start=start, end=end, now=now, process_model_id=model_id)
         query: dict[str, Any] = {"from": start.isoformat(), "to": end.isoformat(),
                  **({"process_model_id": model_id} if model_id else {})}
         with_sla = sum(s.with_sla for s in result.stages)
-        times, time_scale = time_rows(result.stages)
+        times, time_scale = time_rows(result.stages, stage_title)
         context.update(
             stats=result, csv_url=url_for("sla.sla_statistics", format="csv", **query),
             overall=_percent(sum(s.on_time for s in result.stages) / with_sla if with_sla else None),
             completed=sum(s.completed for s in result.stages),
-            stage_rates=rate_rows(result.stages, lambda s: s.title),
+            stage_rates=rate_rows(result.stages, stage_title),
             department_rates=rate_rows(result.departments, lambda d: d.name),
             times=times, time_scale=time_scale, work=work_rows(result.open_work),
             open_total=sum(w.total for w in result.open_work),

@@ -14,7 +14,9 @@ from bpm_server.extensions import deployment
 from bpm_server.identity.auth import current_user
 from bpm_server.tasks import delegation, leads
 from bpm_server.tasks import inbox as inbox_service
+from bpm_server.tasks import service as tasks
 from bpm_server.web import settings
+from bpm_server.web.i18n import current_language
 from bpm_server.web.session import LEAD, page_blueprint, page_requires
 
 blp = page_blueprint("leads", __name__)
@@ -53,8 +55,11 @@ def lead_inbox() -> Any:
                                                  department_id=request.args.get("department") or None)
     open_tasks = leads.open_department_tasks(session, department)
     staff = settings.staff_people()
+    # Stage titles in the reader's language (each instance's version's messages file).
+    shown = [t for group in groups for t, _glance in group.items] + open_tasks
     return render_template(
-        "leads/leads.html", department=department, departments=leads.led_departments(session, user), days=days,
+        "leads/leads.html", titles=tasks.titles_in(session, shown, current_language()), department=department,
+        departments=leads.led_departments(session, user), days=days,
         horizon=horizon, groups=groups, open_tasks=open_tasks,
         glances=inbox_service.glances(session, open_tasks, rt.calendar, now),
         people=leads.department_people(session, department), staff=staff,

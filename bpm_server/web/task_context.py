@@ -30,10 +30,11 @@ def context_of(session: Session, task: HumanTask, messages: Mapping[str, str]) -
     version = instances.get_instance(session, task.process_instance_id).version
     spec = compiled(version).human_tasks.get(task.name)
     properties: Mapping[str, str] = spec.properties if spec is not None else {}
-    labels = _labels(version.forms, messages)
+    labels, choices = _labels(version.forms, messages)
     data = task.data or {}
     names = [n.strip() for n in (properties.get(SHOW_DATA) or "").split(",") if n.strip()]
-    shown = [(labels.get(name, name), _text(data[name])) for name in names if data.get(name) not in (None, "")]
+    shown = [(labels.get(name, name), _text(data[name], choices.get(name, {})))
+             for name in names if data.get(name) not in (None, "")]
     result: dict[str, Any] = {"data": shown, "processes": None, "breaches": None}
     if (properties.get(SHOW_ACCOUNT) or "").strip().lower() == "true":
         running, _ = instances.list_instances(session, account_id=task.account_id, state="running", per_page=RECENT)
@@ -43,16 +44,28 @@ def context_of(session: Session, task: HumanTask, messages: Mapping[str, str]) -
     return result
 
 
-def _labels(forms: Mapping[str, Any], messages: Mapping[str, str]) -> dict[str, str]:
+def _labels(forms: Mapping[str, Any], messages: Mapping[str, str]) -> tuple[dict[str, str], dict[str, dict]]:
+    """Each field's title, and each choice field's labels by value (``enumNames``), translated."""
     labels: dict[str, str] = {}
+    choices: dict[str, dict] = {}
     for name, schema in forms.items():
         if texts.is_messages_file(name) or not isinstance(schema, Mapping):
             continue
         for field, spec in (schema.get("properties") or {}).items():
-            if isinstance(spec, Mapping) and isinstance(spec.get("title"), str):
+            if not isinstance(spec, Mapping):
+                continue
+            if isinstance(spec.get("title"), str):
                 labels.setdefault(field, texts.text(spec["title"], messages) or field)
-    return labels
+            values, names = spec.get("enum"), spec.get("enumNames")
+            if isinstance(values, list) and isinstance(names, list) and len(values) == len(names):
+                pairs = zip(values, names, strict=True)
+                choices.setdefault(field, {value: texts.text(label, messages) for value, label in pairs
+                                           if isinstance(value, str) and isinstance(label, str)})
+    return labels, choices
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+def _text(value: Any, choices: Mapping[str, Any]) -> str:
+    """A data value as a person reads it: a choice by its label, a text as it is, the rest as JSON."""
+    if isinstance(value, str):
+        return str(choices.get(value) or value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -136,7 +136,9 @@ def _attachment_refusal(exc: AppError) -> str:
 
 def _text(note: Notification) -> tuple[str, str]:
     if note.params and knows(note.kind):
-        return render(note.kind, note.params, current_language())
+        language = current_language()
+        model_texts = notifications.model_texts_of(db.session, note.task_id, language)
+        return render(note.kind, note.params, language, model_texts)
     return note.title, note.body
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from bpm_server.config import Config
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "accounts"
 MODEL_ID = "test-intervention"
 
@@ -31,8 +33,8 @@ def patch(caller: Any, url: str, body: dict) -> Any:
 
 @pytest.fixture
 def config(config):
-    """The test clock is on: the daily evaluation is driven day by day."""
-    return config.but(test_clock=True)
+    """The test clock is on, and the daily evaluation at its default moment: it is driven day by day."""
+    return config.but(test_clock=True, accounts_daily_at=Config().accounts_daily_at)
 
 
 @pytest.fixture

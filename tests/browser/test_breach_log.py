@@ -90,3 +90,21 @@ def test_the_log_and_the_dashboard_tell_the_clock_kinds_apart(page, login, live_
     expect(counts.locator("td[data-kind=response]")).to_have_text("1")
     expect(counts.locator("td[data-kind=resolution]")).to_have_text("1")
     expect(page.get_by_test_id("open-breach-kind")).to_contain_text(["Resolution", "Response first_response"])
+
+
+def test_the_stage_and_process_read_in_chinese_and_in_english_on_request(page, login, live_server):
+    """account-project is written in English; its messages/zh_CN.json gives the Chinese the page shows first."""
+    _two_breaches(live_server)
+    login(page, "auditor")
+    page.goto("/breaches")
+    expect(page.get_by_test_id("breach-stage").first).to_contain_text("项目启动")
+    expect(page.get_by_test_id("breach-model").first).to_have_text("大客户新项目")
+    page.goto("/breaches?lang=en")
+    expect(page.get_by_test_id("breach-stage").first).to_contain_text("Project kickoff")
+    expect(page.get_by_test_id("breach-model").first).to_have_text("New key-account project")
+    page.context.clear_cookies()
+    login(page, "owner")
+    page.goto("/dashboard?lang=zh_CN")
+    expect(page.get_by_test_id("open-breach-stage").first).to_have_text("项目启动")
+    page.goto("/dashboard?lang=en")
+    expect(page.get_by_test_id("open-breach-stage").first).to_have_text("Project kickoff")

@@ -77,5 +77,8 @@ def test_the_weekly_trend_shows_each_weeks_on_time_rate_and_breaches(page, login
     expect(week.locator(".breaches")).to_contain_text("超时")
     expect(week).to_have_class("trend poor")
     expect(overall.locator('td[data-week="2026-03-09"] .rate')).to_have_text("\u2013")  # nothing completed yet
-    expect(trends.get_by_test_id("trend-stage-kickoff").locator("th")).to_have_text("Project kickoff")
+    # The stage in the page's language (account-project's messages/zh_CN.json), English on request.
+    expect(trends.get_by_test_id("trend-stage-kickoff").locator("th")).to_have_text("项目启动")
     page.screenshot(path="var/screenshots/dashboard-trends.png", full_page=True)
+    page.goto("/dashboard?lang=en&from=2026-03-01&to=2026-03-31")
+    expect(page.get_by_test_id("trend-stage-kickoff").locator("th")).to_have_text("Project kickoff")

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-APP_SERVICES = ("migrate", "web", "worker", "accounts-daily")
+APP_SERVICES = ("migrate", "web", "worker")
 WSGI_TARGET = "bpm_server.wsgi:app"
 
 
@@ -270,9 +270,10 @@ def test_bpm_server_command_exists(args, tmp_path):
     assert "Usage:" in result.stdout
 
 
-def test_the_account_rules_daily_evaluation_runs_after_migration():
-    """Nothing else calls `bpm-server accounts daily`: without this service the rules would only
-    run when a signal arrives, and usage trends or health thresholds would never fire."""
-    service = load_compose()["services"]["accounts-daily"]
-    assert "bpm-server accounts daily" in " ".join(service["command"])
-    assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+def test_the_account_rules_daily_evaluation_is_the_workers_timer_not_a_service_of_its_own():
+    """The workers' timer pump arms the daily evaluation (BPM_ACCOUNTS_DAILY_AT, 06:00 by
+    default): no loop calling `bpm-server accounts daily` beside it, and nothing switches it off."""
+    services = load_compose()["services"]
+    commands = [svc.get("command") or [] for svc in services.values()]
+    assert not any("accounts daily" in (c if isinstance(c, str) else " ".join(c)) for c in commands)
+    assert environment(services["worker"]).get("BPM_ACCOUNTS_DAILY_AT", "06:00") != "off"

@@ -100,28 +100,28 @@ def test_a_warning_reaches_mail_and_every_robot_in_its_own_format(people, synced
 
     # In the recipient's language, Chinese by default, with the account's name and the local due time.
     assert [(m.recipients, m.subject) for m in mail.mails] == [
-        (["sales@corp.example"], "即将超时：Project kickoff（GAMMA Ltd）")]
+        (["sales@corp.example"], "即将超时：项目启动（GAMMA Ltd）")]
     assert mail.mails[0].body.startswith(
-        "客户 GAMMA Ltd 的阶段“Project kickoff”即将到期（截止时间 2026-03-03 18:00）。")
+        "客户 GAMMA Ltd 的阶段“项目启动”即将到期（截止时间 2026-03-03 18:00）。")
     assert "BPM 服务器发给 sales 的通知" in mail.mails[0].body
     by_path = {r.path: r for r in robots.requests}
     assert set(by_path) == {"/cgi-bin/webhook/send", "/robot/send", "/open-apis/bot/v2/hook/feishu-token",
                             "/bpm-events"}
 
     wecom = by_path["/cgi-bin/webhook/send"].json
-    assert wecom["msgtype"] == "markdown" and "即将超时：Project kickoff（GAMMA Ltd）" in wecom["markdown"]["content"]
+    assert wecom["msgtype"] == "markdown" and "即将超时：项目启动（GAMMA Ltd）" in wecom["markdown"]["content"]
     assert "致 sales（sales）" in wecom["markdown"]["content"]
 
     ding = by_path["/robot/send"]
     assert ding.json["msgtype"] == "markdown"
-    assert ding.json["markdown"]["title"] == "即将超时：Project kickoff（GAMMA Ltd）"
+    assert ding.json["markdown"]["title"] == "即将超时：项目启动（GAMMA Ltd）"
     timestamp = ding.query["timestamp"][0]
     expected = base64.b64encode(hmac.new(DING_SECRET.encode(), f"{timestamp}\n{DING_SECRET}".encode(),
                                          hashlib.sha256).digest()).decode()
     assert ding.query["sign"] == [expected] and ding.query["access_token"] == ["ding-token"]
 
     feishu = by_path["/open-apis/bot/v2/hook/feishu-token"].json
-    assert feishu["msg_type"] == "text" and "Project kickoff" in feishu["content"]["text"]
+    assert feishu["msg_type"] == "text" and "项目启动" in feishu["content"]["text"]
     key = f"{feishu['timestamp']}\n{FEISHU_SECRET}".encode()
     assert feishu["sign"] == base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 

@@ -1,5 +1,6 @@
 # ruff: noqa: RUF001 - Chinese text uses full-width punctuation
-"""SLA notices reach each person in their own language: Chinese unless they chose English."""
+"""SLA notices reach each person in their own language: Chinese unless they chose English, the
+stage's title too (its model's messages file: account-project is written in English)."""
 from __future__ import annotations
 
 from tests.api.flows import start_project
@@ -22,10 +23,10 @@ def test_breach_notices_are_chinese_by_default_and_english_for_who_chose_it(lead
     move_clock(people["admin"], "2026-03-04T10:00:00+08:00")  # past Tuesday 18:00
 
     [chinese] = _notes(people["sales"], "sla_breach")
-    assert chinese["title"] == "已超时：Project kickoff（GAMMA Ltd）"
-    assert chinese["body"] == "客户 GAMMA Ltd 的阶段“Project kickoff”已超过截止时间（2026-03-03 18:00）。"
+    assert chinese["title"] == "已超时：项目启动（GAMMA Ltd）"
+    assert chinese["body"] == "客户 GAMMA Ltd 的阶段“项目启动”已超过截止时间（2026-03-03 18:00）。"
     [warning] = _notes(people["sales"], "sla_warning")
-    assert warning["title"] == "即将超时：Project kickoff（GAMMA Ltd）"
+    assert warning["title"] == "即将超时：项目启动（GAMMA Ltd）"
 
     [english] = _notes(people["sales2"], "sla_breach")  # the same breach, for the lead who reads English
     assert english["title"] == "Overdue: Project kickoff (GAMMA Ltd)"

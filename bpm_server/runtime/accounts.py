@@ -1,7 +1,9 @@
-"""Account jobs: evaluate the rules and start what they asked for, through the runtime.
+"""Account commands: evaluate the rules and start what they asked for.
 
-The accounts package decides (``rules.evaluate`` records firings); only this
-entry point starts processes, so the domain never drives an instance.
+The accounts package decides (``rules.evaluate`` records firings and the health row);
+starting the processes those firings name is a runtime command, so it lives here, with
+the once-a-day evaluation over every account and its durable timer (``sla.daily``).
+Entry points (the signal route, the evaluate route, the CLI, the demo) call these.
 """
 from __future__ import annotations
 
@@ -10,30 +12,33 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from bpm_server import runtime
 from bpm_server.accounts import rules
 from bpm_server.accounts.models import Account, AccountSetting, RuleFiring
 from bpm_server.accounts.service import list_accounts
 from bpm_server.errors import AppError
-from bpm_server.extensions import Deployment, db_session, deployment
+from bpm_server.extensions import Deployment
+from bpm_server.runtime.starting import start_instance
+from bpm_server.sla import daily as daily_timer
+from bpm_server.sla.models import Timer
 
 log = logging.getLogger(__name__)
 DAILY_KEY = "daily_evaluation"
 
 
 def local_day(rt: Deployment, now: datetime) -> date:
+    """The business calendar's day at ``now`` (the day health rows and evaluations count by)."""
     return now.astimezone(rt.calendar.time_zone).date()
 
 
 def start_firings(session: Session, rt: Deployment, fired: list[RuleFiring], now: datetime) -> None:
     """Start each firing's process; a start that fails is recorded on the firing, the others go on."""
     for firing in fired:
-        data = {"account_id": firing.account_id, "trigger": {"rule": firing.rule_id, "facts": firing.facts}}
+        data = rules.start_data(session, firing, local_day(rt, now))
         try:
             with session.begin_nested():  # a failed start leaves no half-written instance
-                instance = runtime.start_instance(session, rt, process_model_id=firing.process_model_id,
-                                                  account_id=firing.account_id, data=data, now=now,
-                                                  started_by=f"rule:{firing.rule_id}")
+                instance = start_instance(session, rt, process_model_id=firing.process_model_id,
+                                          account_id=firing.account_id, data=data, now=now,
+                                          started_by=f"rule:{firing.rule_id}")
             rules.mark_started(firing, instance.id)
         except AppError as exc:
             log.warning("rule %s for account %s could not start %s: %s", firing.rule_id, firing.account_id,
@@ -44,13 +49,14 @@ def start_firings(session: Session, rt: Deployment, fired: list[RuleFiring], now
 
 def evaluate_account(session: Session, rt: Deployment, account: Account, trigger: str, now: datetime,
                      *, run_rules: bool = True) -> list[RuleFiring]:
+    """Keep the account's health row for today and (``run_rules``) start what its rules fire."""
     fired = rules.evaluate(session, account, evaluator=rt.evaluator, day=local_day(rt, now), trigger=trigger,
                            now=now, run_rules=run_rules)
     start_firings(session, rt, fired, now)
     return fired
 
 
-def daily(session: Session, rt: Deployment, now: datetime, *, force: bool = False) -> str:
+def evaluate_daily(session: Session, rt: Deployment, now: datetime, *, force: bool = False) -> str:
     """Once a day: every account's health row; on working days also the rules. A second run
     on the same day does nothing unless ``force``."""
     day = local_day(rt, now)
@@ -69,8 +75,11 @@ def daily(session: Session, rt: Deployment, now: datetime, *, force: bool = Fals
     return f"{day}: health kept" + (f", rules evaluated, {fired} fired" if working else " (not a working day)")
 
 
-def daily_evaluation() -> str:
-    """The job (enqueue ``bpm_server.accounts.jobs.daily_evaluation`` once a day, e.g. from cron
-    with ``bpm-server accounts daily``)."""
-    rt = deployment()
-    return daily(db_session(), rt, rt.clock.now())
+def fire_daily(session: Session, rt: Deployment, timer: Timer, now: datetime) -> str:
+    """The daily timer fired (already claimed): arm the next day's, then evaluate (once a day,
+    whoever else ran it today). Switched off since it was armed: nothing runs, nothing is armed."""
+    at = rt.config.accounts_daily_at
+    if at is None:
+        return "the daily evaluation is switched off (BPM_ACCOUNTS_DAILY_AT=off)"
+    daily_timer.arm(session, at, rt.calendar.time_zone, now)
+    return evaluate_daily(session, rt, now)
