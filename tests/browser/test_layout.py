@@ -44,7 +44,7 @@ def test_the_breach_logs_headers_stay_on_one_line(page, login, live_server):
     page.goto("/breaches")
     expect(page.get_by_test_id("breach-row")).to_have_count(2)
     headers = page.locator("[data-testid=breaches] th")
-    expect(headers.nth(5)).to_have_text("处理人")
+    expect(headers.filter(has_text="处理人")).to_have_count(1)
     for header in headers.all():
         assert text_lines(header) == 1, f"header {header.inner_text()!r} wraps"
     shot(page, "breaches")
