@@ -2,6 +2,7 @@
 delegations); also the delegation forms the department lead's page posts to."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,11 +16,11 @@ from bpm_server.errors import AppError
 from bpm_server.extensions import deployment
 from bpm_server.identity.auth import current_user
 from bpm_server.identity.models import User
-from bpm_server.modeling.models import ProcessModel
+from bpm_server.modeling.catalogs import ModelTexts
 from bpm_server.notifications import service as notifications
 from bpm_server.notifications.texts import LANGUAGES
 from bpm_server.tasks import delegation
-from bpm_server.web.i18n import TIMEZONE
+from bpm_server.web.i18n import TIMEZONE, current_language
 from bpm_server.web.session import page_blueprint, page_requires
 
 blp = page_blueprint("settings", __name__)
@@ -47,12 +48,18 @@ def staff_people() -> list[User]:
             if u.has_role("staff")]
 
 
-def process_models() -> list[ProcessModel]:
-    return list(db.session.scalars(select(ProcessModel).order_by(ProcessModel.name)))
+@dataclass(frozen=True)
+class ModelChoice:
+    id: str
+    name: str  # in the reader's language (the model's messages file)
+
+
+def process_models() -> list[ModelChoice]:
+    return sorted((ModelChoice(model_id, name) for model_id, name in model_names().items()), key=lambda m: m.name)
 
 
 def model_names() -> dict[str, str]:
-    return {m.id: m.name for m in process_models()}
+    return ModelTexts(db.session, current_language()).model_names()
 
 
 def local_input(moment: datetime) -> str:

@@ -129,7 +129,7 @@ def test_a_person_delegates_their_own_work_on_the_settings_page(page, login, liv
     expect(page.locator(".flash.ok")).to_contain_text("consulting 代 sales")
     row = page.get_by_test_id("my-delegations").get_by_test_id("delegation-row")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("New key-account project")  # the name, not the id
+    expect(row).to_contain_text("大客户新项目")  # the name in the reader's language, not the id
 
     # The delegate sees the work delegated to them, and cannot end it themselves.
     page.get_by_role("button", name="退出").click()
