@@ -63,6 +63,12 @@ def instance_timeline(session: Session, instance: ProcessInstance, calendar: Bus
         .order_by(HumanTask.created_at, HumanTask.id)))
     events = [ClockEvent(instance.created_at, "started", instance.started_by)]
     events += _events(session, rows, {instance.id}, calendar)
+    # Warnings of the instance's own clocks (ola, end_to_end): their timers belong to no one stage.
+    for timer in session.scalars(select(Timer).where(Timer.process_instance_id == instance.id,
+                                                     Timer.task_id.is_(None), Timer.kind == "clock_warning",
+                                                     Timer.fired_at.is_not(None))):
+        events.append(ClockEvent(timer.due_at, "warning", clock=timer.payload.get("clock"),
+                                 clock_kind=timer.payload.get("clock_kind")))
     if instance.completed_at:
         events.append(ClockEvent(instance.completed_at, "finished"))
     return _ordered(events, rows)

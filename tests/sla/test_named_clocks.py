@@ -166,6 +166,12 @@ def test_an_end_to_end_clock_spans_its_named_stages(people):
     assert breach["process_instance_id"] == slow and breach["clock"] == "to_research"
     assert breach["task_name"] == "needs_research"  # where the work is when time ran out
     assert at(breach["breached_at"]) == at("2026-03-02T18:00:00+08:00")
+    # The instance's timeline has the clock's warning (80% of the day: 16:24), which belongs to no one stage.
+    events = people["sales"].get(f"/api/v1/process-instances/{slow}/timeline").get_json()["events"]
+    [warning] = [e for e in events if e["kind"] == "warning" and e["clock"] == "to_research"]
+    assert warning["clock_kind"] == "end_to_end" and at(warning["at"]) == at("2026-03-02T16:24:00+08:00")
+    quick_events = people["sales"].get(f"/api/v1/process-instances/{quick}/timeline").get_json()["events"]
+    assert not [e for e in quick_events if e["kind"] == "warning"]  # done by 16:00, before the warning
 
 
 def _old_digest(entry: BreachEntry) -> str:
