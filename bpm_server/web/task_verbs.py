@@ -3,6 +3,7 @@ notification centre (unread count in the header, list, mark read, link to the ta
 from __future__ import annotations
 
 import mimetypes
+import re
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -62,6 +63,40 @@ def transfer(task_id: str) -> Any:
                              request.form.get("reason"), rt.clock.now())
     flash(_("Transferred to %(who)s.", who=task.assignee.display_name if task.assignee else "?"), "ok")
     return redirect(url_for("inbox.inbox"))
+
+
+def _usernames(text: str | None) -> list[str]:
+    """User names as a person types them: separated by commas (also Chinese ones), 、 or spaces."""
+    return [name for name in re.split("[,\uff0c\u3001;\uff1b\\s]+", text or "") if name]
+
+
+@blp.route("/tasks/<task_id>/add-signer", methods=["POST"])
+@page_requires("staff")
+def add_signer(task_id: str) -> Any:
+    """加签: one signer, or several who all sign (会签) or of whom the first decides (或签)."""
+    rt = deployment()
+    names = _usernames(request.form.get("users"))
+    position = "after" if request.form.get("position") == "after" else "before"
+    mode = "any" if request.form.get("mode") == "any" else "all"
+    if len(names) == 1:
+        rt_verbs.add_signer(db.session, rt, current_user(), task_id, names[0], position, request.form.get("reason"),
+                            rt.clock.now())
+    else:  # none at all is refused by the group form, naming the field
+        rt_verbs.add_signer(db.session, rt, current_user(), task_id, None, position, request.form.get("reason"),
+                            rt.clock.now(), users=names, mode=mode)
+    flash(_("Signers added: %(who)s.", who="、".join(names)), "ok")
+    return _back(task_id)
+
+
+@blp.route("/tasks/<task_id>/cc", methods=["POST"])
+@page_requires("staff")
+def copy_to(task_id: str) -> Any:
+    """抄送: read-only copies with read receipts."""
+    rt = deployment()
+    names = _usernames(request.form.get("users"))
+    rt_verbs.copy_to(db.session, rt, current_user(), task_id, names, rt.clock.now())
+    flash(_("Copied to %(who)s.", who="、".join(names)), "ok")
+    return _back(task_id)
 
 
 @blp.route("/tasks/<task_id>/release", methods=["POST"])

@@ -116,3 +116,46 @@ def test_attach_a_file_from_the_task_page_and_download_it(page, login, live_serv
     expect(page.locator(".flash.error")).to_contain_text("不接受这种文件类型")
     expect(page.get_by_test_id("attachment")).to_have_count(1)
     _shot(page, "task-attachments")
+
+
+def _open_in(caller, instance_id: str) -> list[dict]:
+    items = caller.get("/api/v1/tasks?per_page=200").get_json()["items"]
+    return [t for t in items if t["process_instance_id"] == instance_id and t["assignee"] == caller.username]
+
+
+def test_add_signers_and_copy_from_the_task_page(page, login, live_server):
+    """加签 to two people at once (或签: the first signature decides) and 抄送, typed as a person
+    would (a Chinese list separator), with an unknown name refused by name."""
+    people = live_server.people
+    instance = start_project(people["sales"], "ACME")
+    kickoff = open_task(people["sales"], instance["id"], "kickoff")
+    people["sales"].post(f"/api/v1/tasks/{kickoff['id']}/claim")
+    login(page, "sales")
+    page.goto(f"/tasks/{kickoff['id']}")
+    form = page.get_by_test_id("add-signer-form")
+    form.locator("input[name=users]").fill("sales2、ghost")
+    form.get_by_role("button", name="加签").click()
+    expect(page.locator("body")).to_contain_text("ghost")  # the 422 page names the unknown person
+    assert _open_in(people["sales2"], instance["id"]) == []  # nothing changed
+
+    page.goto(f"/tasks/{kickoff['id']}")
+    form = page.get_by_test_id("add-signer-form")
+    form.locator("input[name=users]").fill("sales2、consulting")
+    form.locator("select[name=mode]").select_option("any")
+    form.locator("input[name=reason]").fill("请两位之一先确认报价")
+    form.get_by_role("button", name="加签").click()
+    expect(page.locator(".flash.ok")).to_contain_text("已加签：sales2、consulting")
+    expect(page.get_by_test_id("action").first).to_contain_text("请两位之一先确认报价")
+    [step] = _open_in(people["consulting"], instance["id"])
+    assert len(_open_in(people["sales2"], instance["id"])) == 1
+    assert people["consulting"].post(f"/api/v1/tasks/{step['id']}/complete", json={"data": {}}).status_code == 200
+    assert _open_in(people["sales2"], instance["id"]) == []  # 或签: the other signer's step is cancelled
+
+    page.goto(f"/tasks/{kickoff['id']}")
+    form = page.get_by_test_id("cc-form")
+    form.locator("input[name=users]").fill("finance")
+    form.get_by_role("button", name="抄送").click()
+    expect(page.locator(".flash.ok")).to_contain_text("已抄送给 finance")
+    _shot(page, "task-verbs-add-signer-cc")
+    copies = people["sales"].get(f"/api/v1/tasks/{kickoff['id']}/cc").get_json()["items"]
+    assert [c["user"] for c in copies] == ["finance"]
