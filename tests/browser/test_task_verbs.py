@@ -144,7 +144,7 @@ def test_add_signers_and_copy_from_the_task_page(page, login, live_server):
     form.locator("select[name=mode]").select_option("any")
     form.locator("input[name=reason]").fill("请两位之一先确认报价")
     form.get_by_role("button", name="加签").click()
-    expect(page.locator(".flash.ok")).to_contain_text("已加签：sales2、consulting")
+    expect(page.locator(".flash.ok")).to_contain_text("已加签\uff1asales2、consulting")
     expect(page.get_by_test_id("action").first).to_contain_text("请两位之一先确认报价")
     [step] = _open_in(people["consulting"], instance["id"])
     assert len(_open_in(people["sales2"], instance["id"])) == 1
