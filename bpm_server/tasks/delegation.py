@@ -28,16 +28,9 @@ from bpm_server.modeling.models import ProcessModel
 from bpm_server.notifications.service import Message
 from bpm_server.notifications.texts import render
 from bpm_server.tasks.models import OPEN_STATES, Delegation, HumanTask
+from bpm_server.tasks.verbs import person
 
 MAX_CHAIN = 5  # a delegate who delegated in turn: followed this far at most
-
-
-def _person(session: Session, username: object, field: str) -> User:
-    found = session.scalar(select(User).where(User.username == username)) if isinstance(username, str) else None
-    if found is None or not found.active:
-        raise Invalid(f"{field}: no active user {username!r}", code="unknown_user",
-                      details={field: ["no such active user"]})
-    return found
 
 
 def may_manage(session: Session, actor: User, delegator: User) -> bool:
@@ -63,8 +56,8 @@ def create(session: Session, actor: User, *, delegator: object, delegate: object
            now: datetime) -> Delegation:
     """Record a delegation; 422 naming the field for bad input, 409 when it overlaps one of
     the same scope or would close a cycle (A to B while B to A)."""
-    giver = _person(session, delegator, "delegator")
-    taker = _person(session, delegate, "delegate")
+    giver = person(session, delegator, "delegator")
+    taker = person(session, delegate, "delegate")
     if not may_manage(session, actor, giver):
         raise Forbidden(f"only {giver.username}, the lead of department {giver.department_id!r} or an admin can "
                         f"delegate {giver.username}'s work", code="not_department_lead")
