@@ -48,6 +48,9 @@ def stop(session: Session, clock: NamedClock, task: HumanTask | None, how: str, 
 
 def first_action(session: Session, task: HumanTask, how: str, actor: str, now: datetime) -> None:
     """Someone acted on the stage (claim, transfer, comment): its response clocks stop."""
+    if not task.response_clock:  # most stages have none: no query
+        return
+    task.response_clock = False
     for clock in session.scalars(select(NamedClock).where(NamedClock.task_id == task.id,
                                                           NamedClock.kind == "response",
                                                           NamedClock.state != "stopped")):

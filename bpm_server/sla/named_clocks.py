@@ -93,6 +93,8 @@ def _start(session: Session, rt: Deployment, instance: ProcessInstance, definiti
                        policy=policies.resolve(session, tier, definition.policy), consumed_seconds=0,
                        running_since=None if idle else now, state="idle" if idle else "running", started_at=now)
     session.add(clock)
+    if definition.kind == "response":
+        task.response_clock = True
     if not idle:
         _arm(session, rt.calendar, clock, now)
     return clock

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bpm_server.database import JsonType, Model, UTCDateTime
@@ -64,6 +64,9 @@ class HumanTask(Model):
     sign_mode: Mapped[str | None] = mapped_column(String(3), nullable=True)
     # 委托: the person this task was meant for, when a delegation gave it to its assignee instead.
     on_behalf_of_id: Mapped[str | None] = mapped_column(ForeignKey("user_account.id"), nullable=True)
+    # A response clock (sla.named_clocks) may still run on this stage: claim, transfer and
+    # comment look for one to stop only then, so most first actions cost no extra query.
+    response_clock: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined")
     completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id], lazy="joined")
