@@ -22,6 +22,7 @@ from bpm_server.app import create_app
 from bpm_server.clock import SettableClock
 from bpm_server.config import PROJECT_ROOT, Config
 from bpm_server.database import db
+from tests.db_state import replay_or_build
 
 PG_ADMIN_URL = os.environ.get("BPM_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@localhost:5432/postgres")
 REDIS_SERVER_URL = os.environ.get("BPM_TEST_REDIS_SERVER", "redis://localhost:6379")
@@ -196,12 +197,23 @@ def synced_app(app: Flask) -> Flask:
     from bpm_server.modeling.service import sync_from_disk
     from bpm_server.sla.policies import sync_file
 
-    with app.app_context():
-        rt = app.extensions["bpm"]
-        sync_from_disk(db.session, rt.config.models_dir, rt.config.forms_dir, now=rt.clock.now())
-        sync_file(db.session, rt.config.models_dir / "escalation-policies.json", now=rt.clock.now())
-        db.session.commit()
+    rt = app.extensions["bpm"]
+
+    def sync() -> None:
+        with app.app_context():
+            sync_from_disk(db.session, rt.config.models_dir, rt.config.forms_dir, now=rt.clock.now())
+            sync_file(db.session, rt.config.models_dir / "escalation-policies.json", now=rt.clock.now())
+            db.session.commit()
+
+    # The rows the sync writes depend only on these files and the time (tests/db_state.py).
+    replay_or_build(app, ("synced", rt.config.models_dir, rt.config.forms_dir, _tree_stamp(rt.config.models_dir),
+                          _tree_stamp(rt.config.forms_dir), rt.clock.now()), sync)
     return app
+
+
+def _tree_stamp(folder: Path) -> tuple:
+    """Each file's path, size and modification time: a test that edits a model gets a new sync."""
+    return tuple((str(p), s.st_size, s.st_mtime_ns) for p in sorted(folder.rglob("*")) if (s := p.stat()))
 
 
 @dataclass
@@ -241,17 +253,22 @@ def people(synced_app: Flask) -> dict[str, Caller]:
             "it": ("it", ["staff"]), "delivery": ("delivery", ["staff"]), "finance": ("finance", ["staff"]),
             "owner": ("pmo", ["process_owner"]), "auditor": ("audit", ["auditor"]), "admin": ("it", ["admin"]),
             "erp": ("erp", ["integration"])}
-    callers = {}
-    with synced_app.app_context():
-        now = synced_app.extensions["bpm"].clock.now()
-        for name, (department, roles) in spec.items():
-            # No passwords: argon2 costs ~100 ms each and API tests use tokens.
-            user = add_user(db.session, name, department=department, roles=roles, now=now)
-            callers[name] = Caller(synced_app.test_client(), name, issue_token(db.session, user, now=now))
-        for account_id, tier in (("ACME", "strategic"), ("BETA", "key"), ("GAMMA", "standard")):
-            upsert_account(db.session, account_id, name=f"{account_id} Ltd", tier=tier, owner="sales", now=now)
-        db.session.commit()
-    return callers
+    now = synced_app.extensions["bpm"].clock.now()
+
+    def create() -> dict[str, str]:
+        tokens = {}
+        with synced_app.app_context():
+            for name, (department, roles) in spec.items():
+                # No passwords: argon2 costs ~100 ms each and API tests use tokens.
+                user = add_user(db.session, name, department=department, roles=roles, now=now)
+                tokens[name] = issue_token(db.session, user, now=now)
+            for account_id, tier in (("ACME", "strategic"), ("BETA", "key"), ("GAMMA", "standard")):
+                upsert_account(db.session, account_id, name=f"{account_id} Ltd", tier=tier, owner="sales", now=now)
+            db.session.commit()
+        return tokens
+
+    tokens = replay_or_build(synced_app, ("people", now), create)
+    return {name: Caller(synced_app.test_client(), name, token) for name, token in tokens.items()}
 
 
 @pytest.fixture
