@@ -414,6 +414,8 @@ def main() -> int:
     parser.add_argument("--profile-forked", type=int, default=30, help="timers run fork-per-job like rq")
     parser.add_argument("--profile-backlog", type=int, default=2000,
                         help="due, handed-out, unfired timers to drive the pump against in-process")
+    parser.add_argument("--profile-batched", type=int, default=0,
+                        help="timers to cProfile through the batch job (fire_timers, 100 per job)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 300 deadlines over 10 s, 10 no-load")
     parser.add_argument("--pg-admin-url", default=os.environ.get("BENCH_PG_ADMIN_URL", DEFAULT_PG_ADMIN))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
@@ -458,7 +460,8 @@ def main() -> int:
                                                  workers=workers, lead=args.lead, step=step, poll=args.poll,
                                                  max_wait=args.max_wait, seed_instances=args.seed_instances))
         if args.profile > 0:
-            results["profile"] = profile_run(bench, args.profile, args.profile_forked, args.profile_backlog)
+            results["profile"] = profile_run(bench, args.profile, args.profile_forked, args.profile_backlog,
+                                             args.profile_batched)
     except KeyboardInterrupt:
         log("interrupted; cleaning up")
         results["interrupted"] = True

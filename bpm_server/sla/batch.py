@@ -53,18 +53,24 @@ def fire_batch(session: Session, rt: Deployment, timer_ids: Sequence[str], now: 
     rest = [timer_id for timer_id in timer_ids if timer_id not in claimed]
     if not claimed:
         return Fired({}, rest)
-    _preload(session, list(claimed.values()))
+    # Held here: the session's identity map keeps clean objects only while someone refers to them.
+    loaded = _preload(session, list(claimed.values()))
     chain: list[dict[str, Any]] = []
     outcomes: dict[str, str] = {}
     try:
-        for timer_id in timer_ids:
-            timer = claimed.get(timer_id)
-            if timer is not None:
-                outcomes[timer_id] = sla.fire(session, rt, timer, now, chain=chain)
+        # What the timers read is reference data (people, departments, policies), never a row
+        # another timer of the batch writes: the rows go out together at the end, one
+        # statement per table, not flushed piecemeal before each read.
+        with session.no_autoflush:
+            for timer_id in timer_ids:
+                timer = claimed.get(timer_id)
+                if timer is not None:
+                    outcomes[timer_id] = sla.fire(session, rt, timer, now, chain=chain)
     finally:
         notifications.forget_languages(session)
     session.flush()  # the notices, audit entries and clocks, before the head's lock is taken
     breaches.append_many(session, chain)  # last: the head row stays locked until commit
+    del loaded
     return Fired(outcomes, rest)
 
 
@@ -83,18 +89,23 @@ def _claim(session: Session, timer_ids: Sequence[str], now: datetime) -> dict[st
     return {timer.id: timer for timer in locked if timer.id in claimed}
 
 
-def _preload(session: Session, timers: list[Timer]) -> None:
+def _preload(session: Session, timers: list[Timer]) -> list[object]:
     """Bring what the timers read into the session with one query per table, so that
-    ``session.get`` and the many-to-one attributes find it there without asking."""
+    ``session.get`` and the many-to-one attributes find it there without asking;
+    returns the objects, which the caller holds while the timers fire."""
     task_ids = {t.task_id for t in timers if t.task_id}
     found = list(session.scalars(select(HumanTask).where(HumanTask.id.in_(task_ids))).unique())
     clocks = list(session.scalars(select(SlaClock).where(SlaClock.task_id.in_(task_ids))))
-    list(session.scalars(select(Account).where(Account.id.in_({t.account_id for t in found}))))
+    accounts = list(session.scalars(select(Account).where(Account.id.in_({t.account_id for t in found}))))
     departments = list(session.scalars(select(Department).where(
         Department.id.in_({t.department_id for t in found if t.department_id}))))
     leads = {d.lead_user_id for d in departments if d.lead_user_id}
-    list(session.scalars(select(User).where(User.id.in_(leads))).unique())
-    list(session.scalars(select(EscalationPolicy).where(
+    people = list(session.scalars(select(User).where(User.id.in_(leads))).unique())
+    # "assignee" of an unclaimed task is its department's people: their languages are read here too.
+    unclaimed = {t.department_id for t in found if t.assignee_id is None}
+    people += session.scalars(select(User).where(User.department_id.in_(unclaimed), User.active)).unique()
+    policies = list(session.scalars(select(EscalationPolicy).where(
         EscalationPolicy.name.in_({c.policy for c in clocks if c.policy}))))
     tasks.note_versions(session, {t.process_instance_id for t in found})
-    notifications.remember_languages(session, leads | {t.assignee_id for t in found if t.assignee_id})
+    notifications.remember_languages(session, {p.id for p in people} | {t.assignee_id for t in found if t.assignee_id})
+    return [*found, *clocks, *accounts, *departments, *people, *policies]

@@ -109,7 +109,9 @@ def append_many(session: Session, rows: list[dict[str, Any]]) -> int:
     returns how many. A storm's batch of timers moves the head once for all of them."""
     if not rows:
         return 0
-    session.execute(insert(BreachEntry), _chain(session, rows))
+    # render_nulls: a NULL breach_id (a breach's own entry) must not split the rows into
+    # one statement per change of which columns are set.
+    session.execute(insert(BreachEntry).execution_options(render_nulls=True), _chain(session, rows))
     return len(rows)
 
 
