@@ -71,7 +71,29 @@ def pump_backlog(bench: Bench, app: Any, timer_ids: list[str]) -> dict[str, Any]
     return result
 
 
-def profile_run(bench: Bench, sample: int, forked: int, backlog: int) -> dict[str, Any]:
+def profile_batches(app: Any, timer_ids: list[str], per_job: int) -> dict[str, Any]:
+    """cProfile the batch job (``fire_timers``, what the pump hands out) on ``timer_ids``,
+    ``per_job`` at a time: wall and in-process CPU per timer, and where that CPU goes."""
+    from bpm_server.jobs import runner
+
+    profiler = cProfile.Profile()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for start in range(0, len(timer_ids), per_job):
+        profiler.enable()
+        runner.perform_in_app(app, "bpm_server.sla.jobs.fire_timers", timer_ids[start:start + per_job])
+        profiler.disable()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(25)
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    return {"timers": len(timer_ids), "per_job": per_job, "wall_ms_per_timer": round(1000 * wall / len(timer_ids), 3),
+            "cpu_ms_per_timer_in_process": round(1000 * cpu / len(timer_ids), 3),
+            "top_tottime": [line for line in lines[start:] if line.strip()]}
+
+
+def profile_run(bench: Bench, sample: int, forked: int, backlog: int, batched: int = 0) -> dict[str, Any]:
     """cProfile fire_timer in-process on ``sample`` due timers; time ``forked`` more the way rq's
     forking Worker runs them (fork, then worker.perform builds an app in the child); then
     drive the pump in-process against ``backlog`` due-but-unfired timers."""
@@ -81,7 +103,7 @@ def profile_run(bench: Bench, sample: int, forked: int, backlog: int) -> dict[st
     from bpm_server.database import db
     from bpm_server.jobs import runner
 
-    total = sample + forked + backlog
+    total = sample + forked + backlog + batched
     log(f"profile: building {total} due timers")
     seeded, _ = build(bench, total, min(total, bench.args.seed_instances))
     deadlines = bench.place_deadlines(utcnow() - timedelta(seconds=5), 0.0, seeded["assignee_ids"])
@@ -93,6 +115,7 @@ def profile_run(bench: Bench, sample: int, forked: int, backlog: int) -> dict[st
     assert len(timer_ids) == len(deadlines)
     # The app a worker process builds from its environment (rq queue configured, system clock).
     worker_app = create_app(Config(database_url=bench.db_url, redis_url=bench.redis_url, queue_name=bench.queue))
+    together, timer_ids = timer_ids[:batched], timer_ids[batched:]
     warm, cold, waiting = timer_ids[:sample], timer_ids[sample:sample + forked], timer_ids[sample + forked:]
     runner.perform_in_app(worker_app, "bpm_server.sla.jobs.fire_timer", warm[0])  # first call: imports, caches
     profiler = cProfile.Profile()
@@ -148,6 +171,7 @@ def profile_run(bench: Bench, sample: int, forked: int, backlog: int) -> dict[st
         forked_stats.stream = out = io.StringIO()
         forked_stats.sort_stats("cumulative").print_stats(40)
         forked_cumulative = out.getvalue()
+    batch_result = profile_batches(worker_app, together, 100) if together else None
     backlog_result = pump_backlog(bench, worker_app, waiting) if waiting else None
     with worker_app.app_context():
         db.session.remove()
@@ -164,7 +188,7 @@ def profile_run(bench: Bench, sample: int, forked: int, backlog: int) -> dict[st
     return {"in_process_warm_app": {"calls": len(per_call), "per_call_s": summary(per_call)},
             "forked_like_rq_worker": {"calls": len(per_fork), "failures": failures, "per_job_s": summary(per_fork),
                                       "top_cumulative_in_horse": trim(forked_cumulative)},
-            "timers_fired": fired, "pump_with_backlog": backlog_result,
+            "timers_fired": fired, "pump_with_backlog": backlog_result, "batch_job": batch_result,
             "top_cumulative": trim(cumulative), "top_tottime": trim(tottime)}
 
 

@@ -64,14 +64,37 @@ def model_texts_of(session: Session, task_id: str | None, language: str) -> Mapp
 
 def language_of(session: Session, user: User) -> str:
     """The language of the person's notifications: Chinese unless they chose English."""
+    known = session.info.get(_LANGUAGES, {}).get(user.id)
+    if known is not None:
+        return known
     chosen = session.get(NotificationPreference, user.id)
     return texts.language_of(chosen.locale if chosen else None)
+
+
+#: session.info key: user id -> language, read at once for a batch of notices (``remember_languages``).
+_LANGUAGES = "bpm_notification_languages"
+
+
+def remember_languages(session: Session, user_ids: set[str]) -> None:
+    """Read the languages of these people with one query, for a batch of notices
+    (a person without a preference costs a query per notice otherwise). Kept
+    until ``forget_languages``; ``set_language`` keeps it true."""
+    chosen = dict(session.execute(select(NotificationPreference.user_id, NotificationPreference.locale)
+                                  .where(NotificationPreference.user_id.in_(user_ids))).all())
+    known = session.info.setdefault(_LANGUAGES, {})
+    for user_id in user_ids:
+        known[user_id] = texts.language_of(chosen.get(user_id))
+
+
+def forget_languages(session: Session) -> None:
+    session.info.pop(_LANGUAGES, None)
 
 
 def set_language(session: Session, user: User, locale: str, now: datetime) -> str:
     if locale not in texts.LANGUAGES:
         raise Invalid(f"locale must be one of {', '.join(texts.LANGUAGES)}, got {locale!r}", code="invalid_locale",
                       details={"locale": [f"one of {', '.join(texts.LANGUAGES)}"]})
+    session.info.get(_LANGUAGES, {}).pop(user.id, None)
     chosen = session.get(NotificationPreference, user.id)
     if chosen is None:
         session.add(NotificationPreference(user_id=user.id, locale=locale, updated_at=now))

@@ -2,7 +2,8 @@
 
 Commands (``commands``): ``start_instance``, ``complete_task``,
 ``deliver_message``, ``advance`` (due BPMN timers), ``finish_service_call``,
-``fire_timer`` (any due timer row, dispatched by kind) and
+``fire_timer`` (any due timer row, dispatched by kind), ``fire_timers`` (a
+batch of SLA timers together) and
 ``advance_test_clock``; the accounts' evaluation (``accounts``: ``evaluate_account``,
 ``evaluate_daily``, the daily timer's firing). Each locks the instance, loads its run, applies the
 command, runs the engine, and hands the step's outcome to the domains in a
@@ -24,10 +25,12 @@ from bpm_server.runtime.commands import (
     deliver_message,
     finish_service_call,
     fire_timer,
+    fire_timers,
     start_instance,
 )
 from bpm_server.runtime.verbs import finish_task
 
 __all__ = ["Advance", "advance", "advance_test_clock", "complete_external_task", "complete_task", "deliver_message",
-           "evaluate_account", "evaluate_daily", "finish_service_call", "finish_task", "fire_timer", "local_day",
+           "evaluate_account", "evaluate_daily", "finish_service_call", "finish_task", "fire_timer", "fire_timers",
+           "local_day",
            "start_instance"]

@@ -29,7 +29,7 @@ from bpm_server.outbound import service as outbound
 from bpm_server.runtime.accounts import fire_daily
 from bpm_server.runtime.starting import start_instance, start_version
 from bpm_server.runtime.step import load, run_step
-from bpm_server.sla import daily, start_timers, timers
+from bpm_server.sla import batch, daily, start_timers, timers
 from bpm_server.sla import service as sla
 from bpm_server.sla.models import Timer
 from bpm_server.sla.policies import START_PROCESS_TIMER
@@ -169,6 +169,12 @@ def fire_timer(session: Session, rt: Deployment, timer_id: str, now: datetime) -
     if timer.kind == daily.KIND:  # the accounts' daily evaluation
         return fire_daily(session, rt, timer, now)
     return sla.fire(session, rt, timer, now)
+
+
+def fire_timers(session: Session, rt: Deployment, timer_ids: list[str], now: datetime) -> batch.Fired:
+    """Fire a batch's stage SLA timers together, in the caller's transaction (``sla.batch``:
+    none of them moves an instance). The ids it leaves are the caller's to fire one by one."""
+    return batch.fire_batch(session, rt, timer_ids, now)
 
 
 def _start_by_timer(session: Session, rt: Deployment, timer: Timer, now: datetime) -> str:

@@ -10,12 +10,12 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bpm_server.database import new_id
@@ -35,19 +35,25 @@ def _digest(fields: dict[str, Any], prev_hash: str) -> str:
 
 
 def _hashed_fields(entry: BreachEntry) -> dict[str, Any]:
-    fields = _base_fields(entry)
-    if entry.clock_kind is not None:  # only when set, so entries from before named clocks still verify
-        fields["clock_kind"] = entry.clock_kind
+    return _fields({name: getattr(entry, name) for name in _COLUMNS})
+
+
+#: The columns an entry is made of before it is chained (seq, prev_hash and hash come from the chain).
+_COLUMNS = ("seq", "id", "kind", "breach_id", "process_instance_id", "process_model_id", "account_id", "task_id",
+            "task_name", "department", "assignee", "due_at", "breached_at", "recorded_at", "details", "clock_kind")
+
+
+def _fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What the hash covers, from an entry's columns (a row about to be inserted or one read back)."""
+    fields = {"seq": row["seq"], "id": row["id"], "kind": row["kind"], "breach_id": row["breach_id"],
+              "process_instance_id": row["process_instance_id"], "process_model_id": row["process_model_id"],
+              "account_id": row["account_id"], "task_id": row["task_id"], "task_name": row["task_name"],
+              "department": row["department"], "assignee": row["assignee"], "due_at": row["due_at"].isoformat(),
+              "breached_at": row["breached_at"].isoformat(), "recorded_at": row["recorded_at"].isoformat(),
+              "details": row["details"]}
+    if row["clock_kind"] is not None:  # only when set, so entries from before named clocks still verify
+        fields["clock_kind"] = row["clock_kind"]
     return fields
-
-
-def _base_fields(entry: BreachEntry) -> dict[str, Any]:
-    return {"seq": entry.seq, "id": entry.id, "kind": entry.kind, "breach_id": entry.breach_id,
-            "process_instance_id": entry.process_instance_id, "process_model_id": entry.process_model_id,
-            "account_id": entry.account_id, "task_id": entry.task_id, "task_name": entry.task_name,
-            "department": entry.department, "assignee": entry.assignee, "due_at": entry.due_at.isoformat(),
-            "breached_at": entry.breached_at.isoformat(), "recorded_at": entry.recorded_at.isoformat(),
-            "details": entry.details}
 
 
 @dataclass(frozen=True)
@@ -74,29 +80,53 @@ def append(session: Session, *, kind: str, breach_id: str | None, task: Any, ass
 
 
 def append_all(session: Session, new: list[NewEntry]) -> list[BreachEntry]:
-    """Chain entries in order, moving the head once: the UPDATE takes the head
-    row's lock (PostgreSQL) or the write lock (SQLite) before anything is read,
-    and RETURNING hands back the reserved range and the hash to chain from."""
+    """Chain entries in order, moving the head once (see ``_chain``)."""
     if not new:
         return []
-    last_seq, prev_hash = session.execute(
-        update(BreachLogHead).where(BreachLogHead.id == 1).values(seq=BreachLogHead.seq + len(new))
-        .returning(BreachLogHead.seq, BreachLogHead.hash)).one()
-    entries = []
-    for seq, item in enumerate(new, start=last_seq - len(new) + 1):
-        task = item.task
-        entry = BreachEntry(seq=seq, id=item.entry_id or new_id(), kind=item.kind, breach_id=item.breach_id,
-                            process_instance_id=task.process_instance_id, process_model_id=task.process_model_id,
-                            account_id=task.account_id, task_id=task.id, task_name=task.name,
-                            department=task.department_id, assignee=item.assignee, due_at=item.due_at,
-                            breached_at=item.breached_at, recorded_at=item.now, details=item.details,
-                            clock_kind=item.clock_kind, prev_hash=prev_hash, hash="")
-        entry.hash = prev_hash = _digest(_hashed_fields(entry), prev_hash)
-        entries.append(entry)
+    entries = [BreachEntry(**row) for row in _chain(session, [snapshot(item) for item in new])]
     session.add_all(entries)
-    session.execute(update(BreachLogHead).where(BreachLogHead.id == 1).values(hash=prev_hash))
     session.flush()
     return entries
+
+
+def snapshot(item: NewEntry) -> dict[str, Any]:
+    """An entry's columns as the task is now, not yet chained: a batch of timers
+    chains its entries at its end, after later timers may have changed the same task."""
+    task = item.task
+    # In UTC, as the columns give them back: the hash covers the text of each moment,
+    # so a moment with another offset would not verify once read back.
+    return {"id": item.entry_id or new_id(), "kind": item.kind, "breach_id": item.breach_id,
+            "process_instance_id": task.process_instance_id, "process_model_id": task.process_model_id,
+            "account_id": task.account_id, "task_id": task.id, "task_name": task.name,
+            "department": task.department_id, "assignee": item.assignee, "due_at": item.due_at.astimezone(UTC),
+            "breached_at": item.breached_at.astimezone(UTC), "recorded_at": item.now.astimezone(UTC),
+            "details": item.details,
+            "clock_kind": item.clock_kind}
+
+
+def append_many(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Chain snapshots (``snapshot``) in order and insert them with one statement;
+    returns how many. A storm's batch of timers moves the head once for all of them."""
+    if not rows:
+        return 0
+    # render_nulls: a NULL breach_id (a breach's own entry) must not split the rows into
+    # one statement per change of which columns are set.
+    session.execute(insert(BreachEntry).execution_options(render_nulls=True), _chain(session, rows))
+    return len(rows)
+
+
+def _chain(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give the rows their seq, prev_hash and hash. The UPDATE takes the head row's lock
+    (PostgreSQL) or the write lock (SQLite) before anything is read, and RETURNING hands
+    back the reserved range and the hash to chain from; the lock is held until commit."""
+    last_seq, prev_hash = session.execute(
+        update(BreachLogHead).where(BreachLogHead.id == 1).values(seq=BreachLogHead.seq + len(rows))
+        .returning(BreachLogHead.seq, BreachLogHead.hash)).one()
+    for seq, row in enumerate(rows, start=last_seq - len(rows) + 1):
+        row["seq"], row["prev_hash"] = seq, prev_hash
+        row["hash"] = prev_hash = _digest(_fields(row), prev_hash)
+    session.execute(update(BreachLogHead).where(BreachLogHead.id == 1).values(hash=prev_hash))
+    return rows
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,25 @@ def fire_timer(timer_id: str) -> str:
 
 
 def fire_timers(timer_ids: list[str]) -> dict[str, str]:
-    """Act on a batch of due timers, each in its own transaction.
+    """Act on a batch of due timers.
 
     The pump hands out timers due at the same moment in batches, which saves
-    a queue round trip per timer in a storm. One failing timer is rolled back
-    alone and stays unfired; the pump hands it out again after retry_after.
+    a queue round trip per timer in a storm. The batch's SLA timers fire
+    together in one transaction (``runtime.fire_timers``); the others, and all
+    of them if that transaction fails, each in its own. One failing timer is
+    rolled back alone and stays unfired; the pump hands it out again after retry_after.
     """
     rt, session = deployment(), db_session()
     outcomes: dict[str, str] = {}
-    for timer_id in timer_ids:
+    rest = timer_ids
+    try:
+        fired = runtime.fire_timers(session, rt, timer_ids, rt.clock.now())
+        session.commit()
+        outcomes, rest = dict(fired.outcomes), fired.rest
+    except Exception:  # one bad timer must not stop the others: fire them alone instead
+        session.rollback()
+        log.exception("a batch of %d timers failed together; firing them one by one", len(timer_ids))
+    for timer_id in rest:
         try:
             outcomes[timer_id] = runtime.fire_timer(session, rt, timer_id, rt.clock.now())
             session.commit()

@@ -34,7 +34,7 @@ ADVISORY_LOCK_KEY = 0x42504D54  # "BPMT"
 
 class TimerPump:
     def __init__(self, app: Flask, *, max_sleep: float = 1.0, retry_after: timedelta = timedelta(seconds=30),
-                 batch: int = 500, per_job: int = 25) -> None:
+                 batch: int = 500, per_job: int = 100) -> None:
         self.app = app
         self.per_job = per_job
         self.max_sleep = max_sleep
@@ -98,10 +98,10 @@ class TimerPump:
                 due = timers.due_timers(session, now, self.batch, only_fresh=True)
             else:
                 due = timers.due_timers(session, now, self.batch, enqueued_before=now - self.retry_after)
-            for timer in due:
-                timer.enqueued_at = now
-            session.commit()
             ids = [timer.id for timer in due]
+            # One UPDATE for the pass, not one per timer: in a storm a pass hands out hundreds.
+            timers.mark_enqueued(session, ids, now)
+            session.commit()
             for start in range(0, len(ids), self.per_job):
                 chunk = ids[start:start + self.per_job]
                 rt.jobs.enqueue("bpm_server.sla.jobs.fire_timers", chunk, job_id=f"timers-{chunk[0]}")

@@ -214,8 +214,11 @@ def clock_events(session: Session, task_id: str) -> list[SlaClockEvent]:
                                 .order_by(SlaClockEvent.id)))
 
 
-def fire(session: Session, rt: Deployment, timer: Timer, now: datetime) -> str:
-    """Act on a claimed SLA timer (warning, breach, escalation rung). Returns what happened."""
+def fire(session: Session, rt: Deployment, timer: Timer, now: datetime, *,
+         chain: list[dict[str, Any]] | None = None) -> str:
+    """Act on a claimed SLA timer (warning, breach, escalation rung). Returns what happened.
+    With ``chain``, the breach-log entries are collected there (``breaches.snapshot``) for the
+    caller to chain with a whole batch's (``batch.fire_batch``) instead of appended now."""
     if named_clocks.is_clock_timer(timer):
         return named_clocks.fire(session, rt, timer, now)
     task = session.get(HumanTask, timer.task_id)
@@ -226,16 +229,16 @@ def fire(session: Session, rt: Deployment, timer: Timer, now: datetime) -> str:
         applied = policies.apply(session, rt, task, clock, "warning", timer, now)
         return "warning: " + "; ".join(applied.actions)
     if timer.kind == "sla_breach":
-        return _breach(session, rt, task, clock, timer, now)
+        return _breach(session, rt, task, clock, timer, now, chain)
     if timer.kind == "escalation":
         applied = policies.apply(session, rt, task, clock, "breach", timer, now, level=timer.payload["level"])
-        breaches.append_all(session, policies.escalation_entries(task, clock, timer.payload.get("breach_id"),
-                                                                 applied, now))
+        _log(session, policies.escalation_entries(task, clock, timer.payload.get("breach_id"), applied, now), chain)
         return "escalation: " + "; ".join(applied.actions)
     raise ValueError(f"timer kind {timer.kind!r} is not an SLA timer")
 
 
-def _breach(session: Session, rt: Deployment, task: HumanTask, clock: SlaClock, timer: Timer, now: datetime) -> str:
+def _breach(session: Session, rt: Deployment, task: HumanTask, clock: SlaClock, timer: Timer, now: datetime,
+            chain: list[dict[str, Any]] | None) -> str:
     if clock.breached_at is not None:  # one breach per task, ever
         return "already breached"
     clock.breached_at = timer.due_at
@@ -250,8 +253,15 @@ def _breach(session: Session, rt: Deployment, task: HumanTask, clock: SlaClock, 
     breach = breaches.NewEntry(kind="breach", breach_id=None, entry_id=breach_id, task=task, assignee=assignee,
                                due_at=task.due_at or timer.due_at, breached_at=timer.due_at, now=now,
                                details={"sla": clock.length, "anchor": clock.anchor, "policy": clock.policy})
-    breaches.append_all(session, [breach, *policies.escalation_entries(task, clock, breach_id, applied, now)])
+    _log(session, [breach, *policies.escalation_entries(task, clock, breach_id, applied, now)], chain)
     return "breach logged: " + "; ".join(applied.actions)
+
+
+def _log(session: Session, entries: list[breaches.NewEntry], chain: list[dict[str, Any]] | None) -> None:
+    if chain is None:
+        breaches.append_all(session, entries)
+    else:
+        chain.extend(breaches.snapshot(entry) for entry in entries)
 
 
 def _username(session: Session, user_id: str | None) -> str | None:

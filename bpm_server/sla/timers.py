@@ -80,6 +80,13 @@ def due_timers(session: Session, now: datetime, limit: int = 500, *, enqueued_be
     return list(session.scalars(query.order_by(Timer.due_at, Timer.created_at).limit(limit)))
 
 
+def mark_enqueued(session: Session, timer_ids: list[str], now: datetime) -> None:
+    """Note that these timers were handed to the queue (the pump re-hands them after retry_after)."""
+    if timer_ids:
+        session.execute(update(Timer).where(Timer.id.in_(timer_ids)).values(enqueued_at=now)
+                        .execution_options(synchronize_session=False))
+
+
 def next_due(session: Session, retry_after: timedelta | None = None) -> datetime | None:
     """When the pump has something to do next: the earliest timer not yet handed
     to the queue, or (with ``retry_after``) the moment a handed-out one that

@@ -181,6 +181,12 @@ def note_version(session: Session, instance: ProcessInstance) -> None:
     _versions_seen(session)[instance.id] = instance.version_id
 
 
+def note_versions(session: Session, instance_ids: set[str]) -> None:
+    """Read the versions of many instances with one query (a batch of timers about their tasks)."""
+    _versions_seen(session).update(session.execute(select(ProcessInstance.id, ProcessInstance.version_id)
+                                                   .where(ProcessInstance.id.in_(instance_ids))).all())
+
+
 def record_completion(instance: ProcessInstance, task: HumanTask, user: User, data: Mapping[str, Any],
                       now: datetime) -> None:
     """The task row as completed by ``user``, next in the instance's history."""
