@@ -19,12 +19,12 @@ from bpm_server.modeling.models import ProcessModel
 from bpm_server.sla import breaches
 from bpm_server.tasks import inbox as inbox_service
 from bpm_server.web.account_charts import scatter, trend
+from bpm_server.web.labels import TIER_LABELS
 from bpm_server.web.session import page_blueprint, page_requires
 
 blp = page_blueprint("account_pages", __name__)
 VIEWERS = ("staff", "process_owner", "auditor")
 MAX_INSTANCES = 200
-TIER_LABELS = {"strategic": _l("Strategic"), "key": _l("Key"), "standard": _l("Standard")}
 BAND_LABELS = {"healthy": _l("Healthy"), "watch": _l("Watch"), "at_risk": _l("At risk"), "unknown": _l("No data")}
 QUADRANT_LABELS = {"star": _l("Star"), "cash_cow": _l("Cash cow"), "potential": _l("Potential"),
                    "problem": _l("Problem")}

@@ -140,7 +140,10 @@ def test_a_change_to_a_missing_department_is_422(people) -> None:
 
 def test_an_admin_creates_departments_and_sets_and_clears_the_lead(people) -> None:
     response = people["admin"].post("/api/v1/departments", json={"id": "legal", "name": "法务部"})
-    assert response.status_code == 201 and response.get_json() == {"id": "legal", "name": "法务部", "lead": None}
+    assert response.status_code == 201 and response.get_json() == {"id": "legal", "name": "法务部", "name_en": None,
+                                                                   "lead": None}
+    response = _patch(people["admin"], "/api/v1/departments/legal", {"name_en": "Legal"})
+    assert response.status_code == 200 and response.get_json()["name_en"] == "Legal"
     assert people["admin"].post("/api/v1/departments", json={"id": "legal"}).status_code == 409
     assert people["sales2"].get("/api/v1/tasks/breach-forecast").status_code == 403  # not a lead yet
     response = _patch(people["admin"], "/api/v1/departments/sales", {"lead": "sales2"})
@@ -154,10 +157,14 @@ def test_an_admin_creates_departments_and_sets_and_clears_the_lead(people) -> No
     assert response.status_code == 200 and response.get_json()["lead"] is None
     assert _patch(people["admin"], "/api/v1/departments/nowhere", {"name": "x"}).status_code == 404
     assert _patch(people["sales"], "/api/v1/departments/sales", {"lead": "sales"}).status_code == 403
-    changes = _audit(people, "department.update")
-    assert [(e["details"]["before"]["lead"], e["details"]["after"]["lead"]) for e in reversed(changes)] == [
-        (None, "sales2"), ("sales2", None)]
-    assert [e["object_id"] for e in _audit(people, "department.create")] == ["legal"]
+    # (models sync created and named the catalogue's departments first: the admin's changes follow)
+    changes = [e for e in _audit(people, "department.update") if e["actor"] == "admin"]
+    assert [(e["object_id"], e["details"]["after"]["name_en"], e["details"]["after"]["lead"])
+            for e in reversed(changes)] == [("legal", "Legal", None), ("sales", "Sales", "sales2"),
+                                            ("sales", "Sales", None)]
+    created = _audit(people, "department.create")
+    assert [e["object_id"] for e in created if e["actor"] == "admin"] == ["legal"]
+    assert {e["object_id"] for e in created if e["actor"] == "models sync"} >= {"sales", "finance", "it"}
 
 
 # --------------------------------------------------------------------------- sessions stop at once
