@@ -80,3 +80,9 @@ def action_text(action: str) -> str:
     if found := _START.fullmatch(action):
         return _("Asked to start %(process)s", process=model_name(found["model"]))
     return action
+
+
+def actions_text(actions: list[str]) -> str:
+    """A rung's actions, each said again, in one line (a fullwidth semicolon between them in Chinese)."""
+    separator = "; " if current_language() == "en" else "\uff1b"  # fullwidth: it carries its own space
+    return separator.join(action_text(action) for action in actions)

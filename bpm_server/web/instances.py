@@ -29,7 +29,7 @@ from bpm_server.sla.models import SlaClock
 from bpm_server.tasks import service as task_service
 from bpm_server.tasks.models import HumanTask
 from bpm_server.web.breaches import KIND_LABELS
-from bpm_server.web.escalation_texts import action_text
+from bpm_server.web.escalation_texts import actions_text
 from bpm_server.web.i18n import current_language, datetime_filter, working_duration_filter
 from bpm_server.web.labels import department_name, person_name
 from bpm_server.web.session import page_blueprint, page_requires
@@ -145,7 +145,7 @@ def _detail(event: sla_timeline.ClockEvent) -> str | None:
         label = KIND_LABELS.get(event.clock_kind or "")
         parts.append(_("%(kind)s clock %(name)s", kind=label or event.clock_kind, name=event.clock))
     if event.actions:
-        parts.append("; ".join(action_text(action) for action in event.actions))
+        parts.append(actions_text(list(event.actions)))
     if event.due_at and event.kind in ("clock_started", "resume", "due_moved"):
         parts.append(_("due %(when)s", when=datetime_filter(event.due_at)))
     return " · ".join(parts) or None
