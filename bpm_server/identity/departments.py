@@ -29,6 +29,7 @@ from bpm_server.identity.models import Department
 
 CATALOG_FILE = "departments.json"
 ENGLISH = "en"
+DEFAULT_LOCALE = "zh_CN"  # the language of ``name``
 
 
 def label(department: Department | None, code: str, locale: str) -> str:

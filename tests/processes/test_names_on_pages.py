@@ -5,6 +5,8 @@ the escalation rungs of the breach log said again in the reader's language, with
 named, from the English sentences the hash-chained entries keep."""
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 import pytest
@@ -82,6 +84,9 @@ def test_the_breach_log_names_the_department_and_says_what_each_rung_did(named, 
     actions = " | ".join(_cells(en, "breach-action"))
     assert "Reassigned to 周强" in actions and "Priority raised to 1" in actions
     assert "Notified the account owner: 李娜" in actions
+    exported = named["auditor"].get("/api/v1/sla/breaches?format=csv").get_data(as_text=True)
+    [row] = csv.DictReader(io.StringIO(exported))
+    assert (row["department"], row["department_name"]) == ("sales", "销售部")  # the code kept, the name beside it
     with synced_app.app_context():  # what is shown is read from the entries, never written back
         assert breaches.verify(db.session).intact
 
