@@ -8,6 +8,7 @@ shown as written, so a department nobody named still shows its code.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, g
@@ -18,6 +19,8 @@ from bpm_server.database import db
 from bpm_server.identity import departments
 from bpm_server.identity.models import User
 from bpm_server.modeling.catalogs import ModelTexts
+from bpm_server.tasks import service as task_service
+from bpm_server.tasks.models import HumanTask
 from bpm_server.web.i18n import current_language
 
 TIER_LABELS = {"strategic": _l("Strategic"), "key": _l("Key"), "standard": _l("Standard")}
@@ -65,6 +68,16 @@ def person_name(username: str | None) -> str:
     names: dict[str, str] = _cached("people", lambda: dict(db.session.execute(
         select(User.username, User.display_name)).tuples().all()))
     return names.get(username, username)
+
+
+def stage_titles(task_ids: Iterable[str | None]) -> dict[str, str]:
+    """Task id -> its stage title in the reader's language (through its instance's version's
+    messages file), for rows that carry only a task id and an element id (breach entries)."""
+    wanted = {task_id for task_id in task_ids if task_id}
+    if not wanted:
+        return {}
+    rows = db.session.scalars(select(HumanTask).where(HumanTask.id.in_(wanted)))
+    return task_service.titles_in(db.session, rows, current_language())
 
 
 def init_labels(app: Flask) -> None:

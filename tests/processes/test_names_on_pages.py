@@ -101,3 +101,12 @@ def test_the_instance_timeline_says_the_rungs_in_the_readers_language(named, syn
     assert "reassigned to sales2" not in zh and "<td>sales</td>" not in zh and "<strong>sales2</strong>" not in zh
     en = owner.get(f"/instances/{instance_id}?lang=en").get_data(as_text=True)
     assert "Reassigned to 周强" in en and "Project kickoff is waiting for Sales" in en
+
+
+def test_the_account_page_names_the_late_stage_and_its_department(named, synced_app: Flask) -> None:
+    _breached_kickoff(named)
+    page = page_client(synced_app, "sales").get("/accounts/GAMMA").get_data(as_text=True)
+    assert '<tr data-testid="breach-row"><td>项目启动</td><td>销售部</td>' in page
+    assert '<tr data-testid="late-row"><td>项目启动</td><td>大客户新项目</td><td>销售部</td>' in page
+    english = page_client(synced_app, "sales").get("/accounts/GAMMA?lang=en").get_data(as_text=True)
+    assert '<tr data-testid="breach-row"><td>Project kickoff</td><td>Sales</td>' in english
