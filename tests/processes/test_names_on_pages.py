@@ -110,3 +110,9 @@ def test_the_account_page_names_the_late_stage_and_its_department(named, synced_
     assert '<tr data-testid="late-row"><td>项目启动</td><td>大客户新项目</td><td>销售部</td>' in page
     english = page_client(synced_app, "sales").get("/accounts/GAMMA?lang=en").get_data(as_text=True)
     assert '<tr data-testid="breach-row"><td>Project kickoff</td><td>Sales</td>' in english
+
+
+def test_the_start_page_offers_models_by_their_names(named, synced_app: Flask) -> None:
+    browser = page_client(synced_app, "sales")
+    assert ">大客户新项目</option>" in browser.get("/processes/start").get_data(as_text=True)
+    assert ">New key-account project</option>" in browser.get("/processes/start?lang=en").get_data(as_text=True)
