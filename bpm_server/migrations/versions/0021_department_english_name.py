@@ -15,11 +15,11 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE, not batch mode: SQLite adds and drops a plain column in place (3.35+),
+# while batch mode would copy and drop the department table, which users' rows refer to.
 def upgrade() -> None:
-    with op.batch_alter_table('department') as batch:
-        batch.add_column(sa.Column('name_en', sa.String(length=200), nullable=True))
+    op.add_column('department', sa.Column('name_en', sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('department') as batch:
-        batch.drop_column('name_en')
+    op.drop_column('department', 'name_en')
