@@ -2,6 +2,7 @@
 in the reader's language, as Jinja filters::
 
     {{ task.department_id|department }}   {{ task.process_model_id|model_name }}   {{ account.tier|tier }}
+    {{ row.assignee|person }}   (a username, as breach entries keep it)
 
 Each lookup table is read once per request (kept on ``flask.g``); an unknown code is
 shown as written, so a department nobody named still shows its code.
@@ -81,4 +82,5 @@ def stage_titles(task_ids: Iterable[str | None]) -> dict[str, str]:
 
 
 def init_labels(app: Flask) -> None:
-    app.jinja_env.filters.update(department=department_name, model_name=model_name, tier=tier_label)
+    app.jinja_env.filters.update(department=department_name, model_name=model_name, tier=tier_label,
+                                 person=person_name)

@@ -15,7 +15,7 @@ from flask import Flask
 from bpm_server.database import db
 from bpm_server.identity.models import Department, User
 from bpm_server.sla import breaches
-from tests.api.flows import start_project
+from tests.api.flows import open_task, start_project
 from tests.support import move_clock, page_client
 
 
@@ -116,3 +116,12 @@ def test_the_start_page_offers_models_by_their_names(named, synced_app: Flask) -
     browser = page_client(synced_app, "sales")
     assert ">大客户新项目</option>" in browser.get("/processes/start").get_data(as_text=True)
     assert ">New key-account project</option>" in browser.get("/processes/start?lang=en").get_data(as_text=True)
+
+
+def test_the_breach_log_names_who_held_the_stage(named, synced_app: Flask) -> None:
+    instance = start_project(named["sales"], "GAMMA")
+    task = open_task(named["sales"], instance["id"], "kickoff")
+    assert named["sales"].post(f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    move_clock(named["admin"], "2026-03-04T10:00:00+08:00")  # breached while sales held it
+    page = page_client(synced_app, "auditor").get("/breaches").get_data(as_text=True)
+    assert _cells(page, "breach-assignee") == ["李娜"]  # the entry keeps the username "sales"
