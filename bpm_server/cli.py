@@ -108,6 +108,7 @@ def sync() -> None:
     """Load process_models/ and forms/ as new versions where their content changed."""
     from bpm_server.database import db as database
     from bpm_server.errors import AppError
+    from bpm_server.identity.departments import CATALOG_FILE, sync_catalog
     from bpm_server.modeling.service import sync_from_disk
     from bpm_server.sla import start_timers
     from bpm_server.sla.policies import sync_file
@@ -116,6 +117,7 @@ def sync() -> None:
     rt = app.extensions["bpm"]
     with app.app_context():
         try:
+            departments = sync_catalog(database.session, rt.config.models_dir / CATALOG_FILE, now=rt.clock.now())
             report = sync_from_disk(database.session, rt.config.models_dir, rt.config.forms_dir, now=rt.clock.now())
             start_timers.arm_all(database.session, rt.evaluator, rt.clock.now())
             policies = sync_file(database.session, rt.config.models_dir / "escalation-policies.json",
@@ -124,6 +126,8 @@ def sync() -> None:
         except AppError as exc:
             database.session.rollback()
             _fail(exc.message, exc.details)
+    for code in departments:
+        click.echo(f"department named: {code}")
     for name in report.forms_changed:
         click.echo(f"form updated: {name}")
     for name in report.versions_created:

@@ -15,6 +15,7 @@ from bpm_server.accounts.service import upsert_account
 from bpm_server.accounts.signals import record_signal
 from bpm_server.database import db
 from bpm_server.extensions import Deployment
+from bpm_server.identity.departments import CATALOG_FILE, sync_catalog
 from bpm_server.identity.models import Department
 from bpm_server.identity.service import add_user, find_user, issue_token
 from bpm_server.instances.service import list_instances
@@ -81,6 +82,8 @@ def seed(app: Flask) -> list[str]:
     rt = app.extensions["bpm"]
     now = rt.clock.now()
     lines = []
+    # Named before anyone joins them, so no department of the demo shows as its bare code.
+    sync_catalog(session, rt.config.models_dir / CATALOG_FILE, now=now, actor="demo")
     for username, department, roles, display in DEMO_USERS:
         user = find_user(session, username) or add_user(
             session, username, department=department, roles=roles, password=DEMO_PASSWORD,

@@ -194,6 +194,7 @@ def app(config: Config, clock: SettableClock) -> Iterator[Flask]:
 @pytest.fixture
 def synced_app(app: Flask) -> Flask:
     """The app with process_models/ and forms/ synced, as after ``bpm-server models sync``."""
+    from bpm_server.identity.departments import CATALOG_FILE, sync_catalog
     from bpm_server.modeling.service import sync_from_disk
     from bpm_server.sla.policies import sync_file
 
@@ -201,6 +202,7 @@ def synced_app(app: Flask) -> Flask:
 
     def sync() -> None:
         with app.app_context():
+            sync_catalog(db.session, rt.config.models_dir / CATALOG_FILE, now=rt.clock.now())
             sync_from_disk(db.session, rt.config.models_dir, rt.config.forms_dir, now=rt.clock.now())
             sync_file(db.session, rt.config.models_dir / "escalation-policies.json", now=rt.clock.now())
             db.session.commit()

@@ -15,7 +15,10 @@ class Department(Model):
     __tablename__ = "department"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # code, e.g. "finance"
+    # What pages show: ``name`` in Chinese (the default language), ``name_en`` in English.
+    # A department nobody named has its code as ``name`` and no English name.
     name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lead_user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 

@@ -285,8 +285,10 @@ def department(session: Session, code: str) -> Department:
 
 
 def save_department(session: Session, actor: str, code: str, *, now: datetime, name: str | None = None,
-                    lead: str | None = None, clear_lead: bool = False, create: bool = False) -> Department:
-    """Create (``create``) or change a department's name and lead; audited with before and after."""
+                    name_en: str | None = None, lead: str | None = None, clear_lead: bool = False,
+                    create: bool = False) -> Department:
+    """Create (``create``) or change a department's names (Chinese, English) and lead; audited with
+    before and after."""
     existing = session.get(Department, code)
     if create:
         if existing is not None:
@@ -300,9 +302,11 @@ def save_department(session: Session, actor: str, code: str, *, now: datetime, n
     elif existing is None:
         raise NotFound(f"department {code!r} does not exist", code="unknown_department")
     else:
-        before = {"name": existing.name, "lead": _username(session, existing.lead_user_id)}
+        before = {"name": existing.name, "name_en": existing.name_en, "lead": _username(session, existing.lead_user_id)}
     if name is not None:
         existing.name = name
+    if name_en is not None:
+        existing.name_en = name_en
     if lead is not None:
         person = find_user(session, lead)
         if person is None or not person.active:
@@ -311,7 +315,7 @@ def save_department(session: Session, actor: str, code: str, *, now: datetime, n
     elif clear_lead:
         existing.lead_user_id = None
     session.flush()
-    after = {"name": existing.name, "lead": _username(session, existing.lead_user_id)}
+    after = {"name": existing.name, "name_en": existing.name_en, "lead": _username(session, existing.lead_user_id)}
     if after != before:
         audit(session, actor=actor, action="department.create" if create else "department.update",
               object_type="department", object_id=code, now=now, before=before, after=after)

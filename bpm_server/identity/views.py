@@ -212,20 +212,26 @@ def reactivate_user(username: str):
     return service.set_active(db_session(), current_user().username, username, True, now=deployment().clock.now())
 
 
+_NAME_EN = {"description": "the name English readers see; none: they see the code"}
+
+
 class DepartmentSchema(Schema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     name = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    name_en = fields.String(allow_none=True, metadata=_NAME_EN)
     lead = fields.Function(lambda d: service.lead_username(db_session(), d), dump_only=True)
 
 
 class NewDepartmentSchema(Schema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     name = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    name_en = fields.String(load_default=None, validate=validate.Length(min=1, max=200), metadata=_NAME_EN)
     lead = fields.String(load_default=None, metadata={"description": "username of the lead"})
 
 
 class DepartmentChangeSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
+    name_en = fields.String(validate=validate.Length(min=1, max=200), metadata=_NAME_EN)
     lead = fields.String(allow_none=True, metadata={"description": "username of the lead; null: no lead"})
 
 
@@ -249,7 +255,8 @@ def list_departments():
 def create_department(body: dict):
     """Create a department (admins); audited."""
     return service.save_department(db_session(), current_user().username, body["id"], name=body["name"],
-                                   lead=body["lead"], create=True, now=deployment().clock.now())
+                                   name_en=body["name_en"], lead=body["lead"], create=True,
+                                   now=deployment().clock.now())
 
 
 @blp.route("/departments/<department_id>", methods=["PATCH"])
@@ -259,5 +266,6 @@ def create_department(body: dict):
 def change_department(body: dict, department_id: str):
     """Rename a department or change its lead (`"lead": null` removes the lead); audited with before and after."""
     return service.save_department(db_session(), current_user().username, department_id, name=body.get("name"),
-                                   lead=body.get("lead"), clear_lead="lead" in body and body["lead"] is None,
+                                   name_en=body.get("name_en"), lead=body.get("lead"),
+                                   clear_lead="lead" in body and body["lead"] is None,
                                    now=deployment().clock.now())

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bpm_server.database import new_id
 from bpm_server.errors import Invalid, NotFound
 from bpm_server.extensions import deployment
+from bpm_server.identity import departments
 from bpm_server.identity.models import User
 from bpm_server.notifications import texts
 from bpm_server.notifications.channels import dispatch
@@ -48,7 +49,10 @@ class InAppNotifier:
         title, body = message.title, message.body
         if message.params is not None and texts.knows(message.kind, message.params):
             title, body = texts.render(message.kind, message.params, language,
-                                       model_texts_of(session, message.task_id, language))
+                                       model_texts_of(session, message.task_id, language),
+                                       # read only for a text that names a department
+                                       departments.names(session, language) if "department_id" in message.params
+                                       else None)
         notification = Notification(id=new_id(), user_id=user.id, kind=message.kind, title=title[:300],
                                     body=body, task_id=message.task_id, params=message.params, created_at=now)
         session.add(notification)

@@ -87,14 +87,20 @@ MODEL_TEXTS = ("title", "from_title")
 
 
 def render(kind: str, params: Mapping[str, Any], language: str | None = DEFAULT_LANGUAGE,
-           model_texts: Mapping[str, str] | None = None) -> tuple[str, str]:
+           model_texts: Mapping[str, str] | None = None,
+           department_names: Mapping[str, str] | None = None) -> tuple[str, str]:
     """(title, body) of a notification of ``kind`` in ``language`` (Chinese when unknown);
-    ``model_texts``: the task's model's translations into that language, for its stage titles."""
+    ``model_texts``: the task's model's translations into that language, for its stage titles;
+    ``department_names``: departments' names in that language by code, for a ``department``
+    parameter that came with its ``department_id``."""
     title, body = _TEXTS[template_of(kind, params)]
     with force_locale(language_of(language)):
         values = _Blank({key: _shown(key, (model_texts or {}).get(value, value)
                                      if key in MODEL_TEXTS and isinstance(value, str) else value)
                          for key, value in params.items()})
+        code = params.get("department_id")
+        if department_names and isinstance(code, str) and code in department_names:
+            values["department"] = department_names[code]
         return str(title) % values, str(body) % values
 
 

@@ -24,7 +24,7 @@ from bpm_server.sla.models import BreachEntry, BreachLogHead
 GENESIS = "0" * 64
 CSV_COLUMNS = ["id", "process_instance_id", "process_model_id", "account_id", "task_name", "department",
                "assignee", "due_at", "breached_at", "completed_at", "late_working_hours", "escalations",
-               "kind", "clock"]
+               "kind", "clock", "department_name"]
 #: What the log calls a breach of a stage's own SLA (``clock_kind`` NULL): ready to completed.
 DEFAULT_KIND = "resolution"
 
@@ -234,13 +234,16 @@ def _view(breach: BreachEntry, follow_ups: Iterable[BreachEntry]) -> dict[str, A
             "escalations": escalations}
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def to_csv(rows: list[dict[str, Any]], department_names: Mapping[str, str] | None = None) -> str:
+    """The rows as CSV; ``department_names``: code -> name, for the ``department_name`` column
+    beside the code (a department not in it is named by its code)."""
+    names = department_names or {}
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         escalations = "; ".join(f"L{e['level']} {e['event']}: " + ", ".join(e["actions"]) for e in row["escalations"])
-        values = {**row, "escalations": escalations}
+        values = {**row, "escalations": escalations, "department_name": names.get(row["department"], row["department"])}
         writer.writerow([_cell(values.get(c)) for c in CSV_COLUMNS])
     return out.getvalue()
 

@@ -40,6 +40,8 @@ def deactivate(session: Session, rt: Deployment, actor: User, username: str, *,
         department = session.get(Department, department_id)
         params = {"count": len(tasks), "person": f"{user.display_name} ({username})", "actor": actor.display_name,
                   "department": department.name if department else department_id,
+                  # said again in each reader's language (notifications.texts.render)
+                  "department_id": department_id,
                   "tasks": "; ".join(f"{t.title} ({t.account_id})" for t in tasks)}
         rt.notifier.notify(session, lead, Message("tasks_returned", *render("tasks_returned", params),
                                                   tasks[0].id if len(tasks) == 1 else None, params=params), now)

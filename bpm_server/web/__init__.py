@@ -17,10 +17,12 @@ from bpm_server.extensions import deployment
 from bpm_server.web.accounts import blp as account_pages
 from bpm_server.web.breaches import blp as breaches
 from bpm_server.web.dashboard import blp as dashboard
+from bpm_server.web.escalation_texts import actions_text
 from bpm_server.web.i18n import init_i18n
 from bpm_server.web.inbox import blp as inbox
 from bpm_server.web.incidents import blp as incident_pages
 from bpm_server.web.instances import blp as instance_pages
+from bpm_server.web.labels import init_labels
 from bpm_server.web.leads import blp as leads
 from bpm_server.web.modeler import blp as modeler
 from bpm_server.web.session import blp as session
@@ -41,6 +43,8 @@ def _page_blueprints() -> list[Blueprint]:
 
 def register_pages(app: Flask) -> None:
     init_i18n(app)
+    init_labels(app)
+    app.jinja_env.filters.update(escalation_actions=actions_text)
     init_session(app)
     app.jinja_env.globals.update(due_provisional=due_provisional, unread_notifications=unread_notifications)
     for blueprint in _page_blueprints():

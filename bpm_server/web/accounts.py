@@ -19,12 +19,12 @@ from bpm_server.modeling.models import ProcessModel
 from bpm_server.sla import breaches
 from bpm_server.tasks import inbox as inbox_service
 from bpm_server.web.account_charts import scatter, trend
+from bpm_server.web.labels import TIER_LABELS, stage_titles
 from bpm_server.web.session import page_blueprint, page_requires
 
 blp = page_blueprint("account_pages", __name__)
 VIEWERS = ("staff", "process_owner", "auditor")
 MAX_INSTANCES = 200
-TIER_LABELS = {"strategic": _l("Strategic"), "key": _l("Key"), "standard": _l("Standard")}
 BAND_LABELS = {"healthy": _l("Healthy"), "watch": _l("Watch"), "at_risk": _l("At risk"), "unknown": _l("No data")}
 QUADRANT_LABELS = {"star": _l("Star"), "cash_cow": _l("Cash cow"), "potential": _l("Potential"),
                    "problem": _l("Problem")}
@@ -86,4 +86,5 @@ def account(account_id: str) -> Any:
                            placement=placement, signals=signals.history(session, account_id, limit=30),
                            firings=rules.firings(session, account_id, limit=30), labels=LABELS,
                            rule_names={v.rule_id: v.name for v in rules.current_versions(session)},
-                           model_names=dict(session.execute(select(ProcessModel.id, ProcessModel.name)).tuples().all()))
+                           model_names=dict(session.execute(select(ProcessModel.id, ProcessModel.name)).tuples().all()),
+                           titles=stage_titles([t.id for t in open_tasks] + [b["task_id"] for b in history]))

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from bpm_server.database import db
 from bpm_server.extensions import deployment
+from bpm_server.identity import departments
 from bpm_server.identity.models import Department
 from bpm_server.modeling.catalogs import ModelTexts
 from bpm_server.modeling.models import ProcessModel
@@ -104,7 +105,8 @@ def breach_log() -> str:
     choices = {
         "models": [(m, model_names.get(m, m))
                    for m in session.scalars(select(ProcessModel.id).order_by(ProcessModel.id))],
-        "departments": [(d.id, d.name) for d in session.scalars(select(Department).order_by(Department.id))],
+        "departments": [(d.id, departments.label(d, d.id, language))
+                        for d in session.scalars(select(Department).order_by(Department.id))],
     }
     return render_template("breaches/log.html", args=args, errors=period.errors, rows=rows, total=total, page=page,
                            pages=pages, csv_url=csv_url, chain=chain, chain_checked_at=checked_at, kinds=KIND_LABELS,

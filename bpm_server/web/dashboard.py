@@ -20,6 +20,7 @@ from bpm_server.sla import stats as sla_stats
 from bpm_server.sla import trends as sla_trends
 from bpm_server.web.breaches import KIND_LABELS
 from bpm_server.web.i18n import current_language
+from bpm_server.web.labels import department_name
 from bpm_server.web.session import LEAD, page_blueprint, page_requires
 
 blp = page_blueprint("dashboard", __name__)
@@ -69,7 +70,7 @@ def work_rows(open_work: list[sla_stats.OpenWork]) -> list[dict[str, Any]]:
     """Open stages per department, stacked by SLA state, on the largest department's scale."""
     scale = max([w.total for w in open_work] + [1])
     names = {"on_time": _("on time"), "warning": _("warning"), "breached": _("breached"), "no_sla": _("no SLA")}
-    return [{"label": w.name, "text": str(w.total),
+    return [{"label": department_name(w.department), "text": str(w.total),
              "segments": [{"value": getattr(w, state) / scale, "color": COLORS[state],
                            "title": f"{names[state]}: {getattr(w, state)}"}
                           for state in ("breached", "warning", "on_time", "no_sla") if getattr(w, state)]}
@@ -120,7 +121,7 @@ def dashboard() -> str:
             overall=_percent(sum(s.on_time for s in result.stages) / with_sla if with_sla else None),
             completed=sum(s.completed for s in result.stages),
             stage_rates=rate_rows(result.stages, stage_title),
-            department_rates=rate_rows(result.departments, lambda d: d.name),
+            department_rates=rate_rows(result.departments, lambda d: department_name(d.department)),
             times=times, time_scale=time_scale, work=work_rows(result.open_work),
             open_total=sum(w.total for w in result.open_work),
             trends=sla_trends.weekly(session, rt.calendar, start=start, end=end, process_model_id=model_id)

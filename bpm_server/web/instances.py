@@ -20,16 +20,18 @@ from sqlalchemy import select
 
 from bpm_server.database import db
 from bpm_server.extensions import deployment
-from bpm_server.identity.models import Department
 from bpm_server.instances import service as instances
 from bpm_server.instances.models import ProcessInstance
 from bpm_server.modeling.models import ProcessModelVersion
 from bpm_server.sla import timeline as sla_timeline
 from bpm_server.sla.calendar import BusinessCalendar
 from bpm_server.sla.models import SlaClock
+from bpm_server.tasks import service as task_service
 from bpm_server.tasks.models import HumanTask
 from bpm_server.web.breaches import KIND_LABELS
-from bpm_server.web.i18n import datetime_filter, working_duration_filter
+from bpm_server.web.escalation_texts import actions_text
+from bpm_server.web.i18n import current_language, datetime_filter, working_duration_filter
+from bpm_server.web.labels import department_name, person_name
 from bpm_server.web.session import page_blueprint, page_requires
 
 blp = page_blueprint("instance_pages", __name__)
@@ -57,7 +59,7 @@ def on_behalf(who: str | None, task: HumanTask) -> str | None:
     """委托: "X 代 Y" when ``who`` holds (or held) the task for someone else."""
     if who is None or task.on_behalf_of is None:
         return who
-    return _("%(who)s on behalf of %(whom)s", who=who, whom=task.on_behalf_of.username)
+    return _("%(who)s on behalf of %(whom)s", who=who, whom=task.on_behalf_of.display_name)
 
 
 def stage_rows(tasks: list[HumanTask], clocks: dict[str, SlaClock], calendar: BusinessCalendar,
@@ -67,7 +69,7 @@ def stage_rows(tasks: list[HumanTask], clocks: dict[str, SlaClock], calendar: Bu
     for task in tasks:
         clock = clocks.get(task.id)
         if task.state == "completed":
-            who = on_behalf(task.completed_by.username if task.completed_by else None, task)
+            who = on_behalf(task.completed_by.display_name if task.completed_by else None, task)
             completed_at = cast(datetime, task.completed_at)  # set on every completed task
             if task.due_at is None:
                 rows.append(StageRow(task, "none", who))
@@ -77,7 +79,7 @@ def stage_rows(tasks: list[HumanTask], clocks: dict[str, SlaClock], calendar: Bu
                 rows.append(StageRow(task, "late", who, working_late=calendar.working_time_between(
                     task.due_at, completed_at)))
             continue
-        who = on_behalf(task.assignee.username if task.assignee else None, task)
+        who = on_behalf(task.assignee.display_name if task.assignee else None, task)
         if clock is not None and clock.state == "paused":
             rows.append(StageRow(task, "paused", who))
         elif task.due_at is None:
@@ -104,18 +106,19 @@ def diagram_marks(rows: list[StageRow]) -> dict[str, list[str]]:
 def timeline(session: Any, instance: ProcessInstance, tasks: list[HumanTask]) -> list[Event]:
     """Who did what and when: start, stages ready/claimed/completed, their SLA clocks (started,
     paused, resumed, moved, warned, breached, each escalation rung), the end."""
-    departments = dict(session.execute(select(Department.id, Department.name)).all())
     by_id = {t.id: t for t in tasks}
+    titles = task_service.titles_in(session, tasks, current_language())  # the stage as its reader calls it
     shown = []
     for event in sla_timeline.instance_timeline(session, instance, deployment().calendar, tasks):
         task = by_id.get(event.task_id or "")
-        where = departments.get(task.department_id, task.department_id) if task else ""
-        shown.append(Event(event.at, event.kind, event.actor, _describe(event, where), _detail(event)))
+        where = department_name(task.department_id) if task else ""
+        stage = titles.get(event.task_id or "", event.stage or "")
+        shown.append(Event(event.at, event.kind, person_name(event.actor) or None, _describe(event, where, stage),
+                           _detail(event)))
     return shown
 
 
-def _describe(event: sla_timeline.ClockEvent, department: str) -> str:
-    stage = event.stage or ""
+def _describe(event: sla_timeline.ClockEvent, department: str, stage: str) -> str:
     texts = {
         "started": lambda: _("Process started"),
         "ready": lambda: _("%(stage)s is waiting for %(department)s", stage=stage, department=department),
@@ -142,7 +145,7 @@ def _detail(event: sla_timeline.ClockEvent) -> str | None:
         label = KIND_LABELS.get(event.clock_kind or "")
         parts.append(_("%(kind)s clock %(name)s", kind=label or event.clock_kind, name=event.clock))
     if event.actions:
-        parts.append(", ".join(event.actions))
+        parts.append(actions_text(list(event.actions)))
     if event.due_at and event.kind in ("clock_started", "resume", "due_moved"):
         parts.append(_("due %(when)s", when=datetime_filter(event.due_at)))
     return " · ".join(parts) or None

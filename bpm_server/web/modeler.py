@@ -20,12 +20,14 @@ from bpm_server.accounts.models import TIERS
 from bpm_server.database import db
 from bpm_server.errors import AppError, Invalid
 from bpm_server.extensions import deployment
+from bpm_server.identity import departments
 from bpm_server.identity.auth import current_user
 from bpm_server.identity.models import Department
 from bpm_server.modeling import management, service
 from bpm_server.modeling.files import model_upload
 from bpm_server.modeling.models import FormDefinition, ProcessModel, ProcessModelVersion
 from bpm_server.sla.models import EscalationPolicy
+from bpm_server.web.i18n import current_language
 from bpm_server.web.session import error_page, page_blueprint, page_requires
 
 BPMN_JS_DIST = Path(__file__).resolve().parent / "frontend" / "node_modules" / "bpmn-js" / "dist"
@@ -155,8 +157,8 @@ def edit(model_id: str, number: int) -> Any:
         ProcessModelVersion.process_model_id == model_id).order_by(ProcessModelVersion.version.desc()).limit(1))
     running = service.instance_counts(session, model_id).get(number, {}).get("running", 0)
     choices = {
-        "departments": [{"id": d.id, "name": d.name} for d in session.scalars(select(Department)
-                                                                              .order_by(Department.id))],
+        "departments": [{"id": d.id, "name": departments.label(d, d.id, current_language())}
+                        for d in session.scalars(select(Department).order_by(Department.id))],
         "forms": list(session.scalars(select(FormDefinition.name).order_by(FormDefinition.name))),
         "policies": list(session.scalars(select(EscalationPolicy.name).order_by(EscalationPolicy.name))),
         "tiers": list(TIERS),

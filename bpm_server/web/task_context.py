@@ -19,6 +19,7 @@ from bpm_server.modeling import texts
 from bpm_server.modeling.service import compiled
 from bpm_server.sla import breaches
 from bpm_server.tasks.models import HumanTask
+from bpm_server.web.labels import stage_titles
 
 SHOW_DATA = "showData"
 SHOW_ACCOUNT = "showAccountContext"
@@ -41,6 +42,7 @@ def context_of(session: Session, task: HumanTask, messages: Mapping[str, str]) -
         result["processes"] = [i for i in running if i.id != task.process_instance_id]
         result["breaches"], _ = breaches.search(session, breaches.BreachFilter(account_id=task.account_id,
                                                                                 per_page=RECENT))
+        result["breach_titles"] = stage_titles(b["task_id"] for b in result["breaches"])
     return result
 
 

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from bpm_server.database import db
 from bpm_server.errors import AppError, Invalid
 from bpm_server.extensions import deployment
+from bpm_server.identity import departments
 from bpm_server.identity.auth import current_user
 from bpm_server.notifications import service as notifications
 from bpm_server.notifications.models import Notification
@@ -173,7 +174,8 @@ def _text(note: Notification) -> tuple[str, str]:
     if note.params and knows(note.kind):
         language = current_language()
         model_texts = notifications.model_texts_of(db.session, note.task_id, language)
-        return render(note.kind, note.params, language, model_texts)
+        names = departments.names(db.session, language) if "department_id" in note.params else None
+        return render(note.kind, note.params, language, model_texts, names)
     return note.title, note.body
 
 

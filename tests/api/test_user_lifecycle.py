@@ -13,6 +13,7 @@ from bpm_server.database import db
 from bpm_server.identity.models import ROLES, User
 from tests.api.flows import open_task, start_project
 from tests.conftest import Caller
+from tests.support import page_client
 
 PASSWORD = "a-good-password"
 
@@ -51,6 +52,7 @@ def test_deactivating_a_leaver_stops_their_token_and_returns_their_tasks_to_the_
     returned = [n for n in notes if n["kind"] == "tasks_returned"]
     # In Chinese, the lead's language by default.
     assert len(returned) == 1 and "2 项任务" in returned[0]["title"] and "ACME" in returned[0]["body"]
+    assert "已回到 销售部 的队列" in returned[0]["title"]  # the department by its name, not "sales"
     event, = _audit(people, "user.deactivate")
     assert event["actor"] == "admin" and event["object_id"] == "sales"
     assert event["details"]["before"] == {"active": True} and event["details"]["after"] == {"active": False}
@@ -140,7 +142,10 @@ def test_a_change_to_a_missing_department_is_422(people) -> None:
 
 def test_an_admin_creates_departments_and_sets_and_clears_the_lead(people) -> None:
     response = people["admin"].post("/api/v1/departments", json={"id": "legal", "name": "法务部"})
-    assert response.status_code == 201 and response.get_json() == {"id": "legal", "name": "法务部", "lead": None}
+    assert response.status_code == 201 and response.get_json() == {"id": "legal", "name": "法务部", "name_en": None,
+                                                                   "lead": None}
+    response = _patch(people["admin"], "/api/v1/departments/legal", {"name_en": "Legal"})
+    assert response.status_code == 200 and response.get_json()["name_en"] == "Legal"
     assert people["admin"].post("/api/v1/departments", json={"id": "legal"}).status_code == 409
     assert people["sales2"].get("/api/v1/tasks/breach-forecast").status_code == 403  # not a lead yet
     response = _patch(people["admin"], "/api/v1/departments/sales", {"lead": "sales2"})
@@ -154,10 +159,14 @@ def test_an_admin_creates_departments_and_sets_and_clears_the_lead(people) -> No
     assert response.status_code == 200 and response.get_json()["lead"] is None
     assert _patch(people["admin"], "/api/v1/departments/nowhere", {"name": "x"}).status_code == 404
     assert _patch(people["sales"], "/api/v1/departments/sales", {"lead": "sales"}).status_code == 403
-    changes = _audit(people, "department.update")
-    assert [(e["details"]["before"]["lead"], e["details"]["after"]["lead"]) for e in reversed(changes)] == [
-        (None, "sales2"), ("sales2", None)]
-    assert [e["object_id"] for e in _audit(people, "department.create")] == ["legal"]
+    # (models sync created and named the catalogue's departments first: the admin's changes follow)
+    changes = [e for e in _audit(people, "department.update") if e["actor"] == "admin"]
+    assert [(e["object_id"], e["details"]["after"]["name_en"], e["details"]["after"]["lead"])
+            for e in reversed(changes)] == [("legal", "Legal", None), ("sales", "Sales", "sales2"),
+                                            ("sales", "Sales", None)]
+    created = _audit(people, "department.create")
+    assert [e["object_id"] for e in created if e["actor"] == "admin"] == ["legal"]
+    assert {e["object_id"] for e in created if e["actor"] == "models sync"} >= {"sales", "finance", "it"}
 
 
 # --------------------------------------------------------------------------- sessions stop at once
@@ -211,3 +220,16 @@ def test_only_admins_move_or_read_the_test_clock(people) -> None:
     assert people["admin"].get("/api/v1/test/clock").get_json()["now"].startswith("2026-03-02T01:00")
     response = people["admin"].post("/api/v1/test/clock", json={"now": "2026-03-05T09:00:00+08:00"})
     assert response.status_code == 200 and response.get_json()["now"].startswith("2026-03-05T01:00")
+
+
+def test_a_lead_reading_english_is_told_the_departments_english_name(leads) -> None:
+    assert leads["sales2"].put("/api/v1/notifications/language", json={"locale": "en"}).status_code == 200
+    _claimed_kickoff(leads, "ACME")
+    assert leads["admin"].post("/api/v1/users/sales/deactivate").status_code == 200
+    [note] = [n for n in leads["sales2"].get("/api/v1/notifications").get_json()["items"]
+              if n["kind"] == "tasks_returned"]
+    assert "back in Sales's queue" in note["title"] and "销售部" not in note["title"]
+    # The notification centre says it again in the page's language.
+    page = page_client(leads["sales2"].client.application, "sales2")
+    assert "已回到 销售部 的队列" in page.get("/notifications").get_data(as_text=True)
+    assert "back in Sales&#39;s queue" in page.get("/notifications?lang=en").get_data(as_text=True)

@@ -19,12 +19,12 @@ def test_account_view_shows_processes_what_is_late_and_the_breach_history(page, 
     expect(page.get_by_test_id("account-name")).to_contain_text("ACME Ltd")
     rows = page.get_by_test_id("process-row")
     expect(rows).to_have_count(2)
-    # Where each process stands.
-    expect(rows.and_(page.locator(f"[data-instance-id='{first['id']}']"))).to_contain_text("Needs research")
-    expect(rows.and_(page.locator(f"[data-instance-id='{second['id']}']"))).to_contain_text("Project kickoff")
+    # Where each process stands: stages by their Chinese titles, departments by their names.
+    expect(rows.and_(page.locator(f"[data-instance-id='{first['id']}']"))).to_contain_text("需求调研 · 产品咨询部")
+    expect(rows.and_(page.locator(f"[data-instance-id='{second['id']}']"))).to_contain_text("项目启动 · 销售部")
     late = page.get_by_test_id("late-row")  # the second kickoff is late...
     expect(late).to_have_count(1)
-    expect(late).to_contain_text("Project kickoff")
+    expect(late).to_contain_text("项目启动")
     expect(late).to_contain_text("已超时")
     history = page.get_by_test_id("breach-row")  # ...and in the breach history, still open
     expect(history).to_have_count(1)

@@ -105,7 +105,7 @@ def test_an_owner_checks_then_migrates_an_instance_from_its_page(page, login, li
     assert people["sales"].get(f"/api/v1/process-instances/{iid}").get_json()["version"] == 1
     page.get_by_test_id("op-migrate-go").click()
     expect(page.locator(".flash.ok")).to_contain_text("实例现在运行版本 2")
-    expect(page.locator("h1")).to_contain_text("twostep v2")
+    expect(page.locator("h1")).to_contain_text("两步流程 v2")  # the model by its name, not its id
 
 
 def test_an_admin_gives_a_stuck_external_task_new_retries_from_the_incidents_page(page, login, live_server):

@@ -153,6 +153,9 @@ def test_db_upgrade_and_models_sync_on_postgresql(pg_cli_url: str, tmp_path: Pat
     result = cli.ok("models", "sync")
     assert "new version: account-project v1" in result.stdout.splitlines()
     assert f"form updated: {KICKOFF_FORM}" in result.stdout.splitlines()
+    assert "department named: sales" in result.stdout.splitlines()  # process_models/departments.json
+    assert dict(cli.query("SELECT id, name FROM department WHERE id IN ('sales', 'finance')")) == {
+        "sales": "销售部", "finance": "财务部"}
     assert cli.ok("models", "sync").stdout.splitlines() == unchanged()
     assert versions(cli) == [1] and current_version(cli) == 1
 

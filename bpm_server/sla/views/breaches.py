@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from bpm_server.api_common import Moment, PageArgs, page_of
 from bpm_server.errors import Invalid
 from bpm_server.extensions import db_session
+from bpm_server.identity import departments
 from bpm_server.identity.auth import requires
 from bpm_server.sla import breaches
 from bpm_server.sla.definitions import CLOCK_KINDS
@@ -87,7 +88,9 @@ def list_breaches(args: dict) -> Response | dict[str, Any]:
         raise Invalid("'to' must be after 'from'", details={"to": ["must be after 'from'"]})
     rows, total = breaches.search(db_session(), filters, paged=fmt == "json")
     if fmt == "csv":
-        return Response(breaches.to_csv(rows), mimetype="text/csv",
+        # Departments named in Chinese, the default language, beside their codes.
+        names = departments.names(db_session(), departments.DEFAULT_LOCALE)
+        return Response(breaches.to_csv(rows, names), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=sla-breaches.csv"})
     return page_of(rows, total, filters.page, filters.per_page)
 
