@@ -74,7 +74,8 @@ TARGETS = [
                "ǁBusinessCalendarǁworking_minutes_between", "ǁBusinessCalendarǁminutes_of",
                "ǁBusinessCalendarǁ_decide_uncached", "ǁBusinessCalendarǁ_periods_uncached",
                "ǁBusinessCalendarǁ_periods_from", "_parse_working_duration", "__provisional_days_off"))),
-    Target("breaches", ("bpm_server/sla/breaches.py",), ("tests/sla/test_breach_log.py", "tests/sla/test_breach_chain.py"),
+    Target("breaches", ("bpm_server/sla/breaches.py",),
+           ("tests/sla/test_breach_log.py", "tests/sla/test_breach_chain.py"),
            # They run `bpm-server audit` in a child process, which imports the installed code,
            # not the mutant, and took over 120 s each under mutmut here (the in-process API
            # checks of the same chain stay). tests/sla/test_breach_checkpoints.py is all such.
