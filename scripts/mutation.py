@@ -98,7 +98,8 @@ TARGETS = [
            ("tests/integrations/test_invoicing.py", "tests/integrations/test_webhook.py"), keyword="not postgresql"),
     # The claim/complete path, by function: the rest of these two files is other verbs.
     Target("claim_complete", ("bpm_server/tasks/service.py", "bpm_server/runtime/commands.py"),
-           ("tests/tasks_verbs/test_verbs_api.py", "tests/api/test_concurrency.py", "tests/api/test_access.py"),
+           ("tests/tasks_verbs/test_verbs_api.py", "tests/tasks_verbs/test_claim_refusals.py",
+            "tests/api/test_concurrency.py", "tests/api/test_access.py"),
            tuple(f"{_TASKS}{f}__mutmut_*" for f in (
                "claim", "_authorize_act", "_ensure_open", "check_completion", "record_completion",
                "audit_completion", "validate_form", "get_task", "get_task_and_version"))
