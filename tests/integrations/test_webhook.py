@@ -1,6 +1,7 @@
 """The ERP's contract-signed webhook: signature, replay window, validation, idempotency, races."""
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import Counter
@@ -8,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bpm_server.database import db
+from bpm_server.erp.models import ContractSignedEvent
 from tests.api.flows import contract_signed, post_contract_signed
 from tests.conftest import START
 from tests.integrations.conftest import WEBHOOK_SECRET
@@ -228,6 +231,17 @@ def test_invalid_values_are_named(people, changes, field):
 def test_unknown_tier_message_lists_the_tiers(people):
     response = deliver(people, contract_signed(account={"id": "DELTA", "name": "Delta", "tier": "gold"}))
     assert "strategic" in str(response.get_json()["error"]["details"]["account"]["tier"])
+
+
+def test_the_event_is_remembered_by_the_hash_of_its_canonical_json(people, synced_app):
+    """Spelled out by hand: an ERP retries for hours, across our upgrades, and a retry must still match."""
+    assert deliver(people, contract_signed(event_id="EV-HASH")).status_code == 201
+    canonical = ('{"account":{"id":"DELTA","name":"DELTA Ltd","tier":"key"},"amount":120000.5,"contract_no":"HT-1",'
+                 '"currency":"CNY","event_id":"EV-HASH","owner":"sales","signed_at":"2026-03-02T09:00:00+08:00"}')
+    with synced_app.app_context():
+        stored = db.session.get(ContractSignedEvent, "EV-HASH")
+        assert stored is not None and stored.body_hash == hashlib.sha256(canonical.encode()).hexdigest()
+        db.session.remove()
 
 
 def test_event_id_reused_with_a_different_body_is_a_conflict(people):
