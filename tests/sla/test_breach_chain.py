@@ -36,6 +36,53 @@ def entries(app: Flask) -> list[tuple[int, str]]:
     return [(seq, entry_id) for seq, entry_id in rows]
 
 
+# Two entries as an earlier release wrote them: the hash is SHA-256 over the previous hash and the
+# entry's canonical JSON (keys sorted, no spaces, UTF-8 as is), written out here by hand, so a
+# change to what the chain covers or how it is spelled fails this test instead of every stored log.
+EARLIER = [
+    ({"seq": 1, "id": "e0000000-0000-0000-0000-000000000001", "kind": "breach", "breach_id": None,
+      "process_instance_id": "10000000-0000-0000-0000-000000000001", "process_model_id": "account-project",
+      "account_id": "ACME", "task_id": "20000000-0000-0000-0000-000000000001", "task_name": "kickoff",
+      "department": "sales", "assignee": "sales", "details": {"sla": "1 个工作日", "clock": "kickoff"},
+      "clock_kind": None},
+     '{"account_id":"ACME","assignee":"sales","breach_id":null,"breached_at":"2026-03-02T10:00:00+00:00",'
+     '"department":"sales","details":{"clock":"kickoff","sla":"1 个工作日"},"due_at":"2026-03-02T10:00:00+00:00",'
+     '"id":"e0000000-0000-0000-0000-000000000001","kind":"breach",'
+     '"process_instance_id":"10000000-0000-0000-0000-000000000001","process_model_id":"account-project",'
+     '"recorded_at":"2026-03-02T10:00:00+00:00","seq":1,"task_id":"20000000-0000-0000-0000-000000000001",'
+     '"task_name":"kickoff"}'),
+    ({"seq": 2, "id": "e0000000-0000-0000-0000-000000000002", "kind": "breach", "breach_id": None,
+      "process_instance_id": "10000000-0000-0000-0000-000000000001", "process_model_id": "account-project",
+      "account_id": "ACME", "task_id": "20000000-0000-0000-0000-000000000001", "task_name": "kickoff",
+      "department": "sales", "assignee": None, "details": {"clock": "first_response"}, "clock_kind": "response"},
+     '{"account_id":"ACME","assignee":null,"breach_id":null,"breached_at":"2026-03-02T10:00:00+00:00",'
+     '"clock_kind":"response","department":"sales","details":{"clock":"first_response"},'
+     '"due_at":"2026-03-02T10:00:00+00:00","id":"e0000000-0000-0000-0000-000000000002","kind":"breach",'
+     '"process_instance_id":"10000000-0000-0000-0000-000000000001","process_model_id":"account-project",'
+     '"recorded_at":"2026-03-02T10:00:00+00:00","seq":2,"task_id":"20000000-0000-0000-0000-000000000001",'
+     '"task_name":"kickoff"}'),
+]
+
+
+def test_a_log_written_by_an_earlier_release_still_verifies(people, synced_app: Flask) -> None:
+    moment = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    prev = "0" * 64
+    with synced_app.app_context():
+        for columns, canonical in EARLIER:
+            digest = hashlib.sha256((prev + canonical).encode()).hexdigest()
+            db.session.add(BreachEntry(**columns, due_at=moment, breached_at=moment, recorded_at=moment,
+                                       prev_hash=prev, hash=digest))
+            prev = digest
+        db.session.execute(update(BreachLogHead).where(BreachLogHead.id == 1).values(seq=2, hash=prev))
+        db.session.commit()
+        db.session.remove()
+    assert chain(people) == {"intact": True, "entries": 2, "first_broken_seq": None, "first_broken_id": None,
+                             "reason": None}
+    # And the named clock's kind is vouched for like every other column.
+    _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET clock_kind = 'resolution' WHERE seq = 2", {})
+    assert chain(people)["first_broken_seq"] == 2
+
+
 def test_an_untouched_log_is_intact_with_every_entry_counted(logged, synced_app: Flask) -> None:  # noqa: F811
     assert len(entries(synced_app)) >= 3
     assert chain(logged) == {"intact": True, "entries": len(entries(synced_app)), "first_broken_seq": None,
@@ -115,50 +162,3 @@ def test_new_untouched_entries_keep_the_page_intact_between_full_walks(logged, s
         db.session.remove()
     assert _chain_on_page(client) == "intact"
     assert chain(logged)["intact"] is True
-
-
-# Two entries as an earlier release wrote them: the hash is SHA-256 over the previous hash and the
-# entry's canonical JSON (keys sorted, no spaces, UTF-8 as is), written out here by hand, so a
-# change to what the chain covers or how it is spelled fails this test instead of every stored log.
-EARLIER = [
-    ({"seq": 1, "id": "e0000000-0000-0000-0000-000000000001", "kind": "breach", "breach_id": None,
-      "process_instance_id": "10000000-0000-0000-0000-000000000001", "process_model_id": "account-project",
-      "account_id": "ACME", "task_id": "20000000-0000-0000-0000-000000000001", "task_name": "kickoff",
-      "department": "sales", "assignee": "sales", "details": {"sla": "1 个工作日", "clock": "kickoff"},
-      "clock_kind": None},
-     '{"account_id":"ACME","assignee":"sales","breach_id":null,"breached_at":"2026-03-02T10:00:00+00:00",'
-     '"department":"sales","details":{"clock":"kickoff","sla":"1 个工作日"},"due_at":"2026-03-02T10:00:00+00:00",'
-     '"id":"e0000000-0000-0000-0000-000000000001","kind":"breach",'
-     '"process_instance_id":"10000000-0000-0000-0000-000000000001","process_model_id":"account-project",'
-     '"recorded_at":"2026-03-02T10:00:00+00:00","seq":1,"task_id":"20000000-0000-0000-0000-000000000001",'
-     '"task_name":"kickoff"}'),
-    ({"seq": 2, "id": "e0000000-0000-0000-0000-000000000002", "kind": "breach", "breach_id": None,
-      "process_instance_id": "10000000-0000-0000-0000-000000000001", "process_model_id": "account-project",
-      "account_id": "ACME", "task_id": "20000000-0000-0000-0000-000000000001", "task_name": "kickoff",
-      "department": "sales", "assignee": None, "details": {"clock": "first_response"}, "clock_kind": "response"},
-     '{"account_id":"ACME","assignee":null,"breach_id":null,"breached_at":"2026-03-02T10:00:00+00:00",'
-     '"clock_kind":"response","department":"sales","details":{"clock":"first_response"},'
-     '"due_at":"2026-03-02T10:00:00+00:00","id":"e0000000-0000-0000-0000-000000000002","kind":"breach",'
-     '"process_instance_id":"10000000-0000-0000-0000-000000000001","process_model_id":"account-project",'
-     '"recorded_at":"2026-03-02T10:00:00+00:00","seq":2,"task_id":"20000000-0000-0000-0000-000000000001",'
-     '"task_name":"kickoff"}'),
-]
-
-
-def test_a_log_written_by_an_earlier_release_still_verifies(people, synced_app: Flask) -> None:
-    moment = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-    prev = "0" * 64
-    with synced_app.app_context():
-        for columns, canonical in EARLIER:
-            digest = hashlib.sha256((prev + canonical).encode()).hexdigest()
-            db.session.add(BreachEntry(**columns, due_at=moment, breached_at=moment, recorded_at=moment,
-                                       prev_hash=prev, hash=digest))
-            prev = digest
-        db.session.execute(update(BreachLogHead).where(BreachLogHead.id == 1).values(seq=2, hash=prev))
-        db.session.commit()
-        db.session.remove()
-    assert chain(people) == {"intact": True, "entries": 2, "first_broken_seq": None, "first_broken_id": None,
-                             "reason": None}
-    # And the named clock's kind is vouched for like every other column.
-    _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET clock_kind = 'resolution' WHERE seq = 2", {})
-    assert chain(people)["first_broken_seq"] == 2
