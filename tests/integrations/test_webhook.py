@@ -1,6 +1,7 @@
 """The ERP's contract-signed webhook: signature, replay window, validation, idempotency, races."""
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import Counter
@@ -8,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bpm_server.database import db
+from bpm_server.erp.models import ContractSignedEvent
 from tests.api.flows import contract_signed, post_contract_signed
 from tests.conftest import START
 from tests.integrations.conftest import WEBHOOK_SECRET
@@ -60,6 +63,20 @@ def test_first_delivery_starts_the_project_and_a_retry_starts_nothing(people):
     assert entries[1]["payload"]["body"]["contract_no"] == "HT-100"
 
 
+def test_the_project_data_is_the_contract_as_sent_without_its_account_and_event_id(people):
+    """The account lives in its own record; fields the ERP adds travel into the data untouched, empty ones not."""
+    body = contract_signed(event_id="EV-DATA", contract_no="HT-DATA", owner=None, sales_region="华东")
+    response = deliver(people, body)
+    assert response.status_code == 201, response.get_json()
+    data = people["admin"].get(f"/api/v1/process-instances/{response.get_json()['process_instance_id']}"
+                               ).get_json()["data"]
+    assert data == {"contract_no": "HT-DATA", "signed_at": "2026-03-02T09:00:00+08:00", "amount": 120000.5,
+                    "currency": "CNY", "sales_region": "华东", "erp_event_id": "EV-DATA",
+                    # What starting an account's process adds from the account record, and the rework counters.
+                    "account_id": "DELTA", "account_name": "DELTA Ltd", "account_tier": "key",
+                    "rejections": [], "rework_rounds": 0}
+
+
 def test_account_is_updated_by_a_later_contract(people):
     assert deliver(people, contract_signed(event_id="EV-1", account_id="DELTA", tier="standard")).status_code == 201
     assert deliver(people, contract_signed(event_id="EV-2", contract_no="HT-2", account_id="DELTA",
@@ -70,23 +87,31 @@ def test_account_is_updated_by_a_later_contract(people):
     assert len(instances(people)) == 2
 
 
-@pytest.mark.parametrize("case, send, status, code", [
-    ("no signature", dict(signature=""), 401, "missing_signature"),
-    ("wrong signature", dict(signature="sha256=" + "0" * 64), 401, "bad_signature"),
-    ("signed with another secret", dict(secret="not-the-secret"), 401, "bad_signature"),
-    ("stale timestamp", dict(timestamp=NOW - 301), 401, "stale_timestamp"),
-    ("timestamp from the future", dict(timestamp=NOW + 301), 401, "stale_timestamp"),
-    ("no timestamp", dict(headers={"X-BPM-Timestamp": ""}), 401, "missing_timestamp"),
+STALE = "the timestamp is more than 300 s from the server's clock"
+
+
+@pytest.mark.parametrize("case, send, code, message", [
+    ("no signature", dict(signature=""), "missing_signature", "the X-BPM-Signature header is missing"),
+    ("wrong signature", dict(signature="sha256=" + "0" * 64), "bad_signature", "the signature does not match the body"),
+    ("signed with another secret", dict(secret="not-the-secret"), "bad_signature",
+     "the signature does not match the body"),
+    ("stale timestamp", dict(timestamp=NOW - 301), "stale_timestamp", STALE),
+    ("timestamp from the future", dict(timestamp=NOW + 301), "stale_timestamp", STALE),
+    ("no timestamp", dict(headers={"X-BPM-Timestamp": ""}), "missing_timestamp",
+     "the X-BPM-Timestamp header is missing"),
+    ("timestamp not in unix seconds", dict(headers={"X-BPM-Timestamp": "2026-03-02T09:00:00+08:00"}),
+     "bad_timestamp", "X-BPM-Timestamp must be unix seconds"),
 ])
-def test_unauthenticated_deliveries_are_refused_and_change_nothing(people, case, send, status, code):
+def test_unauthenticated_deliveries_are_refused_and_change_nothing(people, case, send, code, message):
     response = deliver(people, contract_signed(), **send)
-    assert response.status_code == status, (case, response.get_json())
-    assert response.get_json()["error"]["code"] == code
+    assert response.status_code == 401, (case, response.get_json())
+    # What the ERP's operator reads in their delivery log: the code for their program, the message for them.
+    assert response.get_json()["error"] == {"code": code, "message": message}
     assert instances(people) == []
     assert people["admin"].get("/api/v1/accounts/DELTA").status_code == 404
     # The refusal itself is on record for auditors.
     rejected = log(people, outcome="rejected")
-    assert [(e["status"], e["error"].split(":")[0]) for e in rejected] == [(str(status), code)]
+    assert [(e["status"], e["error"]) for e in rejected] == [("401", f"{code}: {message}")]
 
 
 def test_timestamp_inside_the_window_is_accepted(people):
@@ -164,7 +189,13 @@ def test_a_captured_delivery_cannot_be_restamped_past_the_replay_window(people, 
 def test_body_that_is_not_json(people):
     response = deliver(people, b"contract=HT-1&signed=yes")
     assert response.status_code == 422 and response.get_json()["error"]["code"] == "invalid_json"
-    assert deliver(people, b"[1, 2]").get_json()["error"]["code"] == "invalid_json"
+    assert response.get_json()["error"]["message"].startswith("the body is not JSON: Expecting value")
+    not_utf8 = deliver(people, '{"event_id": "EV-1", "account": "客户"}'.encode("gb18030"))
+    assert not_utf8.status_code == 422 and not_utf8.get_json()["error"]["code"] == "invalid_json"
+    assert "utf-8" in not_utf8.get_json()["error"]["message"]
+    array = deliver(people, b"[1, 2]")
+    assert array.status_code == 422
+    assert array.get_json()["error"] == {"code": "invalid_json", "message": "the body must be a JSON object"}
     assert instances(people) == []
 
 
@@ -178,7 +209,8 @@ def test_missing_fields_are_named(people):
     assert error["code"] == "invalid_event"
     assert set(error["details"]) == {"signed_at", "contract_no", "account"}
     assert set(error["details"]["account"]) == {"name", "tier"}
-    assert "account.name" in error["message"] and "signed_at" in error["message"]
+    # Every field at fault by its path, nested ones dotted, in order.
+    assert error["message"] == "missing or invalid fields: account.name, account.tier, contract_no, signed_at"
     assert instances(people) == []
 
 
@@ -201,18 +233,50 @@ def test_unknown_tier_message_lists_the_tiers(people):
     assert "strategic" in str(response.get_json()["error"]["details"]["account"]["tier"])
 
 
+def test_the_event_is_remembered_by_the_hash_of_its_canonical_json(people, synced_app):
+    """Spelled out by hand: an ERP retries for hours, across our upgrades, and a retry must still match."""
+    assert deliver(people, contract_signed(event_id="EV-HASH")).status_code == 201
+    canonical = ('{"account":{"id":"DELTA","name":"DELTA Ltd","tier":"key"},"amount":120000.5,"contract_no":"HT-1",'
+                 '"currency":"CNY","event_id":"EV-HASH","owner":"sales","signed_at":"2026-03-02T09:00:00+08:00"}')
+    with synced_app.app_context():
+        stored = db.session.get(ContractSignedEvent, "EV-HASH")
+        assert stored is not None and stored.body_hash == hashlib.sha256(canonical.encode()).hexdigest()
+        db.session.remove()
+
+
 def test_event_id_reused_with_a_different_body_is_a_conflict(people):
     assert deliver(people, contract_signed(event_id="EV-7", contract_no="HT-7")).status_code == 201
     response = deliver(people, contract_signed(event_id="EV-7", contract_no="HT-8"))
-    assert response.status_code == 409 and response.get_json()["error"]["code"] == "event_id_reused"
+    assert response.status_code == 409
+    assert response.get_json()["error"] == {
+        "code": "event_id_reused", "message": "event_id 'EV-7' was already delivered with a different body",
+        "details": {"event_id": ["reused with a different body"]}}
     assert [i["account_id"] for i in instances(people)] == ["DELTA"]
+
+
+def test_a_redelivery_with_other_key_order_and_spacing_is_the_same_event(people):
+    """ERPs re-serialize on retry: the event is the parsed body, not its bytes."""
+    body = contract_signed(event_id="EV-ORDER", contract_no="HT-ORDER")
+    first = deliver(people, json.dumps(body).encode())
+    assert first.status_code == 201, first.get_json()
+    reordered = {key: body[key] for key in reversed(list(body))}
+    reordered["account"] = {key: body["account"][key] for key in reversed(list(body["account"]))}
+    raw = json.dumps(reordered, indent=2, ensure_ascii=False).encode()
+    assert raw != json.dumps(body).encode()
+    again = deliver(people, raw, timestamp=NOW + 30)
+    assert again.status_code == 200, again.get_json()
+    assert again.get_json() == first.get_json()
+    assert len(instances(people)) == 1
 
 
 def test_webhook_without_a_configured_secret_refuses_everything(people, synced_app):
     rt = synced_app.extensions["bpm"]
     rt.config = rt.config.but(erp_webhook_secret=None)
     response = deliver(people, contract_signed())
-    assert response.status_code == 503 and response.get_json()["error"]["code"] == "webhook_not_configured"
+    assert response.status_code == 503
+    assert response.get_json()["error"] == {
+        "code": "webhook_not_configured",
+        "message": "the ERP webhook is not configured on this server (BPM_ERP_WEBHOOK_SECRET)"}
     assert instances(people) == []
 
 

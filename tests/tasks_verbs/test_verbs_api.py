@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from tests.api.flows import STAGE_DATA, do_stage, open_task, start_project
 from tests.conftest import Caller
+from tests.fixtures.diagrams import HEADER, script_task, user_task
+from tests.support import new_model
 
 
 def _claimed(caller: Caller, instance_id: str, name: str) -> dict:
@@ -167,3 +169,49 @@ def test_a_completion_the_form_refuses_names_each_field_and_changes_nothing(peop
     still = people["sales"].get(f"/api/v1/tasks/{task['id']}").get_json()
     assert still["state"] == "claimed" and still["assignee"] == "sales"
     assert open_task(people["sales"], instance["id"], "kickoff")["id"] == task["id"]
+
+
+def _two_branches(process_id: str) -> bytes:
+    """Two stages side by side; the script after the first fails (no ``amount``), the second stays open."""
+    nodes = (user_task("fill") + script_task("compute", "total = amount * 2") + user_task("check")
+             + '<bpmn:parallelGateway id="fork"/><bpmn:parallelGateway id="join"/>')
+    flows = [("start", "fork"), ("fork", "fill"), ("fill", "compute"), ("compute", "join"), ("fork", "check"),
+             ("check", "join"), ("join", "end")]
+    body = ('<bpmn:startEvent id="start"/>' + nodes + '<bpmn:endEvent id="end"/>'
+            + "".join(f'<bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}"/>'
+                      for i, (a, b) in enumerate(flows)))
+    return (HEADER + f'<bpmn:process id="{process_id}" isExecutable="true">{body}</bpmn:process>'
+            '</bpmn:definitions>').encode()
+
+
+def test_a_stage_of_an_instance_in_error_cannot_be_completed_and_the_refusal_says_why(people, synced_app):
+    new_model(synced_app, "two-branches")
+    assert people["owner"].post("/api/v1/process-models/two-branches/versions", data=_two_branches("two_branches"),
+                                headers={"Content-Type": "application/xml"}).status_code == 201
+    instance = people["sales"].post("/api/v1/process-instances", json={
+        "process_model_id": "two-branches", "account_id": "ACME", "data": {}}).get_json()
+    fill = _claimed(people["sales"], instance["id"], "fill")
+    check = _claimed(people["sales"], instance["id"], "check")
+    assert people["sales"].post(f"/api/v1/tasks/{fill['id']}/complete", json={"data": {}}).status_code == 200
+    assert people["sales"].get(f"/api/v1/process-instances/{instance['id']}").get_json()["state"] == "error"
+
+    refused = people["sales"].post(f"/api/v1/tasks/{check['id']}/complete", json={"data": {}})
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.get_json()["error"] == {
+        "code": "instance_not_running", "message": "the process instance is error; its tasks cannot be completed"}
+    assert people["sales"].get(f"/api/v1/tasks/{check['id']}").get_json()["state"] == "claimed"
+
+
+def test_a_stage_of_a_suspended_instance_cannot_be_completed_until_it_is_resumed(people):
+    instance = start_project(people["sales"])
+    task = _claimed(people["sales"], instance["id"], "kickoff")
+    assert people["owner"].post(f"/api/v1/process-instances/{instance['id']}/suspend",
+                                json={"reason": "customer audit"}).status_code == 200
+    blocked = people["sales"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": STAGE_DATA["kickoff"]})
+    assert blocked.status_code == 409, blocked.get_json()
+    assert blocked.get_json()["error"] == {
+        "code": "instance_suspended",
+        "message": "the process instance is suspended; nothing in it moves until it is resumed"}
+    assert people["owner"].post(f"/api/v1/process-instances/{instance['id']}/resume").status_code == 200
+    done = people["sales"].post(f"/api/v1/tasks/{task['id']}/complete", json={"data": STAGE_DATA["kickoff"]})
+    assert done.status_code == 200, done.get_json()
