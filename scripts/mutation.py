@@ -103,7 +103,7 @@ TARGETS = [
            tuple(f"{_TASKS}{f}__mutmut_*" for f in (
                "claim", "_authorize_act", "_ensure_open", "check_completion", "record_completion",
                "audit_completion", "validate_form", "get_task", "get_task_and_version"))
-           + tuple(f"{_COMMANDS}{f}__mutmut_*" for f in ("complete_task", "_ensure_moving")),
+           + tuple(f"{_COMMANDS}{f}__mutmut_*" for f in ("complete_locked", "_ensure_moving")),
            # The SQLite half, except the races: two connections at once on PostgreSQL are the point there.
            keyword="not postgresql or concurrency"),
 ]

@@ -1,6 +1,7 @@
 """The process runtime: every command that changes an instance goes through here.
 
-Commands (``commands``): ``start_instance``, ``complete_task``,
+Commands (``commands``): ``start_instance``, ``finish_task`` (``verbs``: a stage,
+or a signer's step) and ``complete_locked``,
 ``deliver_message``, ``advance`` (due BPMN timers), ``finish_service_call``,
 ``fire_timer`` (any due timer row, dispatched by kind), ``fire_timers`` (a
 batch of SLA timers together) and
@@ -21,7 +22,6 @@ from bpm_server.runtime.commands import (
     advance,
     advance_test_clock,
     complete_external_task,
-    complete_task,
     deliver_message,
     finish_service_call,
     fire_timer,
@@ -30,7 +30,7 @@ from bpm_server.runtime.commands import (
 )
 from bpm_server.runtime.verbs import finish_task
 
-__all__ = ["Advance", "advance", "advance_test_clock", "complete_external_task", "complete_task", "deliver_message",
+__all__ = ["Advance", "advance", "advance_test_clock", "complete_external_task", "deliver_message",
            "evaluate_account", "evaluate_daily", "finish_service_call", "finish_task", "fire_timer", "fire_timers",
            "local_day",
            "start_instance"]

@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bpm_server.accounts.models import Account
 from bpm_server.accounts.service import get_account, internal_account
-from bpm_server.errors import AppError, Conflict, Invalid, NotFound
+from bpm_server.errors import AppError, Conflict, Invalid
 from bpm_server.extensions import Deployment
 from bpm_server.external_tasks import service as external_tasks
 from bpm_server.external_tasks.models import ExternalTask
@@ -44,23 +44,11 @@ log = logging.getLogger(__name__)
 _ENGINE_TICK = timedelta(microseconds=1)
 
 
-def complete_task(session: Session, rt: Deployment, user: User, task_id: str, data: Any,
-                  now: datetime) -> HumanTask:
-    """A person completes a stage with its form data; the instance moves on."""
-    # Lock the task's instance first, then read the task: read under the lock,
-    # it cannot be one a competing request completed while we waited.
-    instance = instances.lock_instance_of_task(session, task_id)
-    task = tasks.get_task(session, task_id, fresh=True)
-    if instance is None:  # the foreign key makes this unreachable short of a damaged database
-        tasks.check_completion(user, task, data)
-        raise NotFound(f"the process instance of task {task_id!r} does not exist", code="unknown_instance")
-    return complete_locked(session, rt, user, instance, task, data, now)
-
-
 def complete_locked(session: Session, rt: Deployment, user: User, instance: ProcessInstance, task: HumanTask,
                     data: Any, now: datetime) -> HumanTask:
-    """``complete_task`` for a caller that already holds the instance's lock and read the
-    task under it (``verbs.finish_task``): locking and reading again would cost two statements."""
+    """A person completes a stage with its form data; the instance moves on. The caller
+    (``verbs.finish_task``) holds the instance's lock and read the task under it, so the
+    task cannot be one a competing request completed while it waited."""
     task_id = task.id
     tasks.check_completion(user, task, data)
     tasks.note_version(session, instance)
