@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from bpm_server.accounts.models import Account
 from bpm_server.database import new_id
 from bpm_server.sla.models import BreachEntry, BreachLogHead
 
@@ -172,6 +173,7 @@ class BreachFilter:
     task_name: str | None = None
     department: str | None = None
     account_id: str | None = None
+    account: str | None = None  # part of an account's id or name, in any letter case (what a person types)
     kind: str | None = None  # the clock's kind; "resolution" includes the stages' own SLAs
     start: datetime | None = None
     end: datetime | None = None
@@ -187,6 +189,11 @@ def search(session: Session, filters: BreachFilter, *, paged: bool = True) -> tu
                           (BreachEntry.account_id, filters.account_id)):
         if value:
             query = query.where(column == value)
+    if filters.account:
+        typed = filters.account.lower()
+        query = query.where(or_(func.lower(BreachEntry.account_id).contains(typed, autoescape=True),
+                                BreachEntry.account_id.in_(select(Account.id).where(
+                                    func.lower(Account.name).contains(typed, autoescape=True)))))
     if filters.kind == DEFAULT_KIND:
         query = query.where((BreachEntry.clock_kind == DEFAULT_KIND) | BreachEntry.clock_kind.is_(None))
     elif filters.kind:

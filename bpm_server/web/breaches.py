@@ -22,6 +22,7 @@ from bpm_server.identity.models import Department
 from bpm_server.modeling.catalogs import ModelTexts
 from bpm_server.modeling.models import ProcessModel
 from bpm_server.sla import breaches
+from bpm_server.sla.models import BreachEntry
 from bpm_server.tasks import service as tasks
 from bpm_server.tasks.models import HumanTask
 from bpm_server.web.i18n import current_language
@@ -30,7 +31,8 @@ from bpm_server.web.session import page_blueprint, page_requires
 blp = page_blueprint("breaches", __name__)
 PER_PAGE = 20
 CHAIN_RECHECK = timedelta(minutes=10)  # the longest a page relies on an earlier full walk of the chain
-TEXT_FILTERS = ("process_model_id", "task_name", "department", "account_id")
+# account_id (exact) is still read from older links; the form sends account (part of an id or name).
+TEXT_FILTERS = ("process_model_id", "task_name", "department", "account_id", "account")
 #: What a person reads for each clock kind (the breach log and the SLA dashboard).
 KIND_LABELS = {"response": _l("Response"), "resolution": _l("Resolution"), "ola": _l("Department (OLA)"),
                "end_to_end": _l("End to end")}
@@ -107,6 +109,7 @@ def breach_log() -> str:
                    for m in session.scalars(select(ProcessModel.id).order_by(ProcessModel.id))],
         "departments": [(d.id, departments.label(d, d.id, language))
                         for d in session.scalars(select(Department).order_by(Department.id))],
+        "stages": _breached_stages(session, language, model_names),
     }
     return render_template("breaches/log.html", args=args, errors=period.errors, rows=rows, total=total, page=page,
                            pages=pages, csv_url=csv_url, chain=chain, chain_checked_at=checked_at, kinds=KIND_LABELS,
@@ -114,6 +117,21 @@ def breach_log() -> str:
                            titles=titles, model_names=model_names,
                            page_url=lambda number: url_for("breaches.breach_log",
                                                            **{**_kept(args), "per_page": per_page, "page": number}))
+
+
+def _breached_stages(session: Any, language: str, model_names: dict[str, str]) -> list[tuple[str, str]]:
+    """The stages that have breaches, by their titles in the reader's language (the filter's
+    values stay element ids, which is what the log stores)."""
+    texts = ModelTexts(session, language)
+    pairs = session.execute(select(BreachEntry.process_model_id, BreachEntry.task_name)
+                            .where(BreachEntry.kind == "breach").distinct()).all()
+    labels: dict[str, list[str]] = {}
+    for model_id, name in sorted(pairs):
+        title = session.scalar(select(HumanTask.title).where(HumanTask.process_model_id == model_id,
+                                                             HumanTask.name == name).limit(1))
+        shown = texts.shown(model_id, title) if title else name
+        labels.setdefault(name, []).append(f"{shown} · {model_names.get(model_id, model_id)}")
+    return sorted(((name, " / ".join(texts_of)) for name, texts_of in labels.items()), key=lambda c: c[1])
 
 
 @dataclass(frozen=True)

@@ -469,3 +469,36 @@ def test_entries_added_since_the_last_full_walk_are_checked_on_every_view(logged
     _bypass_trigger_and_run(synced_app, "UPDATE sla_breach_log SET assignee = :who WHERE seq = :seq",
                             {"who": "mallory", "seq": newest})
     assert _chain_on_page(client) == "broken"  # two minutes after the full walk
+
+
+# --------------------------------------------------------------------------- filtering as a person types
+
+
+def test_the_account_filter_takes_part_of_an_id_or_a_name_in_any_case(logged) -> None:
+    auditor = logged["auditor"]
+    assert keys(breach_items(auditor, account="acm")) == {ACME_KICKOFF}
+    assert keys(breach_items(auditor, account="gamma LTD")) == {GAMMA_RESEARCH}  # the account's name
+    assert keys(breach_items(auditor, account="ltd")) == {ACME_KICKOFF, GAMMA_RESEARCH, BETA_QUICK}
+    assert breach_items(auditor, account="%") == []  # a LIKE wildcard is a character like any other
+    assert keys(breach_items(auditor, account_id="ACME")) == {ACME_KICKOFF}  # the exact filter is unchanged
+    assert breach_items(auditor, account_id="acme") == []
+
+
+def test_the_breach_log_page_offers_stages_by_title_and_finds_accounts_as_typed(logged, synced_app: Flask) -> None:
+    client = page_client(synced_app, "auditor")
+    page = client.get("/breaches").get_data(as_text=True)
+    stages = dict(re.findall(r'<option value="([^"]+)" >([^<]+)</option>',
+                             page.split('data-testid="filter-stage"')[1].split("</select>")[0]))
+    assert stages == {"kickoff": "项目启动 · 大客户新项目", "needs_research": "需求调研 · 大客户新项目",
+                      "quick_check": "Quick Check · Quick check"}  # a model without a catalogue: its own words
+    chosen = client.get("/breaches?task_name=needs_research").get_data(as_text=True)
+    assert chosen.count('data-testid="breach-row"') == 1
+    assert '<option value="needs_research" selected>' in chosen
+
+    found = client.get("/breaches?account=beta").get_data(as_text=True)
+    assert found.count('data-testid="breach-row"') == 1
+    assert 'value="beta"' in found  # the form keeps what was typed
+    csv_link = re.search(r'href="([^"]+)" data-testid="export-csv"', found).group(1).replace("&amp;", "&")
+    assert "account=beta" in csv_link
+    rows = list(csv.DictReader(io.StringIO(logged["auditor"].get(csv_link).get_data(as_text=True))))
+    assert [(r["account_id"], r["task_name"]) for r in rows] == [BETA_QUICK]

@@ -59,6 +59,7 @@ class BreachArgs(PageArgs):
     task_name = fields.String()
     department = fields.String()
     account_id = fields.String()
+    account = fields.String(metadata={"description": "part of the account's id or name, in any letter case"})
     kind = fields.String(validate=validate.OneOf(CLOCK_KINDS))
     start = Moment(data_key="from")
     end = Moment(data_key="to")
