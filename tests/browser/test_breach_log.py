@@ -35,7 +35,10 @@ def test_filter_and_export_the_breach_log(page, login, live_server):
 
     page.goto("/breaches")
     filters = page.get_by_test_id("breach-filters")
-    filters.locator("input[name=account_id]").fill("GAMMA")
+    filters.get_by_test_id("filter-account").fill("gamma")  # as a person types it: part of it, any case
+    filters.get_by_test_id("filter-stage").select_option("kickoff")  # a list of the breached stages, by title
+    chosen = filters.get_by_test_id("filter-stage").locator("option:checked")
+    expect(chosen).to_have_text("Project kickoff · New key-account project")
     filters.locator("input[name=from]").fill("2026-03-01")
     filters.locator("input[name=to]").fill("2026-03-31")
     filters.get_by_role("button", name="Filter").click()
