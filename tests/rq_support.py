@@ -33,7 +33,10 @@ def rq_config(pg_url: str) -> Config:
     """PostgreSQL plus rq on the test Redis, under a queue name of this test's own."""
     return Config(database_url=pg_url, redis_url=REDIS_TEST_URL, queue_name=f"bpm-test-{uuid.uuid4().hex}",
                   testing=True, secret_key="test-secret", models_dir=PROJECT_ROOT / "process_models",
-                  forms_dir=PROJECT_ROOT / "forms")
+                  forms_dir=PROJECT_ROOT / "forms",
+                  # As in tests/conftest.py's config: the accounts' daily timer would be handed out with
+                  # every test's timers once a test's clock passes the next 06:00 in Shanghai.
+                  accounts_daily_at=None)
 
 
 @contextmanager
