@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -65,3 +66,28 @@ def new_model(app: Any, model_id: str, name: str | None = None) -> None:
         db.session.add(ProcessModel(id=model_id, name=name or model_id, description="",
                                     created_at=app.extensions["bpm"].clock.now()))
         db.session.commit()
+
+
+def at_once(*calls: Any) -> list[Any]:
+    """Run each call in a thread of its own, all released together (a barrier), as two
+    workers racing for the same rows; returns their results in the order they finished.
+    Fails if one hangs or raises."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(call: Any) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(call())
+        except BaseException as exc:  # reported below, with the other threads' outcomes
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(t.is_alive() for t in threads), "a worker hung"
+    assert not errors, errors
+    return results

@@ -5,7 +5,6 @@ intact. Two workers firing overlapping batches at once log each breach once.
 """
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from bpm_server.sla.batch import KINDS
 from bpm_server.sla.models import BreachEntry, Timer
 from bpm_server.tasks.models import HumanTask
 from tests.api.flows import do_stage, start_project
+from tests.support import at_once
 
 SIGNED = "2026-03-02T09:00:00+08:00"
 
@@ -130,26 +130,13 @@ def test_two_workers_firing_overlapping_batches_at_once_log_each_breach_once(peo
     assert len(ids) == 16
     halves = [ids[:12], ids[4:]]  # the middle eight are in both workers' batches
 
-    barrier = threading.Barrier(2)
-    results: list[dict[str, str]] = []
-    errors: list[BaseException] = []
+    def worker(batch: list[str]) -> dict[str, str]:
+        with synced_app.app_context():
+            outcome = jobs.fire_timers(batch)
+            db.session.remove()
+        return outcome
 
-    def worker(batch: list[str]) -> None:
-        try:
-            with synced_app.app_context():
-                barrier.wait(timeout=10)
-                results.append(jobs.fire_timers(batch))
-                db.session.remove()
-        except BaseException as exc:  # reported below, with the other thread's outcome
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(half,)) for half in halves]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
-    assert not errors, errors
+    results = at_once(*(lambda half=half: worker(half) for half in halves))
     acted = [timer_id for outcome in results for timer_id, text in outcome.items()
              if not text.startswith("already fired")]
     assert sorted(acted) == sorted(ids), "each timer acted once, in one of the two workers"

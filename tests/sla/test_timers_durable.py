@@ -37,7 +37,7 @@ from tests.api.flows import start_project
 from tests.conftest import START
 from tests.rq_support import rq_app as shared_rq_app
 from tests.rq_support import run_worker
-from tests.support import at, move_clock
+from tests.support import at, at_once, move_clock
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SIGNED = "2026-03-02T09:00:00+08:00"
@@ -128,24 +128,7 @@ def test_two_workers_firing_the_same_timer_at_once_act_once(people, synced_app: 
     rt.clock.set(breach_timer.due_at + timedelta(minutes=1))
     now = rt.clock.now()
 
-    barrier = threading.Barrier(2)
-    results: list[str] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            barrier.wait(timeout=10)
-            results.append(fire_in_own_session(synced_app, breach_timer.id, now))
-        except BaseException as exc:  # reported below, with the other thread's outcome
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(t.is_alive() for t in threads), "a worker hung"
-    assert not errors, errors
+    results = at_once(*(lambda: fire_in_own_session(synced_app, breach_timer.id, now) for _ in range(2)))
     assert sorted(r.split(":")[0] for r in results) == ["already fired or cancelled", "breach logged"]
     assert breach_count(synced_app) == 1
 
